@@ -1,0 +1,10 @@
+//! secops-mcp: a Model Context Protocol server that lets AI agents check and defend an
+//! estate monitored by Wazuh. The binary (`src/main.rs`) is a thin CLI over this library,
+//! so tests, benches and examples reuse exactly the code that ships.
+
+pub mod checks;
+pub mod config;
+pub mod context;
+pub mod server;
+pub mod store;
+pub mod util;
