@@ -1,1 +1,862 @@
-//! placeholder
+//! One `Config` for the whole server: a TOML file (`--config PATH` or `SECOPS_CONFIG`) with
+//! `SECOPS_*` environment variables layered on top, validated once at start. Secrets are held
+//! by reference (env var or file) and in a [`Secret`] that never prints its value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration problem: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("configuration error in `{key}`: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A secret value. `Debug` and `Display` print `***`; read it with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where a secret came from (shown by `config check`, never the value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    Inline,
+}
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub user: String,
+    pub password: Option<Secret>,
+    pub password_source: Option<SecretSource>,
+}
+
+/// Wazuh manager API.
+#[derive(Debug, Clone)]
+pub struct WazuhConfig {
+    pub url: String,
+    pub login: Login,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Wazuh indexer (OpenSearch).
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    pub url: String,
+    pub login: Login,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The streamable HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub tokens_file: Option<PathBuf>,
+    pub allowed_origins: Vec<String>,
+    /// Extra `Host` values accepted besides loopback names and the bind address.
+    pub allowed_hosts: Vec<String>,
+    /// Requests per minute per caller (token principal, or remote IP without tokens).
+    pub rate_limit_per_minute: u32,
+    pub max_body_bytes: usize,
+}
+
+/// Defaults for check_cert that a deployment may tune.
+#[derive(Debug, Clone)]
+pub struct CertDefaults {
+    pub warning_days: i64,
+    pub critical_days: i64,
+    pub timeout_ms: u64,
+}
+
+/// One credential `rotate_credentials` may touch (TOML only).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    pub id: String,
+    pub kind: String,
+    pub user: String,
+    pub secret_file: PathBuf,
+}
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub config_file: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub wazuh: Option<WazuhConfig>,
+    pub indexer: Option<IndexerConfig>,
+    pub extra_ca_file: Option<PathBuf>,
+    pub tls_insecure: bool,
+    pub scan_allow: Vec<String>,
+    pub http: HttpConfig,
+    pub remediation_enabled: bool,
+    pub cert: CertDefaults,
+    pub credentials: Vec<CredentialConfig>,
+    pub log_level: String,
+}
+
+pub const DEFAULT_ALLOWED_ORIGINS: &[&str] = &["http://localhost:*", "http://127.0.0.1:*"];
+pub const DEFAULT_SCAN_ALLOW: &[&str] = &["127.0.0.0/8", "::1"];
+
+// ----- the TOML file, as written by people -----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    state_dir: Option<PathBuf>,
+    log_level: Option<String>,
+    wazuh: Option<FileService>,
+    indexer: Option<FileService>,
+    tls: Option<FileTls>,
+    scan: Option<FileScan>,
+    http: Option<FileHttp>,
+    remediation: Option<FileRemediation>,
+    check_cert: Option<FileCert>,
+    #[serde(default)]
+    credentials: Vec<CredentialConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileService {
+    url: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    extra_ca_file: Option<PathBuf>,
+    insecure: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileScan {
+    allow: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    tokens_file: Option<PathBuf>,
+    allowed_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
+    rate_limit_per_minute: Option<u32>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRemediation {
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCert {
+    warning_days: Option<i64>,
+    critical_days: Option<i64>,
+    timeout_ms: Option<u64>,
+}
+
+/// Environment access, abstracted so tests can pass a map instead of mutating the process env.
+pub trait Env {
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, key: &str) -> Option<String> {
+        self.get(key).cloned().filter(|v| !v.is_empty())
+    }
+}
+
+/// Every environment variable the server reads (documented in README's reference).
+pub const ENV_VARS: &[&str] = &[
+    "SECOPS_CONFIG",
+    "SECOPS_STATE_DIR",
+    "SECOPS_LOG",
+    "SECOPS_WAZUH_URL",
+    "SECOPS_WAZUH_USER",
+    "SECOPS_WAZUH_PASSWORD",
+    "SECOPS_WAZUH_PASSWORD_FILE",
+    "SECOPS_WAZUH_CA_FILE",
+    "SECOPS_INDEXER_URL",
+    "SECOPS_INDEXER_USER",
+    "SECOPS_INDEXER_PASSWORD",
+    "SECOPS_INDEXER_PASSWORD_FILE",
+    "SECOPS_INDEXER_CA_FILE",
+    "SECOPS_EXTRA_CA_FILE",
+    "SECOPS_TLS_INSECURE",
+    "SECOPS_SCAN_ALLOW",
+    "SECOPS_HTTP_TOKENS_FILE",
+    "SECOPS_ALLOWED_ORIGINS",
+    "SECOPS_ALLOWED_HOSTS",
+    "SECOPS_HTTP_RATE_LIMIT",
+    "SECOPS_HTTP_MAX_BODY_BYTES",
+    "SECOPS_REMEDIATION",
+];
+
+impl Config {
+    /// Load from the process environment and an optional explicit file path.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &ProcessEnv)
+    }
+
+    /// Load with an explicit environment (tests).
+    pub fn load_with(file: Option<&Path>, env: &dyn Env) -> Result<Self, ConfigError> {
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.var("SECOPS_CONFIG").map(PathBuf::from));
+        let fc = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError::new("config", format!("cannot read {}: {e}", p.display()))
+                })?;
+                parse_file(&text).map_err(|mut e| {
+                    e.problem = format!("{} (in {})", e.problem, p.display());
+                    e
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_parts(path, fc, env)
+    }
+
+    /// Parse TOML text plus environment (tests and `config check`).
+    pub fn from_toml_str(text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
+        Self::from_parts(None, parse_file(text)?, env)
+    }
+
+    fn from_parts(
+        config_file: Option<PathBuf>,
+        fc: FileConfig,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
+        let state_dir = env
+            .var("SECOPS_STATE_DIR")
+            .map(PathBuf::from)
+            .or(fc.state_dir)
+            .or_else(default_state_dir)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "state_dir",
+                    "no platform state directory could be determined; set SECOPS_STATE_DIR",
+                )
+            })?;
+        if state_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("state_dir", "must not be empty"));
+        }
+
+        let wazuh = service(
+            "wazuh",
+            "SECOPS_WAZUH",
+            fc.wazuh.unwrap_or_default(),
+            env,
+            "wazuh",
+        )?
+        .map(|(url, login, ca_file)| WazuhConfig {
+            url,
+            login,
+            ca_file,
+        });
+        let indexer = service(
+            "indexer",
+            "SECOPS_INDEXER",
+            fc.indexer.unwrap_or_default(),
+            env,
+            "admin",
+        )?
+        .map(|(url, login, ca_file)| IndexerConfig {
+            url,
+            login,
+            ca_file,
+        });
+
+        let tls = fc.tls.unwrap_or_default();
+        let extra_ca_file = env
+            .var("SECOPS_EXTRA_CA_FILE")
+            .map(PathBuf::from)
+            .or(tls.extra_ca_file);
+        let tls_insecure = match env.var("SECOPS_TLS_INSECURE") {
+            Some(v) => parse_bool("SECOPS_TLS_INSECURE", &v)?,
+            None => tls.insecure.unwrap_or(false),
+        };
+
+        let scan_allow = match env.var("SECOPS_SCAN_ALLOW") {
+            Some(v) => split_list(&v),
+            None => fc
+                .scan
+                .and_then(|s| s.allow)
+                .unwrap_or_else(|| DEFAULT_SCAN_ALLOW.iter().map(|s| s.to_string()).collect()),
+        };
+        for entry in &scan_allow {
+            validate_scope_entry(entry)?;
+        }
+
+        let fh = fc.http.unwrap_or_default();
+        let allowed_origins = match env.var("SECOPS_ALLOWED_ORIGINS") {
+            Some(v) => split_list(&v),
+            None => fh.allowed_origins.unwrap_or_else(|| {
+                DEFAULT_ALLOWED_ORIGINS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
+        };
+        for o in &allowed_origins {
+            validate_origin_pattern(o)?;
+        }
+        let allowed_hosts = match env.var("SECOPS_ALLOWED_HOSTS") {
+            Some(v) => split_list(&v),
+            None => fh.allowed_hosts.unwrap_or_default(),
+        };
+        let rate_limit_per_minute = match env.var("SECOPS_HTTP_RATE_LIMIT") {
+            Some(v) => parse_num("SECOPS_HTTP_RATE_LIMIT", &v)?,
+            None => fh.rate_limit_per_minute.unwrap_or(600),
+        };
+        if !(1..=1_000_000).contains(&rate_limit_per_minute) {
+            return Err(ConfigError::new(
+                "http.rate_limit_per_minute",
+                format!("{rate_limit_per_minute} is out of range (1..=1000000)"),
+            ));
+        }
+        let max_body_bytes = match env.var("SECOPS_HTTP_MAX_BODY_BYTES") {
+            Some(v) => parse_num("SECOPS_HTTP_MAX_BODY_BYTES", &v)?,
+            None => fh.max_body_bytes.unwrap_or(256 * 1024),
+        };
+        if !(1024..=64 * 1024 * 1024).contains(&max_body_bytes) {
+            return Err(ConfigError::new(
+                "http.max_body_bytes",
+                format!("{max_body_bytes} is out of range (1024..=67108864)"),
+            ));
+        }
+        let tokens_file = env
+            .var("SECOPS_HTTP_TOKENS_FILE")
+            .map(PathBuf::from)
+            .or(fh.tokens_file);
+
+        let remediation_enabled = match env.var("SECOPS_REMEDIATION") {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "enabled" | "true" | "1" | "on" => true,
+                "disabled" | "false" | "0" | "off" => false,
+                other => {
+                    return Err(ConfigError::new(
+                        "SECOPS_REMEDIATION",
+                        format!("`{other}` is not allowed; use `enabled` or `disabled`"),
+                    ));
+                }
+            },
+            None => fc.remediation.and_then(|r| r.enabled).unwrap_or(false),
+        };
+
+        let fcert = fc.check_cert.unwrap_or_default();
+        let cert = CertDefaults {
+            warning_days: fcert.warning_days.unwrap_or(30),
+            critical_days: fcert.critical_days.unwrap_or(7),
+            timeout_ms: fcert.timeout_ms.unwrap_or(5000),
+        };
+        if !(0..=3650).contains(&cert.warning_days) {
+            return Err(ConfigError::new(
+                "check_cert.warning_days",
+                "must be between 0 and 3650",
+            ));
+        }
+        if !(0..=cert.warning_days).contains(&cert.critical_days) {
+            return Err(ConfigError::new(
+                "check_cert.critical_days",
+                "must be between 0 and check_cert.warning_days",
+            ));
+        }
+        if !(1..=120_000).contains(&cert.timeout_ms) {
+            return Err(ConfigError::new(
+                "check_cert.timeout_ms",
+                "must be between 1 and 120000",
+            ));
+        }
+
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in fc.credentials.iter().enumerate() {
+            let key = format!("credentials[{i}]");
+            if c.id.trim().is_empty() {
+                return Err(ConfigError::new(format!("{key}.id"), "must not be empty"));
+            }
+            if !seen.insert(c.id.clone()) {
+                return Err(ConfigError::new(
+                    format!("{key}.id"),
+                    format!("duplicate credential id `{}`", c.id),
+                ));
+            }
+            if c.kind != "wazuh_api_user" {
+                return Err(ConfigError::new(
+                    format!("{key}.kind"),
+                    format!("unknown kind `{}`; allowed: wazuh_api_user", c.kind),
+                ));
+            }
+            if !c.secret_file.is_absolute() {
+                return Err(ConfigError::new(
+                    format!("{key}.secret_file"),
+                    "must be an absolute path",
+                ));
+            }
+        }
+
+        let log_level = env
+            .var("SECOPS_LOG")
+            .or(fc.log_level)
+            .unwrap_or_else(|| "info".to_string());
+        tracing_subscriber::EnvFilter::try_new(&log_level)
+            .map_err(|e| ConfigError::new("log_level", format!("`{log_level}`: {e}")))?;
+
+        Ok(Config {
+            config_file,
+            state_dir,
+            wazuh,
+            indexer,
+            extra_ca_file,
+            tls_insecure,
+            scan_allow,
+            http: HttpConfig {
+                tokens_file,
+                allowed_origins,
+                allowed_hosts,
+                rate_limit_per_minute,
+                max_body_bytes,
+            },
+            remediation_enabled,
+            cert,
+            credentials: fc.credentials,
+            log_level,
+        })
+    }
+
+    /// The effective settings as a JSON value with every secret masked (for `config check`
+    /// and the config resource).
+    pub fn masked(&self) -> serde_json::Value {
+        use serde_json::json;
+        let login = |l: &Login| {
+            json!({
+                "user": l.user,
+                "password": match (&l.password, &l.password_source) {
+                    (Some(_), Some(src)) => json!({"set": true, "from": src}),
+                    (Some(_), None) => json!({"set": true}),
+                    _ => json!({"set": false}),
+                },
+            })
+        };
+        json!({
+            "config_file": self.config_file,
+            "state_dir": self.state_dir,
+            "log_level": self.log_level,
+            "wazuh": self.wazuh.as_ref().map(|w| json!({
+                "url": w.url, "login": login(&w.login), "ca_file": w.ca_file,
+            })),
+            "indexer": self.indexer.as_ref().map(|w| json!({
+                "url": w.url, "login": login(&w.login), "ca_file": w.ca_file,
+            })),
+            "tls": {"extra_ca_file": self.extra_ca_file, "insecure": self.tls_insecure},
+            "scan": {"allow": self.scan_allow},
+            "http": {
+                "tokens_file": self.http.tokens_file,
+                "allowed_origins": self.http.allowed_origins,
+                "allowed_hosts": self.http.allowed_hosts,
+                "rate_limit_per_minute": self.http.rate_limit_per_minute,
+                "max_body_bytes": self.http.max_body_bytes,
+            },
+            "remediation": {"enabled": self.remediation_enabled},
+            "check_cert": {
+                "warning_days": self.cert.warning_days,
+                "critical_days": self.cert.critical_days,
+                "timeout_ms": self.cert.timeout_ms,
+            },
+            "credentials": self.credentials.iter().map(|c| json!({
+                "id": c.id, "kind": c.kind, "user": c.user, "secret_file": c.secret_file,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Warnings worth printing at start (not errors).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.tls_insecure {
+            w.push(
+                "SECOPS_TLS_INSECURE=true: certificate verification toward Wazuh is DISABLED; \
+                 anyone on the path can impersonate the manager and read its credentials"
+                    .to_string(),
+            );
+        }
+        for (name, svc) in [
+            ("wazuh", self.wazuh.as_ref().map(|w| &w.login)),
+            ("indexer", self.indexer.as_ref().map(|i| &i.login)),
+        ] {
+            if let Some(l) = svc
+                && l.password_source == Some(SecretSource::Inline)
+            {
+                w.push(format!(
+                    "{name}.password is written inline in the config file; prefer password_file \
+                     or password_env"
+                ));
+            }
+        }
+        w
+    }
+}
+
+fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str::<FileConfig>(text).map_err(|e| {
+        let msg = e.message().to_string();
+        // toml reports the offending key inside the message ("unknown field `x`").
+        let key = e
+            .span()
+            .and_then(|s| text.get(s))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty() && s.len() < 80)
+            .unwrap_or_else(|| "config".to_string());
+        ConfigError::new(key, msg)
+    })
+}
+
+type ServiceParts = (String, Login, Option<PathBuf>);
+
+fn service(
+    section: &str,
+    prefix: &str,
+    fs: FileService,
+    env: &dyn Env,
+    default_user: &str,
+) -> Result<Option<ServiceParts>, ConfigError> {
+    let url = env.var(&format!("{prefix}_URL")).or(fs.url);
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let url_key = format!("{section}.url ({prefix}_URL)");
+    let parsed = url.trim().trim_end_matches('/').to_string();
+    match parsed.split_once("://") {
+        Some(("https", rest)) | Some(("http", rest)) if !rest.is_empty() => {}
+        _ => {
+            return Err(ConfigError::new(
+                url_key,
+                format!("`{url}` is not an http(s) URL, e.g. https://wazuh.example:55000"),
+            ));
+        }
+    }
+    let user = env
+        .var(&format!("{prefix}_USER"))
+        .or(fs.user)
+        .unwrap_or_else(|| default_user.to_string());
+    let (password, password_source) = if let Some(p) = env.var(&format!("{prefix}_PASSWORD")) {
+        (
+            Some(Secret::new(p)),
+            Some(SecretSource::Env(format!("{prefix}_PASSWORD"))),
+        )
+    } else if let Some(f) = env
+        .var(&format!("{prefix}_PASSWORD_FILE"))
+        .map(PathBuf::from)
+        .or(fs.password_file)
+    {
+        let secret = read_secret_file(&f).map_err(|problem| {
+            ConfigError::new(
+                format!("{section}.password_file ({prefix}_PASSWORD_FILE)"),
+                problem,
+            )
+        })?;
+        (Some(secret), Some(SecretSource::File(f)))
+    } else if let Some(var) = fs.password_env {
+        let v = env.var(&var).ok_or_else(|| {
+            ConfigError::new(
+                format!("{section}.password_env"),
+                format!("environment variable `{var}` is not set"),
+            )
+        })?;
+        (Some(Secret::new(v)), Some(SecretSource::Env(var)))
+    } else if let Some(p) = fs.password {
+        (Some(Secret::new(p)), Some(SecretSource::Inline))
+    } else {
+        (None, None)
+    };
+    let ca_file = env
+        .var(&format!("{prefix}_CA_FILE"))
+        .map(PathBuf::from)
+        .or(fs.ca_file);
+    if let Some(ca) = &ca_file
+        && !ca.is_file()
+    {
+        return Err(ConfigError::new(
+            format!("{section}.ca_file ({prefix}_CA_FILE)"),
+            format!("{} does not exist or is not a file", ca.display()),
+        ));
+    }
+    Ok(Some((
+        parsed,
+        Login {
+            user,
+            password,
+            password_source,
+        },
+        ca_file,
+    )))
+}
+
+/// Read a secret from a file: first line, trailing newline trimmed. The error never
+/// contains file content.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if first.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(first))
+}
+
+fn default_state_dir() -> Option<PathBuf> {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local").join("state")))
+        .map(|d| d.join("secops-mcp"))
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::new(
+            key,
+            format!("`{other}` is not a boolean; use true or false"),
+        )),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim()
+        .parse()
+        .map_err(|_| ConfigError::new(key, format!("`{v}` is not a valid number")))
+}
+
+fn validate_scope_entry(entry: &str) -> Result<(), ConfigError> {
+    let key = "scan.allow (SECOPS_SCAN_ALLOW)";
+    if let Some((ip, bits)) = entry.split_once('/') {
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| ConfigError::new(key, format!("`{entry}`: `{ip}` is not an IP")))?;
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        match bits.parse::<u8>() {
+            Ok(b) if b <= max => Ok(()),
+            _ => Err(ConfigError::new(
+                key,
+                format!("`{entry}`: prefix length must be 0..={max}"),
+            )),
+        }
+    } else if entry.parse::<std::net::IpAddr>().is_ok() {
+        Ok(())
+    } else if entry
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !entry.starts_with('-')
+        && entry.len() <= 253
+    {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("`{entry}` is neither a CIDR, an IP address nor a hostname"),
+        ))
+    }
+}
+
+fn validate_origin_pattern(o: &str) -> Result<(), ConfigError> {
+    let key = "http.allowed_origins (SECOPS_ALLOWED_ORIGINS)";
+    if o == "null" {
+        return Ok(());
+    }
+    match o.split_once("://") {
+        Some(("http", rest)) | Some(("https", rest)) if !rest.is_empty() && !rest.contains('/') => {
+            Ok(())
+        }
+        _ => Err(ConfigError::new(
+            key,
+            format!(
+                "`{o}` is not an origin; write scheme://host[:port] (port may be `*`), \
+                 e.g. https://app.example.com or http://localhost:*"
+            ),
+        )),
+    }
+}
+
+/// True for addresses only this machine can reach.
+pub fn is_loopback_bind(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        m.entry("SECOPS_STATE_DIR".into())
+            .or_insert_with(|| "/tmp/secops-test-state".into());
+        m
+    }
+
+    #[test]
+    fn defaults_are_read_only_and_loopback_scoped() {
+        let c = Config::from_toml_str("", &env(&[])).unwrap();
+        assert!(!c.remediation_enabled);
+        assert_eq!(c.scan_allow, vec!["127.0.0.0/8", "::1"]);
+        assert_eq!(
+            c.http.allowed_origins,
+            vec!["http://localhost:*", "http://127.0.0.1:*"]
+        );
+        assert!(c.wazuh.is_none());
+        assert_eq!(c.cert.warning_days, 30);
+        assert_eq!(c.cert.critical_days, 7);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let c = Config::from_toml_str(
+            "[scan]\nallow = [\"10.0.0.0/8\"]\n[remediation]\nenabled = true\n",
+            &env(&[
+                ("SECOPS_SCAN_ALLOW", "192.0.2.0/24, host.example"),
+                ("SECOPS_REMEDIATION", "disabled"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.scan_allow, vec!["192.0.2.0/24", "host.example"]);
+        assert!(!c.remediation_enabled);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml_str("[http]\ntokenz_file = \"x\"\n", &env(&[])).unwrap_err();
+        assert!(e.problem.contains("tokenz_file"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::from_toml_str("", &env(&[("SECOPS_TLS_INSECURE", "maybe")])).unwrap_err();
+        assert_eq!(e.key, "SECOPS_TLS_INSECURE");
+        let e =
+            Config::from_toml_str("", &env(&[("SECOPS_SCAN_ALLOW", "10.0.0.0/99")])).unwrap_err();
+        assert!(e.key.contains("SECOPS_SCAN_ALLOW") && e.problem.contains("prefix"));
+        let e = Config::from_toml_str("", &env(&[("SECOPS_WAZUH_URL", "ftp://x")])).unwrap_err();
+        assert!(e.key.contains("SECOPS_WAZUH_URL"));
+        let e = Config::from_toml_str("", &env(&[("SECOPS_ALLOWED_ORIGINS", "localhost")]))
+            .unwrap_err();
+        assert!(e.key.contains("allowed_origins"));
+        let e =
+            Config::from_toml_str("", &env(&[("SECOPS_REMEDIATION", "yes please")])).unwrap_err();
+        assert_eq!(e.key, "SECOPS_REMEDIATION");
+        let e = Config::from_toml_str("[check_cert]\ncritical_days = 40\n", &env(&[])).unwrap_err();
+        assert_eq!(e.key, "check_cert.critical_days");
+    }
+
+    #[test]
+    fn secrets_are_masked_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "S3cret-file-pass!\n").unwrap();
+        let c = Config::from_toml_str(
+            "",
+            &env(&[
+                ("SECOPS_WAZUH_URL", "https://wazuh.example:55000"),
+                ("SECOPS_WAZUH_PASSWORD", "S3cret-env-pass!"),
+                ("SECOPS_INDEXER_URL", "https://idx.example:9200"),
+                ("SECOPS_INDEXER_PASSWORD_FILE", pw.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.wazuh
+                .as_ref()
+                .unwrap()
+                .login
+                .password
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "S3cret-env-pass!"
+        );
+        assert_eq!(
+            c.indexer
+                .as_ref()
+                .unwrap()
+                .login
+                .password
+                .as_ref()
+                .unwrap()
+                .expose(),
+            "S3cret-file-pass!"
+        );
+        let shown = format!("{:?} {}", c, c.masked());
+        assert!(!shown.contains("S3cret"), "{shown}");
+    }
+
+    #[test]
+    fn credentials_are_validated() {
+        let e = Config::from_toml_str(
+            "[[credentials]]\nid = \"a\"\nkind = \"ssh_key\"\nuser = \"u\"\nsecret_file = \"/x\"\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "credentials[0].kind");
+    }
+}

@@ -1,1 +1,330 @@
-fn main() {}
+//! The `secops-mcp` command line: `serve` (MCP over stdio or streamable HTTP), `check`
+//! (run one check from a shell with human-readable output) and `config check`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rmcp::ServiceExt;
+use tokio_util::sync::CancellationToken;
+
+use secops_mcp::checks::cert::{CertArgs, CertReport, CertStatus};
+use secops_mcp::config::Config;
+use secops_mcp::context::AppContext;
+use secops_mcp::server::http::HttpServer;
+use secops_mcp::server::{Caller, SecopsServer};
+
+const EXAMPLES: &str = "\
+Examples:
+  secops-mcp serve --demo                      stdio MCP server with demo defaults (Claude Desktop)
+  secops-mcp serve --http 127.0.0.1:8765       streamable HTTP on loopback
+  SECOPS_HTTP_TOKENS_FILE=/etc/secops/tokens secops-mcp serve --http 0.0.0.0:8765
+  secops-mcp check cert example.com mail.example.com:25 --starttls smtp
+  secops-mcp check cert file:/etc/wazuh-indexer/certs/indexer.pem
+  secops-mcp config check                      validate configuration, print it with secrets masked
+
+Configuration: a TOML file (--config or SECOPS_CONFIG) plus SECOPS_* environment variables;
+see README.md for the full reference.";
+
+#[derive(Parser)]
+#[command(name = "secops-mcp", version, about = "MCP server to operate and defend a Wazuh-monitored estate", after_help = EXAMPLES)]
+struct Cli {
+    /// TOML configuration file (default: $SECOPS_CONFIG, else none).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (default) or streamable HTTP.
+    Serve(ServeArgs),
+    /// Run one check from a shell and print a readable report.
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Serve streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Demo mode: a separate demo state directory and demo-friendly defaults, so it runs on
+    /// a fresh machine with nothing configured.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Check TLS certificates of endpoints or PEM files.
+    Cert(CertCli),
+}
+
+#[derive(Args)]
+struct CertCli {
+    /// host, host:port, https://host[:port]/..., or file:/path/cert.pem (1 to 100).
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Server name to send and verify instead of the target's host.
+    #[arg(long)]
+    sni: Option<String>,
+    /// Upgrade a plaintext protocol first: smtp, imap, pop3, ftp, postgres.
+    #[arg(long)]
+    starttls: Option<String>,
+    /// Warn when a certificate expires within this many days.
+    #[arg(long, allow_negative_numbers = true)]
+    warning_days: Option<i64>,
+    /// Critical when a certificate expires within this many days.
+    #[arg(long, allow_negative_numbers = true)]
+    critical_days: Option<i64>,
+    /// Per-target timeout in milliseconds.
+    #[arg(long, allow_negative_numbers = true)]
+    timeout_ms: Option<i64>,
+    /// Print the JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print the effective settings (secrets masked).
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("secops-mcp: {e}");
+            return ExitCode::from(78); // EX_CONFIG
+        }
+    };
+    init_logging(&config.log_level, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("secops-mcp: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(config, args).await,
+            Command::Check(CheckCommand::Cert(args)) => check_cert(config, args).await,
+            Command::Config(ConfigCommand::Check) => config_check(config),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("secops-mcp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // stderr only: stdout is the stdio transport.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.demo {
+        apply_demo_defaults(&mut config);
+    }
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
+    let ctx = AppContext::new(config, args.demo)?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    match args.http {
+        Some(addr) => {
+            let server = HttpServer::bind(ctx, addr).await?;
+            let local = server.local_addr()?;
+            tracing::info!(%local, "serving MCP over streamable HTTP at http://{local}/mcp");
+            // Tests and scripts read this line to find the port when binding port 0.
+            eprintln!("secops-mcp listening on http://{local}/mcp");
+            server.run(shutdown).await?;
+        }
+        None => serve_stdio(ctx, shutdown).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_stdio(ctx: Arc<AppContext>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!(state_dir = %ctx.config.state_dir.display(), "serving MCP over stdio");
+    let service = SecopsServer::new(ctx.clone(), Caller("stdio".into()))
+        .serve(rmcp::transport::stdio())
+        .await?;
+    let ct = service.cancellation_token();
+    let drain_ctx = ctx.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        drain_ctx
+            .inflight
+            .wait_idle(secops_mcp::server::http::DRAIN_TIMEOUT)
+            .await;
+        ct.cancel();
+    });
+    service.waiting().await?;
+    ctx.store.flush();
+    Ok(())
+}
+
+fn apply_demo_defaults(config: &mut Config) {
+    // Keep demo state apart from real state unless the user chose a directory.
+    if std::env::var_os("SECOPS_STATE_DIR").is_none() {
+        config.state_dir = config.state_dir.join("demo");
+    }
+    tracing::info!(
+        state_dir = %config.state_dir.display(),
+        "demo mode: demo state directory; remediation stays disabled"
+    );
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("signal received; shutting down");
+        shutdown.cancel();
+    });
+}
+
+async fn check_cert(config: Config, args: CertCli) -> anyhow::Result<ExitCode> {
+    let checker = secops_mcp::checks::cert::CertChecker::new(config.extra_ca_file.as_deref())?;
+    let cert_args = CertArgs {
+        targets: args.targets,
+        sni: args.sni,
+        starttls: args.starttls,
+        warning_days: Some(args.warning_days.unwrap_or(config.cert.warning_days)),
+        critical_days: Some(args.critical_days.unwrap_or(config.cert.critical_days)),
+        timeout_ms: Some(args.timeout_ms.unwrap_or(config.cert.timeout_ms as i64)),
+    };
+    let report = match checker.check(cert_args).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("secops-mcp: {e}");
+            return Ok(ExitCode::from(64)); // EX_USAGE
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_cert_report(&report));
+    }
+    Ok(exit_for(&report))
+}
+
+/// 0 all ok, 1 some warning, 2 some critical or error (like monitoring plugins).
+fn exit_for(report: &CertReport) -> ExitCode {
+    if report.summary.critical + report.summary.error > 0 {
+        ExitCode::from(2)
+    } else if report.summary.warning > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn render_cert_report(report: &CertReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for r in &report.results {
+        let status = match r.status {
+            CertStatus::Ok => "OK",
+            CertStatus::Warning => "WARNING",
+            CertStatus::Critical => "CRITICAL",
+            CertStatus::Error => "ERROR",
+        };
+        let _ = write!(out, "{status:<8} {}", r.target);
+        if let Some(d) = r.days_left {
+            let _ = write!(out, "  {d} days left");
+        }
+        if let Some(na) = &r.not_after {
+            let _ = write!(out, " (until {na})");
+        }
+        if let Some(v) = &r.tls_version {
+            let _ = write!(out, "  {v}");
+        }
+        if let Some(c) = &r.cipher {
+            let _ = write!(out, " {c}");
+        }
+        out.push('\n');
+        if let Some(e) = &r.verification_error {
+            let _ = writeln!(out, "         verification: {e}");
+        }
+        for (i, c) in r.chain.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "         [{i}] {}  issuer: {}  {}  {}  expires {} ({} days)",
+                c.subject, c.issuer, c.key, c.signature_algorithm, c.not_after, c.days_left
+            );
+            if i == 0 && !c.sans.is_empty() {
+                let _ = writeln!(out, "             SANs: {}", c.sans.join(", "));
+            }
+        }
+        for f in &r.findings {
+            let sev = format!("{:?}", f.severity).to_lowercase();
+            let _ = writeln!(out, "         - {sev} {}: {}", f.code, f.message);
+        }
+    }
+    let _ = writeln!(out, "{}", report.summary_text());
+    out
+}
+
+fn config_check(config: Config) -> anyhow::Result<ExitCode> {
+    for w in config.warnings() {
+        eprintln!("warning: {w}");
+    }
+    println!("{}", serde_json::to_string_pretty(&config.masked())?);
+    eprintln!("configuration OK");
+    Ok(ExitCode::SUCCESS)
+}

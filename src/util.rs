@@ -1,1 +1,58 @@
-//! placeholder
+//! Small shared helpers: UTC timestamps in RFC 3339 and text sanitising for anything a
+//! remote party wrote (banners, server greetings) before it reaches a model's context.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Now, UTC, RFC 3339 with second precision.
+pub fn now_rfc3339() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+/// Format a time as RFC 3339 UTC with second precision.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Keep printable ASCII (and spaces), replace everything else with `.`, cap the length.
+/// For untrusted text from the network.
+pub fn sanitize_untrusted(raw: &[u8], max_chars: usize) -> String {
+    let mut out = String::with_capacity(raw.len().min(max_chars));
+    for &b in raw.iter() {
+        if out.len() >= max_chars {
+            out.push('…');
+            break;
+        }
+        out.push(if (0x20..0x7f).contains(&b) {
+            b as char
+        } else {
+            '.'
+        });
+    }
+    out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitizes_control_bytes_and_caps() {
+        assert_eq!(
+            sanitize_untrusted(b"SSH-2.0\r\n\x1b[31m", 64),
+            "SSH-2.0...[31m"
+        );
+        assert_eq!(sanitize_untrusted(b"abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn formats_utc_seconds() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,1 +1,164 @@
-//! placeholder
+//! The only code that knows MCP (rmcp): the `SecopsServer` handler with its tool router,
+//! prompts and resources, shared by the stdio and the streamable HTTP transports.
+
+pub mod auth;
+pub mod http;
+pub mod metrics;
+pub mod prompts;
+pub mod resources;
+pub mod tools;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::context::AppContext;
+use crate::store::ToolCallRecord;
+
+/// Who is calling: the HTTP principal named by the bearer token, or `stdio`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+pub const SERVER_NAME: &str = env!("CARGO_PKG_NAME");
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const INSTRUCTIONS: &str = include_str!("../../tools/INSTRUCTIONS.md");
+
+#[derive(Clone)]
+pub struct SecopsServer {
+    ctx: Arc<AppContext>,
+    tool_router: ToolRouter<Self>,
+    /// Caller identity for transports without per-request principals (stdio).
+    default_caller: Caller,
+}
+
+impl SecopsServer {
+    pub fn new(ctx: Arc<AppContext>, default_caller: Caller) -> Self {
+        Self {
+            ctx,
+            tool_router: Self::tool_router(),
+            default_caller,
+        }
+    }
+
+    pub fn context(&self) -> &Arc<AppContext> {
+        &self.ctx
+    }
+
+    /// The caller of this request: the HTTP principal the auth layer attached to the
+    /// request, else the transport's default (`stdio`).
+    pub fn caller(&self, ctx: &RequestContext<RoleServer>) -> Caller {
+        ctx.extensions
+            .get::<::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+            .cloned()
+            .unwrap_or_else(|| self.default_caller.clone())
+    }
+}
+
+impl ServerHandler for SecopsServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new(SERVER_NAME, SERVER_VERSION)
+                .with_title("secops-mcp: Wazuh operations and defence"),
+        )
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let _inflight = self.ctx.inflight.enter();
+        let started = Instant::now();
+        let tool = request.name.to_string();
+        let caller = self.caller(&context);
+        let detail = tools::call_detail(&tool, request.arguments.as_ref());
+        let tcc = ToolCallContext::new(self, request, context);
+        let result = self.tool_router.call(tcc).await;
+        let elapsed = started.elapsed();
+        let outcome = tools::outcome_of(&result);
+        self.ctx
+            .metrics
+            .observe_call(&tool, outcome, elapsed.as_secs_f64());
+        // Only known tools go into the log (an unknown name is caller-controlled text).
+        let logged_tool = if self.tool_router.has_route(&tool) {
+            tool
+        } else {
+            "(unknown)".to_string()
+        };
+        self.ctx.store.record_tool_call(ToolCallRecord {
+            ts: crate::util::now_rfc3339(),
+            tool: logged_tool.clone(),
+            caller: caller.0.clone(),
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            outcome: outcome.to_string(),
+            detail,
+        });
+        tracing::info!(tool = %logged_tool, caller = %caller.0, outcome, ms = elapsed.as_millis() as u64, "tool call");
+        result
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
+        Ok(rmcp::model::ListToolsResult::with_all_items(
+            self.tool_router.list_all(),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.tool_router.get(name).cloned()
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&self.ctx, &request.uri).map(Into::into)
+    }
+}

@@ -1,1 +1,235 @@
-//! placeholder
+//! The embedded SQLite store: the only code that writes SQL. Opens (and creates, 0700/0600)
+//! the database in the state directory, applies versioned migrations, and owns the tables:
+//! today the `tool_calls` log; later the audit chain, incidents, scan baselines, rotations.
+
+mod migrations;
+mod tool_calls;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+pub use tool_calls::{ToolCallLog, ToolCallRecord};
+
+/// File name of the database inside the state directory.
+pub const DB_FILE: &str = "secops.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create state directory {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this binary knows ({known}); \
+         upgrade secops-mcp or point SECOPS_STATE_DIR elsewhere"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database error: {0}")]
+    Query(#[from] rusqlite::Error),
+}
+
+/// Handle to the store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Connection for reads and synchronous writes.
+    conn: Mutex<Connection>,
+    /// Background writer for the high-volume tool-call log.
+    tool_calls: ToolCallLog,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) the database in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Self, StoreError> {
+        create_private_dir(state_dir)?;
+        let path = state_dir.join(DB_FILE);
+        let conn = open_conn(&path)?;
+        restrict_file(&path);
+        migrations::apply(&conn, &path)?;
+        let writer = open_conn(&path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tool_calls: ToolCallLog::spawn(writer),
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version the database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Record one tool call (asynchronously batched; never blocks the caller on disk).
+    pub fn record_tool_call(&self, rec: ToolCallRecord) {
+        self.inner.tool_calls.record(rec);
+    }
+
+    /// Wait until every recorded tool call is on disk.
+    pub fn flush(&self) {
+        self.inner.tool_calls.flush();
+    }
+
+    /// The most recent tool calls, newest first.
+    pub fn recent_tool_calls(&self, limit: usize) -> Result<Vec<ToolCallRecord>, StoreError> {
+        tool_calls::recent(&self.conn(), limit)
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions
+        // roll back), so a poisoned lock is safe to reuse.
+        self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let conn = Connection::open(path).map_err(wrap)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(wrap)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(wrap)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(wrap)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(wrap)?;
+    Ok(conn)
+}
+
+/// Create the state directory with mode 0700 (and tighten an existing one we own).
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::StateDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(err)?;
+        }
+        let meta = std::fs::metadata(dir).map_err(err)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(err)?;
+    Ok(())
+}
+
+fn restrict_file(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_private_dir_and_migrates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let store = Store::open(&dir).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700);
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        assert_eq!(store.schema_version().unwrap(), migrations::latest());
+        let mode: String = store
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        // Re-opening is idempotent.
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.schema_version().unwrap(), migrations::latest());
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        store
+            .conn()
+            .pragma_update(None, "user_version", 9999)
+            .unwrap();
+        drop(store);
+        let err = Store::open(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found: 9999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tool_calls_are_logged_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        for i in 0..5 {
+            store.record_tool_call(ToolCallRecord {
+                ts: format!("2026-11-23T10:00:0{i}Z"),
+                tool: "check_cert".into(),
+                caller: "stdio".into(),
+                duration_ms: 1.5,
+                outcome: "ok".into(),
+                detail: Some(format!("targets={i}")),
+            });
+        }
+        store.flush();
+        let recent = store.recent_tool_calls(3).unwrap();
+        assert_eq!(recent.len(), 3);
+        assert_eq!(recent[0].detail.as_deref(), Some("targets=4"));
+        assert_eq!(recent[0].tool, "check_cert");
+    }
+}

@@ -1,0 +1,123 @@
+//! `#[tool]` adapters: JSON arguments -> typed arguments (precise errors naming the
+//! argument) -> a check or remediation call -> structured content plus a one-paragraph
+//! text summary. No business logic lives here.
+
+use rmcp::handler::server::common::schema_for_input;
+use rmcp::handler::server::tool::schema_for_output;
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
+use rmcp::{ErrorData, tool, tool_router};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::SecopsServer;
+use crate::checks::ArgError;
+use crate::checks::cert::{CertArgs, CertError, CertReport};
+
+const CHECK_CERT_DESC: &str = include_str!("../../tools/check_cert.md");
+
+#[tool_router(vis = "pub(crate)")]
+impl SecopsServer {
+    #[tool(
+        name = "check_cert",
+        description = CHECK_CERT_DESC,
+        input_schema = schema_for_input::<CertArgs>().expect("CertArgs schema is an object"),
+        output_schema = schema_for_output::<CertReport>(),
+        annotations(
+            title = "Check TLS certificates",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn check_cert(&self, args: JsonObject) -> CallToolResult {
+        let mut args: CertArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return arg_error(&e),
+        };
+        let defaults = &self.context().config.cert;
+        args.warning_days.get_or_insert(defaults.warning_days);
+        args.critical_days.get_or_insert(defaults.critical_days);
+        args.timeout_ms.get_or_insert(defaults.timeout_ms as i64);
+        match self.context().cert.check(args).await {
+            Ok(report) => structured(&report, report.summary_text()),
+            Err(CertError::InvalidArgument(e)) => arg_error(&e),
+            Err(e) => tool_error(&e.to_string()),
+        }
+    }
+}
+
+/// Deserialize tool arguments, turning serde's complaint into an [`ArgError`] that names
+/// the argument (or the unknown one) and what is allowed.
+pub fn parse_args<T: DeserializeOwned>(args: JsonObject) -> Result<T, ArgError> {
+    let value = serde_json::Value::Object(args);
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if let Some(rest) = inner.strip_prefix("unknown field `") {
+            let (name, allowed) = rest.split_once('`').unwrap_or((rest, ""));
+            let allowed = allowed.trim_start_matches(", expected ");
+            return ArgError::new(name, format!("unknown argument; allowed: {allowed}"));
+        }
+        if let Some(rest) = inner.strip_prefix("missing field `") {
+            let name = rest.split('`').next().unwrap_or(rest);
+            return ArgError::new(name, "is required");
+        }
+        let name = if path == "." { "arguments" } else { &path };
+        ArgError::new(name, inner)
+    })
+}
+
+/// A successful result: the report as structured content, plus a short summary and the
+/// serialized JSON as text (for clients that do not read structured content).
+pub fn structured<T: Serialize>(report: &T, summary: String) -> CallToolResult {
+    match serde_json::to_value(report) {
+        Ok(value) => {
+            let mut r = CallToolResult::structured(value);
+            r.content.insert(0, ContentBlock::text(summary));
+            r
+        }
+        Err(e) => tool_error(&format!("internal error: cannot serialize report: {e}")),
+    }
+}
+
+pub fn arg_error(e: &ArgError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(e.to_string())])
+}
+
+pub fn tool_error(msg: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(msg.to_string())])
+}
+
+/// Classify a call for metrics and the tool-call log.
+pub fn outcome_of(result: &Result<CallToolResponse, ErrorData>) -> &'static str {
+    match result {
+        Err(_) => "protocol_error",
+        Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => {
+            let first = r
+                .content
+                .first()
+                .and_then(|c| c.as_text())
+                .map(|t| t.text.as_str());
+            if first.is_some_and(|t| t.starts_with("invalid argument")) {
+                "invalid_argument"
+            } else {
+                "error"
+            }
+        }
+        Ok(_) => "ok",
+    }
+}
+
+/// The non-secret shape of a call for the tool-call log (never argument values that could
+/// hold secrets).
+pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
+    let args = args?;
+    match tool {
+        "check_cert" => args
+            .get("targets")
+            .and_then(|t| t.as_array())
+            .map(|t| format!("targets={}", t.len())),
+        _ => None,
+    }
+}

@@ -1,0 +1,55 @@
+//! Versioned schema migrations, tracked in SQLite's `PRAGMA user_version`. Append new
+//! steps to `MIGRATIONS`; never edit a step that has shipped.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Step N (1-based) moves the schema from version N-1 to N.
+const MIGRATIONS: &[&str] = &[
+    // 1: the tool-call log (no arguments: they could hold secrets).
+    "CREATE TABLE tool_calls (
+        id          INTEGER PRIMARY KEY,
+        ts          TEXT    NOT NULL,
+        tool        TEXT    NOT NULL,
+        caller      TEXT    NOT NULL,
+        duration_ms REAL    NOT NULL,
+        outcome     TEXT    NOT NULL,
+        detail      TEXT
+    );
+    CREATE INDEX tool_calls_ts ON tool_calls(ts);",
+];
+
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+pub fn apply(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(wrap)?;
+    if current > latest() {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            known: latest(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        // Each step and its version bump commit together or not at all.
+        let batch = format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;");
+        if let Err(e) = conn.execute_batch(&batch) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(wrap(e));
+        }
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
