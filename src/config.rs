@@ -701,13 +701,12 @@ fn validate_scope_entry(entry: &str) -> Result<(), ConfigError> {
                 format!("`{entry}`: prefix length must be 0..={max}"),
             )),
         }
-    } else if entry.parse::<std::net::IpAddr>().is_ok() {
-        Ok(())
-    } else if entry
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && !entry.starts_with('-')
-        && entry.len() <= 253
+    } else if entry.parse::<std::net::IpAddr>().is_ok()
+        || entry
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            && !entry.starts_with('-')
+            && entry.len() <= 253
     {
         Ok(())
     } else {
