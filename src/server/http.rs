@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -289,10 +288,8 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
         guard.limiter.retain_recent();
     }
     req.extensions_mut().insert(caller);
-    let (parts, body) = req.into_parts();
-    // Cap streamed bodies too (chunked uploads carry no Content-Length).
-    let body = Body::new(http_body_util::Limited::new(body, guard.max_body));
-    next.run(Request::from_parts(parts, body)).await
+    // Streamed bodies without Content-Length are capped by rmcp's own limit (same value).
+    next.run(req).await
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

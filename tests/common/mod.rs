@@ -1,0 +1,194 @@
+//! Shared harness for the end-to-end suites: start the real server (as a child process over
+//! stdio, or in-process over HTTP), connect rmcp's own client in either protocol era, and
+//! make small certificates with rcgen.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, ProtocolVersion,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use secops_mcp::config::Config;
+use secops_mcp::context::AppContext;
+use secops_mcp::server::http::HttpServer;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+/// The two MCP protocol eras rmcp supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25: `initialize` handshake and (over HTTP) sessions.
+    Legacy,
+    /// 2026-07-28: `server/discover`, stateless per-request metadata.
+    Stateless,
+}
+
+pub const ERAS: [Era; 2] = [Era::Legacy, Era::Stateless];
+
+pub const TEST_TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A temporary state directory (and scratch space) that lives as long as the test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, content).expect("write scratch file");
+        p
+    }
+    /// Base environment for a server using this scratch space.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        m.insert(
+            "SECOPS_STATE_DIR".to_string(),
+            self.state_dir().to_string_lossy().to_string(),
+        );
+        m
+    }
+}
+
+pub async fn connect<T, E, A>(transport: T, era: Era) -> Client
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let fut = async {
+        match era {
+            Era::Legacy => ClientConfig::default()
+                .serve(transport)
+                .await
+                .expect("legacy initialize"),
+            Era::Stateless => ClientConfig::default()
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .expect("2026-07-28 discover"),
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
+        .await
+        .expect("client connect timed out")
+}
+
+/// Spawn `secops-mcp serve` over stdio with `env` and connect in `era`.
+pub async fn stdio_client(env: &BTreeMap<String, String>, era: Era) -> Client {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
+    cmd.arg("serve").env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn secops-mcp serve");
+    connect(transport, era).await
+}
+
+/// An in-process HTTP server with a tokens file and extra TOML config.
+pub struct HttpHarness {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub ctx: Arc<AppContext>,
+}
+
+impl HttpHarness {
+    pub async fn start(scratch: &Scratch, toml: &str, extra_env: &[(&str, &str)]) -> Self {
+        let mut env = scratch.env();
+        let tokens = scratch.write("tokens", &format!("{TEST_TOKEN} alice\n"));
+        env.insert(
+            "SECOPS_HTTP_TOKENS_FILE".into(),
+            tokens.to_string_lossy().to_string(),
+        );
+        for (k, v) in extra_env {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_toml_str(toml, &env).expect("config");
+        let ctx = AppContext::new(config, false).expect("context");
+        let server = HttpServer::bind(ctx.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("bind");
+        let addr = server.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(shutdown.clone()));
+        Self {
+            addr,
+            shutdown,
+            task,
+            ctx,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub async fn client(&self, era: Era) -> Client {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(self.url()).auth_header(TEST_TOKEN),
+        );
+        connect(transport, era).await
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(40), self.task).await;
+    }
+}
+
+pub fn args(v: Value) -> JsonObject {
+    v.as_object().cloned().expect("arguments must be an object")
+}
+
+pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+    let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args(arguments));
+    tokio::time::timeout(std::time::Duration::from_secs(30), client.call_tool(params))
+        .await
+        .expect("tool call timed out")
+        .expect("tool call failed at the protocol level")
+}
+
+/// All text content of a result, joined.
+pub fn text_of(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A self-signed certificate for `names`, written as PEM into scratch; returns its path.
+pub fn self_signed_pem(scratch: &Scratch, file: &str, names: &[&str]) -> PathBuf {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).expect("rcgen");
+    scratch.write(file, &ck.cert.pem())
+}

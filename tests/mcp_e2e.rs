@@ -1,0 +1,248 @@
+//! End-to-end through rmcp's own client: the real binary over stdio and the real HTTP
+//! transport, in both protocol eras (2025-11-25 sessions, 2026-07-28 stateless): handshake,
+//! tools/list, prompts, resources and check_cert calls, including bad input.
+
+mod common;
+
+use common::*;
+use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
+use serde_json::{Value, json};
+
+async fn exercise(client: &Client, scratch: &Scratch, era: Era) {
+    // tools/list: check_cert with honest annotations and an output schema.
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let cert = tools
+        .iter()
+        .find(|t| t.name == "check_cert")
+        .unwrap_or_else(|| panic!("{era:?}: check_cert missing from {tools:?}"));
+    let ann = cert.annotations.as_ref().expect("annotations");
+    assert_eq!(ann.read_only_hint, Some(true));
+    assert_eq!(ann.destructive_hint, Some(false));
+    assert_eq!(ann.open_world_hint, Some(true));
+    assert!(cert.output_schema.is_some(), "{era:?}: no outputSchema");
+    assert!(
+        cert.description
+            .as_deref()
+            .unwrap_or_default()
+            .contains("file:/path/to/cert.pem"),
+        "description must come from tools/check_cert.md"
+    );
+
+    // prompts/list and prompts/get.
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    assert!(prompts.iter().any(|p| p.name == "daily_health_check"));
+    let mut pargs = serde_json::Map::new();
+    pargs.insert("since".into(), json!("12h"));
+    let prompt = client
+        .get_prompt(GetPromptRequestParams::new("daily_health_check").with_arguments(pargs))
+        .await
+        .expect("prompts/get");
+    let text = serde_json::to_string(&prompt.messages).unwrap();
+    assert!(text.contains("wazuh_health") && text.contains("check_cert") && text.contains("12h"));
+
+    // A real check_cert call on a certificate file.
+    let pem = self_signed_pem(scratch, &format!("leaf-{era:?}.pem"), &["svc.example.test"]);
+    let target = format!("file:{}", pem.display());
+    let r = call(client, "check_cert", json!({ "targets": [target] })).await;
+    assert_ne!(r.is_error, Some(true), "{era:?}: {}", text_of(&r));
+    let sc = r.structured_content.clone().expect("structured content");
+    assert_eq!(sc["results"][0]["target"], json!(target));
+    let chain = sc["results"][0]["chain"].as_array().expect("chain");
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0]["sans"], json!(["svc.example.test"]));
+    assert_eq!(chain[0]["self_signed"], json!(true));
+    assert!(sc["summary"].is_object());
+    // Text content: a readable summary first.
+    assert!(text_of(&r).contains("1 target"), "{}", text_of(&r));
+
+    // Bad input is an isError result naming the argument, not a protocol error.
+    let r = call(client, "check_cert", json!({ "targets": [] })).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("`targets`"), "{}", text_of(&r));
+
+    // resources: the effective config.
+    let res = client
+        .read_resource(ReadResourceRequestParams::new("secops://config"))
+        .await
+        .expect("resources/read");
+    let ResourceContents::TextResourceContents { text, .. } = &res.contents[0] else {
+        panic!("text resource expected");
+    };
+    let cfg: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(cfg["remediation"]["enabled"], json!(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_serves_tools_prompts_resources_in_both_eras() {
+    for era in ERAS {
+        let scratch = Scratch::new();
+        let client = stdio_client(&scratch.env(), era).await;
+        let info = client.peer_info().expect("server info");
+        let server_info = info.server_info.as_ref().expect("serverInfo");
+        assert_eq!(server_info.name, "secops-mcp", "{era:?}");
+        assert_eq!(server_info.version, env!("CARGO_PKG_VERSION"));
+        assert!(
+            info.instructions
+                .as_deref()
+                .unwrap_or("")
+                .contains("check_cert"),
+            "{era:?}: instructions"
+        );
+        exercise(&client, &scratch, era).await;
+        client.cancel().await.expect("cancel");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_serves_tools_prompts_resources_in_both_eras() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    for era in ERAS {
+        let client = server.client(era).await;
+        exercise(&client, &scratch, era).await;
+        client.cancel().await.expect("cancel");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_are_tool_errors_naming_the_argument() {
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    let many: Vec<String> = (0..101).map(|i| format!("host{i}.example:443")).collect();
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "targets": [] }), "targets"),
+        (json!({ "targets": many }), "targets"),
+        (json!({ "targets": ["exa mple.com"] }), "targets"),
+        (json!({ "targets": [""] }), "targets"),
+        (json!({ "targets": ["example.com:0"] }), "targets"),
+        (json!({ "targets": ["example.com:70000"] }), "targets"),
+        (json!({ "targets": ["https://"] }), "targets"),
+        (
+            json!({ "targets": ["example.com"], "starttls": "gopher" }),
+            "starttls",
+        ),
+        (
+            json!({ "targets": ["example.com"], "warning_days": -1 }),
+            "warning_days",
+        ),
+        (
+            json!({ "targets": ["example.com"], "critical_days": -5 }),
+            "critical_days",
+        ),
+        (
+            json!({ "targets": ["example.com"], "timeout_ms": 0 }),
+            "timeout_ms",
+        ),
+        (
+            json!({ "targets": ["example.com"], "timeout_ms": "soon" }),
+            "timeout_ms",
+        ),
+        (json!({ "targets": "example.com" }), "targets"),
+        (
+            json!({ "targets": ["example.com"], "colour": "red" }),
+            "colour",
+        ),
+        (json!({}), "targets"),
+    ];
+    for (arguments, argument) in cases {
+        let r = call(&client, "check_cert", arguments.clone()).await;
+        let text = text_of(&r);
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{arguments}: expected isError, got {text}"
+        );
+        assert!(
+            text.contains(&format!("`{argument}`")),
+            "{arguments}: message must name `{argument}`: {text}"
+        );
+    }
+    // The server is still healthy after all of that.
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(!tools.is_empty());
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_surface_matches_the_snapshot() {
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    let mut tools = client.list_all_tools().await.expect("tools/list");
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    let surface: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "title": t.title,
+                "description": t.description,
+                "inputSchema": t.input_schema,
+                "outputSchema": t.output_schema,
+                "annotations": t.annotations,
+            })
+        })
+        .collect();
+    insta::assert_json_snapshot!("tools_list", surface);
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_are_logged_with_caller_and_no_arguments() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let secret_looking = "file:/nonexistent/hunter2-password.pem";
+    let r = call(
+        &client,
+        "check_cert",
+        json!({ "targets": [secret_looking] }),
+    )
+    .await;
+    assert!(r.structured_content.is_some() || r.is_error == Some(true));
+    let res = client
+        .read_resource(ReadResourceRequestParams::new("secops://tool-calls/recent"))
+        .await
+        .expect("resources/read");
+    let ResourceContents::TextResourceContents { text, .. } = &res.contents[0] else {
+        panic!("text resource expected");
+    };
+    let log: Value = serde_json::from_str(text).unwrap();
+    let first = &log["tool_calls"][0];
+    assert_eq!(first["tool"], json!("check_cert"));
+    assert_eq!(first["caller"], json!("alice"));
+    assert_eq!(first["detail"], json!("targets=1"));
+    assert!(
+        !text.contains("hunter2"),
+        "arguments must not be logged: {text}"
+    );
+    assert!(!text.contains(TEST_TOKEN));
+    client.cancel().await.expect("cancel");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_resource_never_shows_secrets() {
+    let scratch = Scratch::new();
+    let mut env = scratch.env();
+    env.insert(
+        "SECOPS_WAZUH_URL".into(),
+        "https://wazuh.example:55000".into(),
+    );
+    env.insert("SECOPS_WAZUH_PASSWORD".into(), "Sup3r-Secret-Pass!".into());
+    let client = stdio_client(&env, Era::Legacy).await;
+    let res = client
+        .read_resource(ReadResourceRequestParams::new("secops://config"))
+        .await
+        .expect("resources/read");
+    let text = serde_json::to_string(&res).unwrap();
+    assert!(
+        text.contains("SECOPS_WAZUH_PASSWORD"),
+        "source is shown: {text}"
+    );
+    assert!(
+        !text.contains("Sup3r-Secret-Pass!"),
+        "secret leaked: {text}"
+    );
+    client.cancel().await.expect("cancel");
+}
