@@ -850,6 +850,11 @@ mod tests {
     }
 
     #[test]
+    fn example_config_file_uses_only_known_keys() {
+        parse_file(include_str!("../examples/secops-mcp.toml")).unwrap();
+    }
+
+    #[test]
     fn credentials_are_validated() {
         let e = Config::from_toml_str(
             "[[credentials]]\nid = \"a\"\nkind = \"ssh_key\"\nuser = \"u\"\nsecret_file = \"/x\"\n",
