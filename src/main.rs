@@ -144,7 +144,14 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    // rmcp logs whole JSON-RPC messages (tool arguments and results) at debug/trace level;
+    // keep it at info unless the operator asked for rmcp by name.
+    let level = if level.contains("rmcp") {
+        level.to_string()
+    } else {
+        format!("{level},rmcp=info")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // stderr only: stdout is the stdio transport.
     let builder = tracing_subscriber::fmt()
