@@ -191,33 +191,27 @@ async fn tools_list_surface_matches_the_snapshot() {
 async fn tool_calls_are_logged_with_caller_and_no_arguments() {
     let scratch = Scratch::new();
     let server = HttpHarness::start(&scratch, "", &[]).await;
-    let client = server.client(Era::Legacy).await;
-    let secret_looking = "file:/nonexistent/hunter2-password.pem";
-    let r = call(
-        &client,
-        "check_cert",
-        json!({ "targets": [secret_looking] }),
-    )
-    .await;
-    assert!(r.structured_content.is_some() || r.is_error == Some(true));
-    let res = client
-        .read_resource(ReadResourceRequestParams::new("secops://tool-calls/recent"))
-        .await
-        .expect("resources/read");
-    let ResourceContents::TextResourceContents { text, .. } = &res.contents[0] else {
-        panic!("text resource expected");
-    };
-    let log: Value = serde_json::from_str(text).unwrap();
-    let first = &log["tool_calls"][0];
-    assert_eq!(first["tool"], json!("check_cert"));
-    assert_eq!(first["caller"], json!("alice"));
-    assert_eq!(first["detail"], json!("targets=1"));
-    assert!(
-        !text.contains("hunter2"),
-        "arguments must not be logged: {text}"
-    );
-    assert!(!text.contains(TEST_TOKEN));
-    client.cancel().await.expect("cancel");
+    for era in ERAS {
+        let client = server.client(era).await;
+        let secret_looking = "file:/nonexistent/hunter2-password.pem";
+        let r = call(&client, "check_cert", json!({ "targets": [secret_looking] })).await;
+        assert!(r.structured_content.is_some() || r.is_error == Some(true));
+        let res = client
+            .read_resource(ReadResourceRequestParams::new("secops://tool-calls/recent"))
+            .await
+            .expect("resources/read");
+        let ResourceContents::TextResourceContents { text, .. } = &res.contents[0] else {
+            panic!("text resource expected");
+        };
+        let log: Value = serde_json::from_str(text).unwrap();
+        let first = &log["tool_calls"][0];
+        assert_eq!(first["tool"], json!("check_cert"), "{era:?}");
+        assert_eq!(first["caller"], json!("alice"), "{era:?}: HTTP principal");
+        assert_eq!(first["detail"], json!("targets=1"));
+        assert!(!text.contains("hunter2"), "arguments must not be logged: {text}");
+        assert!(!text.contains(TEST_TOKEN));
+        client.cancel().await.expect("cancel");
+    }
     server.stop().await;
 }
 
