@@ -8,3 +8,4 @@ pub mod context;
 pub mod server;
 pub mod store;
 pub mod util;
+pub mod wazuh;

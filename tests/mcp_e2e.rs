@@ -194,7 +194,12 @@ async fn tool_calls_are_logged_with_caller_and_no_arguments() {
     for era in ERAS {
         let client = server.client(era).await;
         let secret_looking = "file:/nonexistent/hunter2-password.pem";
-        let r = call(&client, "check_cert", json!({ "targets": [secret_looking] })).await;
+        let r = call(
+            &client,
+            "check_cert",
+            json!({ "targets": [secret_looking] }),
+        )
+        .await;
         assert!(r.structured_content.is_some() || r.is_error == Some(true));
         let res = client
             .read_resource(ReadResourceRequestParams::new("secops://tool-calls/recent"))
@@ -208,7 +213,10 @@ async fn tool_calls_are_logged_with_caller_and_no_arguments() {
         assert_eq!(first["tool"], json!("check_cert"), "{era:?}");
         assert_eq!(first["caller"], json!("alice"), "{era:?}: HTTP principal");
         assert_eq!(first["detail"], json!("targets=1"));
-        assert!(!text.contains("hunter2"), "arguments must not be logged: {text}");
+        assert!(
+            !text.contains("hunter2"),
+            "arguments must not be logged: {text}"
+        );
         assert!(!text.contains(TEST_TOKEN));
         client.cancel().await.expect("cancel");
     }

@@ -1,0 +1,14 @@
+//! The Wazuh client: the manager API (JWT login cached and refreshed, one re-login on an
+//! invalid token, bounded 429 backoff under a client-side rate limit, per-request timeout)
+//! and the indexer (OpenSearch `_cluster/health` and `_search`). Everything that speaks HTTP
+//! to Wazuh lives here; types are tolerant because real deployments differ across 4.x.
+
+mod error;
+mod indexer;
+mod manager;
+mod tls;
+pub mod types;
+
+pub use error::WazuhError;
+pub use indexer::{ALERTS_INDEX, IndexerClient, MAX_PAGE, SearchResponse};
+pub use manager::{ManagerClient, ManagerOptions};
