@@ -2,7 +2,9 @@
 //! report or a typed error; no MCP types live here, so the CLI and tests call them directly.
 
 pub mod cert;
+pub mod containers;
 pub mod finding;
+pub mod host;
 
 pub use finding::{Finding, Severity};
 

@@ -1,0 +1,290 @@
+//! Container health through the Docker Engine API (bollard): containers whose name matches
+//! a filter (default `wazuh`) with state, health, exit code, OOM kill and restart count, and
+//! findings for restarting, unhealthy, OOM-killed and non-zero exits. No Docker socket is
+//! an answer (`available: false` with the reason), not an error.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Finding, Severity};
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub image: Option<String>,
+    /// `running`, `restarting`, `exited`, `created`, `paused`, `dead`.
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, or null without a health check.
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+    pub restart_count: i64,
+    pub started_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ContainersReport {
+    pub available: bool,
+    /// Why containers could not be listed (no socket, permission, ...).
+    pub reason: Option<String>,
+    pub engine_api_version: Option<String>,
+    pub name_filter: String,
+    pub containers: Vec<ContainerInfo>,
+    pub findings: Vec<Finding>,
+}
+
+impl ContainersReport {
+    fn unavailable(filter: &str, reason: String) -> Self {
+        ContainersReport {
+            available: false,
+            reason: Some(reason),
+            engine_api_version: None,
+            name_filter: filter.to_string(),
+            containers: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
+/// List and judge containers matching `name_filter` (empty: all). `docker_host` is a
+/// `unix://` or `tcp://` address; `None` uses `DOCKER_HOST` or the default socket.
+pub async fn check(
+    docker_host: Option<&str>,
+    name_filter: &str,
+    timeout: Duration,
+) -> ContainersReport {
+    match tokio::time::timeout(timeout, check_inner(docker_host, name_filter, timeout)).await {
+        Ok(r) => r,
+        Err(_) => ContainersReport::unavailable(
+            name_filter,
+            format!(
+                "Docker engine did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        ),
+    }
+}
+
+async fn check_inner(
+    docker_host: Option<&str>,
+    name_filter: &str,
+    timeout: Duration,
+) -> ContainersReport {
+    let connected = match docker_host {
+        Some(host) => Docker::connect_with_host(host),
+        None => Docker::connect_with_defaults(),
+    };
+    let docker = match connected.map(|d| d.with_timeout(timeout)) {
+        Ok(d) => d,
+        Err(e) => return ContainersReport::unavailable(name_filter, no_docker(&e)),
+    };
+    let docker = match docker.negotiate_version().await {
+        Ok(d) => d,
+        Err(e) => return ContainersReport::unavailable(name_filter, no_docker(&e)),
+    };
+    let version = docker.client_version().to_string();
+    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+    if !name_filter.is_empty() {
+        filters.insert("name".into(), vec![name_filter.to_string()]);
+    }
+    let opts = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let list = match docker.list_containers(Some(opts)).await {
+        Ok(l) => l,
+        Err(e) => return ContainersReport::unavailable(name_filter, no_docker(&e)),
+    };
+    let mut containers = Vec::new();
+    for summary in list {
+        let Some(id) = summary.id.clone() else {
+            continue;
+        };
+        let name = summary
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_else(|| id.chars().take(12).collect());
+        // Inspect for health, exit code, OOM and restarts (not in the list summary).
+        let info = match docker.inspect_container(&id, None).await {
+            Ok(i) => {
+                let st = i.state.clone().unwrap_or_default();
+                ContainerInfo {
+                    name: clean(&name),
+                    image: summary.image.as_deref().map(clean),
+                    state: st
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "unknown".into()),
+                    health: st
+                        .health
+                        .and_then(|h| h.status)
+                        .map(|s| s.to_string())
+                        .filter(|s| !s.is_empty() && s != "none"),
+                    exit_code: st.exit_code,
+                    oom_killed: st.oom_killed.unwrap_or(false),
+                    restart_count: i.restart_count.unwrap_or(0),
+                    started_at: st.started_at,
+                }
+            }
+            Err(_) => ContainerInfo {
+                name: clean(&name),
+                image: summary.image.as_deref().map(clean),
+                state: summary
+                    .state
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                health: None,
+                exit_code: None,
+                oom_killed: false,
+                restart_count: 0,
+                started_at: None,
+            },
+        };
+        containers.push(info);
+    }
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
+    let findings = judge(&containers);
+    ContainersReport {
+        available: true,
+        reason: None,
+        engine_api_version: Some(version),
+        name_filter: name_filter.to_string(),
+        containers,
+        findings,
+    }
+}
+
+fn no_docker(e: &bollard::errors::Error) -> String {
+    let msg = crate::util::sanitize_untrusted(e.to_string().as_bytes(), 200);
+    format!("no Docker engine reachable ({msg}); set DOCKER_HOST if it listens elsewhere")
+}
+
+fn clean(s: &str) -> String {
+    crate::util::sanitize_untrusted(s.as_bytes(), 128)
+}
+
+/// Findings for a set of containers (pure, unit-tested).
+pub fn judge(containers: &[ContainerInfo]) -> Vec<Finding> {
+    let mut f = Vec::new();
+    for c in containers {
+        if c.state == "restarting" || (c.restart_count >= 3 && c.state != "running") {
+            f.push(
+                Finding::new(
+                    Severity::Critical,
+                    "container_restarting",
+                    format!("container {} is restarting (restart count {})", c.name, c.restart_count),
+                )
+                .with_remediation("Read its last logs (docker logs --tail 100 NAME): a crash loop usually means bad configuration, a missing certificate or not enough memory."),
+            );
+        } else if c.restart_count >= 3 {
+            f.push(Finding::new(
+                Severity::Warning,
+                "container_restarted",
+                format!(
+                    "container {} has restarted {} times",
+                    c.name, c.restart_count
+                ),
+            ));
+        }
+        if c.health.as_deref() == Some("unhealthy") {
+            f.push(
+                Finding::new(
+                    Severity::Critical,
+                    "container_unhealthy",
+                    format!("container {} fails its health check", c.name),
+                )
+                .with_remediation("docker inspect --format '{{json .State.Health}}' NAME shows the failing probe output."),
+            );
+        }
+        if c.oom_killed {
+            f.push(
+                Finding::new(
+                    Severity::Critical,
+                    "container_oom_killed",
+                    format!("container {} was killed for running out of memory", c.name),
+                )
+                .with_remediation(
+                    "Raise its memory limit or lower the indexer heap (-Xmx) to leave headroom.",
+                ),
+            );
+        }
+        if c.state == "exited" && c.exit_code.unwrap_or(0) != 0 {
+            f.push(
+                Finding::new(
+                    Severity::Critical,
+                    "container_exited",
+                    format!(
+                        "container {} exited with code {}",
+                        c.name,
+                        c.exit_code.unwrap_or_default()
+                    ),
+                )
+                .with_remediation(
+                    "Read docker logs NAME for the cause, fix it, then docker start NAME.",
+                ),
+            );
+        }
+        if c.state == "dead" {
+            f.push(Finding::new(
+                Severity::Critical,
+                "container_dead",
+                format!("container {} is dead", c.name),
+            ));
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(state: &str, health: Option<&str>, exit: i64, restarts: i64, oom: bool) -> ContainerInfo {
+        ContainerInfo {
+            name: "wazuh.manager".into(),
+            image: None,
+            state: state.into(),
+            health: health.map(str::to_string),
+            exit_code: Some(exit),
+            oom_killed: oom,
+            restart_count: restarts,
+            started_at: None,
+        }
+    }
+
+    #[test]
+    fn judges_each_bad_state() {
+        let codes =
+            |c: ContainerInfo| -> Vec<String> { judge(&[c]).into_iter().map(|f| f.code).collect() };
+        assert!(codes(c("running", Some("healthy"), 0, 0, false)).is_empty());
+        assert_eq!(
+            codes(c("running", Some("unhealthy"), 0, 0, false)),
+            vec!["container_unhealthy"]
+        );
+        assert_eq!(
+            codes(c("exited", None, 137, 0, true)),
+            vec!["container_oom_killed", "container_exited"]
+        );
+        assert!(codes(c("exited", None, 0, 0, false)).is_empty());
+        assert_eq!(
+            codes(c("restarting", None, 1, 5, false)),
+            vec!["container_restarting"]
+        );
+    }
+
+    #[tokio::test]
+    async fn no_engine_is_an_answer_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = format!("unix://{}", dir.path().join("nope.sock").display());
+        let r = check(Some(&host), "wazuh", Duration::from_secs(2)).await;
+        assert!(!r.available);
+        assert!(r.reason.unwrap().contains("no Docker engine"));
+    }
+}
