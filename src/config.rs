@@ -103,6 +103,20 @@ pub struct CertDefaults {
     pub timeout_ms: u64,
 }
 
+/// wazuh_health settings: per-component timeout and the operations manual's thresholds.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub timeout_ms: u64,
+    pub api_slow_ms: u64,
+    pub api_critical_ms: u64,
+    pub cpu_warn_percent: f64,
+    pub memory_warn_percent: f64,
+    pub disk_warn_percent: f64,
+    pub disconnected_warn_percent: f64,
+    pub container_filter: String,
+    pub docker_host: Option<String>,
+}
+
 /// One credential `rotate_credentials` may touch (TOML only).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +140,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub remediation_enabled: bool,
     pub cert: CertDefaults,
+    pub health: HealthConfig,
     pub credentials: Vec<CredentialConfig>,
     pub log_level: String,
 }
@@ -147,6 +162,7 @@ struct FileConfig {
     http: Option<FileHttp>,
     remediation: Option<FileRemediation>,
     check_cert: Option<FileCert>,
+    health: Option<FileHealth>,
     #[serde(default)]
     credentials: Vec<CredentialConfig>,
 }
@@ -199,6 +215,20 @@ struct FileCert {
     timeout_ms: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHealth {
+    timeout_ms: Option<u64>,
+    api_slow_ms: Option<u64>,
+    api_critical_ms: Option<u64>,
+    cpu_warn_percent: Option<f64>,
+    memory_warn_percent: Option<f64>,
+    disk_warn_percent: Option<f64>,
+    disconnected_warn_percent: Option<f64>,
+    container_filter: Option<String>,
+    docker_host: Option<String>,
+}
+
 /// Environment access, abstracted so tests can pass a map instead of mutating the process env.
 pub trait Env {
     fn var(&self, key: &str) -> Option<String>;
@@ -243,6 +273,9 @@ pub const ENV_VARS: &[&str] = &[
     "SECOPS_HTTP_RATE_LIMIT",
     "SECOPS_HTTP_MAX_BODY_BYTES",
     "SECOPS_REMEDIATION",
+    "SECOPS_HEALTH_TIMEOUT_MS",
+    "SECOPS_CONTAINER_FILTER",
+    "DOCKER_HOST",
 ];
 
 impl Config {
@@ -423,6 +456,47 @@ impl Config {
             ));
         }
 
+        let fhe = fc.health.unwrap_or_default();
+        let health = HealthConfig {
+            timeout_ms: match env.var("SECOPS_HEALTH_TIMEOUT_MS") {
+                Some(v) => parse_num("SECOPS_HEALTH_TIMEOUT_MS", &v)?,
+                None => fhe.timeout_ms.unwrap_or(5000),
+            },
+            api_slow_ms: fhe.api_slow_ms.unwrap_or(2000),
+            api_critical_ms: fhe.api_critical_ms.unwrap_or(5000),
+            cpu_warn_percent: fhe.cpu_warn_percent.unwrap_or(80.0),
+            memory_warn_percent: fhe.memory_warn_percent.unwrap_or(85.0),
+            disk_warn_percent: fhe.disk_warn_percent.unwrap_or(85.0),
+            disconnected_warn_percent: fhe.disconnected_warn_percent.unwrap_or(5.0),
+            container_filter: env
+                .var("SECOPS_CONTAINER_FILTER")
+                .or(fhe.container_filter)
+                .unwrap_or_else(|| "wazuh".to_string()),
+            docker_host: env.var("DOCKER_HOST").or(fhe.docker_host),
+        };
+        if !(100..=120_000).contains(&health.timeout_ms) {
+            return Err(ConfigError::new(
+                "health.timeout_ms (SECOPS_HEALTH_TIMEOUT_MS)",
+                "must be between 100 and 120000",
+            ));
+        }
+        if health.api_slow_ms >= health.api_critical_ms {
+            return Err(ConfigError::new(
+                "health.api_slow_ms",
+                "must be below health.api_critical_ms",
+            ));
+        }
+        for (key, v) in [
+            ("health.cpu_warn_percent", health.cpu_warn_percent),
+            ("health.memory_warn_percent", health.memory_warn_percent),
+            ("health.disk_warn_percent", health.disk_warn_percent),
+            ("health.disconnected_warn_percent", health.disconnected_warn_percent),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(ConfigError::new(key, "must be a percentage between 0 and 100"));
+            }
+        }
+
         let mut seen = std::collections::BTreeSet::new();
         for (i, c) in fc.credentials.iter().enumerate() {
             let key = format!("credentials[{i}]");
@@ -473,6 +547,7 @@ impl Config {
             },
             remediation_enabled,
             cert,
+            health,
             credentials: fc.credentials,
             log_level,
         })
@@ -516,6 +591,17 @@ impl Config {
                 "warning_days": self.cert.warning_days,
                 "critical_days": self.cert.critical_days,
                 "timeout_ms": self.cert.timeout_ms,
+            },
+            "health": {
+                "timeout_ms": self.health.timeout_ms,
+                "api_slow_ms": self.health.api_slow_ms,
+                "api_critical_ms": self.health.api_critical_ms,
+                "cpu_warn_percent": self.health.cpu_warn_percent,
+                "memory_warn_percent": self.health.memory_warn_percent,
+                "disk_warn_percent": self.health.disk_warn_percent,
+                "disconnected_warn_percent": self.health.disconnected_warn_percent,
+                "container_filter": self.health.container_filter,
+                "docker_host": self.health.docker_host,
             },
             "credentials": self.credentials.iter().map(|c| json!({
                 "id": c.id, "kind": c.kind, "user": c.user, "secret_file": c.secret_file,

@@ -20,6 +20,12 @@ const MIGRATIONS: &[&str] = &[
         detail      TEXT
     );
     CREATE INDEX tool_calls_ts ON tool_calls(ts);",
+    // 2: small named markers (e.g. when wazuh_health last read the manager logs).
+    "CREATE TABLE kv (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
 ];
 
 pub fn latest() -> i64 {

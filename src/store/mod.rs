@@ -105,6 +105,25 @@ impl Store {
         tool_calls::recent(&self.conn(), limit)
     }
 
+    /// A named marker, if set.
+    pub fn get_kv(&self, key: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Set a named marker.
+    pub fn set_kv(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            rusqlite::params![key, value, crate::util::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions
         // roll back), so a poisoned lock is safe to reuse.
@@ -210,6 +229,16 @@ mod tests {
             matches!(err, StoreError::TooNew { found: 9999, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kv_markers_round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        assert_eq!(store.get_kv("a").unwrap(), None);
+        store.set_kv("a", "1").unwrap();
+        store.set_kv("a", "2").unwrap();
+        assert_eq!(store.get_kv("a").unwrap().as_deref(), Some("2"));
     }
 
     #[test]
