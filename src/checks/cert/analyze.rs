@@ -151,6 +151,17 @@ pub(crate) fn assess(
         obs.ca_file,
         &mut findings,
     );
+    // webpki reports one reason; name the other trust problems the chain analysis found.
+    if let Some(Err(e)) = &obs.verdict
+        && chain_valid == Some(false)
+        && classify(e) != ChainFailure::UnknownIssuer
+    {
+        for f in &findings {
+            if matches!(f.code.as_str(), "missing_intermediate" | "self_signed") {
+                reasons.insert(1, format!("also: {}", f.message));
+            }
+        }
+    }
     if obs.ca_file {
         findings.push(Finding::new(
             Severity::Info,
@@ -251,7 +262,6 @@ fn chain_findings(
     ca_file: bool,
     findings: &mut Vec<Finding>,
 ) {
-    let n = entries.len();
     for (i, entry) in entries.iter().enumerate() {
         let position = position_name(i);
         let cert = match entry {
@@ -339,7 +349,9 @@ fn chain_findings(
             );
         }
 
-        let exempt_root = cert.view.self_signed && i + 1 == n && i > 0;
+        // A self-signature is never checked by clients (trust comes from the trust store),
+        // so its hash does not matter on a root sent in the chain or a CA file's root.
+        let exempt_root = cert.view.self_signed && (i > 0 || ca_file);
         if let (Some(hash), false) = (cert.weak_hash, exempt_root) {
             findings.push(
                 Finding::new(
@@ -396,7 +408,9 @@ fn chain_findings(
         );
     }
 
-    if let Some(orphan) = missing_issuer(entries, trust) {
+    // Only the leaf's own issuer counts as a missing intermediate; a chain that stops
+    // higher up is an unknown CA (reported by chain_untrusted).
+    if let Some((orphan, 0)) = missing_issuer(entries, trust) {
         findings.push(
             Finding::new(
                 Severity::Critical,
@@ -443,8 +457,12 @@ fn position_name(i: usize) -> String {
 }
 
 /// Follows issuers from the leaf through the presented chain; returns the certificate whose
-/// issuer is neither presented nor a trust anchor (and which is not self-signed).
-fn missing_issuer<'a>(entries: &'a [ChainEntry], trust: &TrustStore) -> Option<&'a CertInfo> {
+/// issuer is neither presented nor a trust anchor (and which is not self-signed), with its
+/// position in the chain.
+fn missing_issuer<'a>(
+    entries: &'a [ChainEntry],
+    trust: &TrustStore,
+) -> Option<(&'a CertInfo, usize)> {
     let mut current = entries.first()?.parsed()?;
     let mut current_index = 0usize;
     let mut seen = vec![false; entries.len()];
@@ -464,7 +482,7 @@ fn missing_issuer<'a>(entries: &'a [ChainEntry], trust: &TrustStore) -> Option<&
                 current = c;
                 current_index = j;
             }
-            None => return Some(current),
+            None => return Some((current, current_index)),
         }
     }
 }
@@ -594,12 +612,24 @@ fn describe_chain_failure(
                     leaf.view.subject
                 );
             }
-            if let Some(orphan) = missing_issuer(entries, trust) {
-                return format!(
-                    "unknown issuer (incomplete chain): the server did not send the intermediate \
-                     certificate `{}` that issued `{}`, and it is not in the trust store",
-                    orphan.view.issuer, orphan.view.subject
-                );
+            match missing_issuer(entries, trust) {
+                Some((orphan, 0)) => {
+                    return format!(
+                        "unknown issuer (incomplete chain): the server did not send the \
+                         intermediate certificate `{}` that issued `{}`, and it is not in the \
+                         trust store",
+                        orphan.view.issuer, orphan.view.subject
+                    );
+                }
+                Some((orphan, _)) => {
+                    return format!(
+                        "unknown issuer: the chain ends at `{}`, whose issuer `{}` is neither \
+                         sent by the server nor in the trust store (an untrusted CA, or a \
+                         missing intermediate)",
+                        orphan.view.subject, orphan.view.issuer
+                    );
+                }
+                None => {}
             }
             match parsed().find(|c| c.view.self_signed) {
                 Some(root) => format!(

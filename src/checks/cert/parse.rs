@@ -81,7 +81,10 @@ pub(crate) struct CertInfo {
 #[derive(Debug, Clone)]
 pub(crate) enum ChainEntry {
     Parsed(Box<CertInfo>),
-    Malformed { view: ChainCert, reason: String },
+    Malformed {
+        view: Box<ChainCert>,
+        reason: String,
+    },
 }
 
 impl ChainEntry {
@@ -113,7 +116,7 @@ pub(crate) fn parse_cert(der: &[u8], now: OffsetDateTime) -> ChainEntry {
         Ok((_, cert)) => cert,
         Err(e) => {
             return ChainEntry::Malformed {
-                view: ChainCert {
+                view: Box::new(ChainCert {
                     subject: "(malformed certificate)".into(),
                     issuer: String::new(),
                     sans: Vec::new(),
@@ -125,7 +128,7 @@ pub(crate) fn parse_cert(der: &[u8], now: OffsetDateTime) -> ChainEntry {
                     signature_algorithm: String::new(),
                     fingerprint_sha256: fingerprint,
                     self_signed: false,
-                },
+                }),
                 reason: format!("cannot parse certificate: {e}"),
             };
         }
