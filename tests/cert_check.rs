@@ -186,6 +186,7 @@ async fn expired_certificate_is_critical_and_still_reports_the_chain() {
     assert_eq!(f.severity, Severity::Critical);
     assert!(f.message.contains("10 days ago"), "{}", f.message);
     assert!(codes(&r).contains(&"chain_untrusted"));
+    assert_eq!(r.short_reason(), "expired 10 days ago");
 }
 
 #[tokio::test]
@@ -294,8 +295,9 @@ async fn untrusted_root_is_unknown_issuer_without_the_extra_ca() {
     let pki = TlsFixture::new();
     let leaf = pki.leaf(&LeafSpec::new(&["127.0.0.1"]));
     let server = serve_chain(leaf.full_chain(), leaf.key.clone()).await;
-    // The system store only: the test root is unknown.
-    let checker = CertChecker::new(None).expect("system trust store");
+    // Trust another test PKI's root (and the system store): this root is unknown. (Not
+    // `CertChecker::new(None)`, so the test holds even on a machine with no system roots.)
+    let checker = TlsFixture::with_names("Other Root CA", "Other Intermediate CA").checker();
 
     let r = check_one(&checker, args(&[&server.target()])).await;
     assert_eq!(r.status, CertStatus::Critical);
@@ -310,6 +312,25 @@ async fn untrusted_root_is_unknown_issuer_without_the_extra_ca() {
         "the leaf's issuer was sent"
     );
     assert!(finding(&r, "chain_untrusted").message.contains(ROOT_CN));
+}
+
+#[tokio::test]
+async fn same_named_root_with_another_key_is_explained() {
+    let pki = TlsFixture::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["127.0.0.1"]));
+    let server = serve_chain(leaf.full_chain(), leaf.key.clone()).await;
+    // Same CA names, different keys: an impostor (or re-keyed) root.
+    let checker = TlsFixture::new().checker();
+
+    let r = check_one(&checker, args(&[&server.target()])).await;
+    assert_eq!(r.status, CertStatus::Critical);
+    assert_eq!(r.chain_valid, Some(false));
+    let err = r.verification_error.as_deref().unwrap_or_default();
+    assert!(
+        err.contains("a trust anchor has that name, but that anchor's key did not sign it"),
+        "{err}"
+    );
+    assert!(!codes(&r).contains(&"missing_intermediate"));
 }
 
 #[tokio::test]
@@ -507,6 +528,26 @@ async fn file_target_problems_are_error_results_not_call_failures() {
     );
     assert!(errors[2].contains("holds no certificate"), "{}", errors[2]);
     assert!(errors[3].contains("directory"), "{}", errors[3]);
+}
+
+#[tokio::test]
+async fn sha1_signed_certificate_is_a_weak_signature() {
+    let root = write_temp(SHA1_ROOT_PEM);
+    let checker = CertChecker::new(Some(root.path())).expect("SHA-1 test root");
+    let leaf = write_temp(SHA1_LEAF_PEM);
+    let mut a = args(&[&format!("file:{}", leaf.path().display())]);
+    a.sni = Some("sha1.secops.test".into());
+
+    let r = check_one(&checker, a).await;
+    assert_eq!(r.status, CertStatus::Critical, "{r:#?}");
+    assert_eq!(r.chain[0].signature_algorithm, "sha1WithRSAEncryption");
+    assert_eq!(r.chain[0].key, "RSA 2048");
+    assert_eq!(r.hostname_match, Some(true));
+    assert_eq!(r.chain_valid, Some(false), "webpki refuses SHA-1");
+    let f = finding(&r, "weak_signature");
+    assert!(f.message.contains("SHA-1"), "{}", f.message);
+    let err = r.verification_error.as_deref().unwrap_or_default();
+    assert!(err.contains("sha1WithRSAEncryption"), "{err}");
 }
 
 #[tokio::test]

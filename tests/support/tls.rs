@@ -47,6 +47,54 @@ A3jqhzbnIXoCTA==
 -----END PRIVATE KEY-----
 ";
 
+/// A root CA (RSA 2048, SHA-256, valid until 2126) made with openssl, for [`SHA1_LEAF_PEM`].
+pub const SHA1_ROOT_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDUTCCAjmgAwIBAgIUMC9ncXC2POdKAGFPzaH1PXe3yQQwDQYJKoZIhvcNAQEL
+BQAwNzEUMBIGA1UECgwLU2Vjb3BzIFRlc3QxHzAdBgNVBAMMFlNlY29wcyBTSEEt
+MSBUZXN0IFJvb3QwIBcNMjYxMTIzMTEzOTQ1WhgPMjEyNjEwMzAxMTM5NDVaMDcx
+FDASBgNVBAoMC1NlY29wcyBUZXN0MR8wHQYDVQQDDBZTZWNvcHMgU0hBLTEgVGVz
+dCBSb290MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAjuT2YqV4tc4r
+1WhYKD57XVMAg5otNA8HE1Zk5W8QDrlxFyr4RuCux3upygUSmsMb2ym079khg5zu
+JhUwuIgo7h9uK/5cg9Jn4fCSezo1tYo5kLIwhtb21/6HmjzJ48Uv+AFq6W30vFfL
+QMlvQDC6QkqYHFEy1clTN3E7xRKp00o2+uGJY9JPPjbG9dHpHajtdod2PQi2WVzf
+vunrQYeU6x8zxDymMpacZe19pgNR+YL8j2VpU78rCySsbIIHKoRrofoqVbtvdyNm
+c1xWYOT4Q6NkmJsJK1grFcGrsM3QrdGywcYrjPv9JHSCdJcol4ruAhW4ki8quDb5
+ax2mMg8KzwIDAQABo1MwUTAdBgNVHQ4EFgQUdhqe7D6HwABuvrufVfam+Oy0r7Iw
+HwYDVR0jBBgwFoAUdhqe7D6HwABuvrufVfam+Oy0r7IwDwYDVR0TAQH/BAUwAwEB
+/zANBgkqhkiG9w0BAQsFAAOCAQEAifkUbYKz8nRzHUGHRjkXYYJBnuOLuTD441pO
+TXJ4sFDXILcYj/DrTyWJpAZId7mIBKMYzPBqrf3+4OpgqqUHhtLG86SvXiiAqGWt
+ho0oVf9uac/gT/l/Blx7pH2LJgfqdjqYp5cT4eCk1aKmpWH3SMPCDVlXt8OPzY4j
+xcbOx18yjhvXPv4U5RZp7RSyCtB6M+ZtQYeXfMuReXP8D4lG3+/ZMuF5MGES6oOL
+Bi+tsz8oCIn3R9vNzYIaYHcOx0KMZH/YheTzAoRHE0Z11zQkZ88U08CAhJWatuh2
+fcqgWT66i6pt5pk0X5RTADigRd9DnCvsGxnwDcAPSnD6CDdkKw==
+-----END CERTIFICATE-----
+";
+
+/// A leaf for `sha1.secops.test` signed by [`SHA1_ROOT_PEM`] with sha1WithRSAEncryption
+/// (rcgen cannot make SHA-1 signatures), valid until 2126.
+pub const SHA1_LEAF_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIDdzCCAl+gAwIBAgIUUerMYwKX9/V6rpEjY36bAod1QbEwDQYJKoZIhvcNAQEF
+BQAwNzEUMBIGA1UECgwLU2Vjb3BzIFRlc3QxHzAdBgNVBAMMFlNlY29wcyBTSEEt
+MSBUZXN0IFJvb3QwIBcNMjYxMTIzMTEzOTQ1WhgPMjEyNjEwMzAxMTM5NDVaMDEx
+FDASBgNVBAoMC1NlY29wcyBUZXN0MRkwFwYDVQQDDBBzaGExLnNlY29wcy50ZXN0
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA80sm6Yl/3V6ruwHY9/nK
+awsESYOX2EJdaPmdQn3Af3/wV4CYcdnEcDzKVEBDJ73Jl/TeAiO/PIjSgQZP0u5n
+WZ99qLxnm82HpQLoy0CkgYAjfe2cqLyNNAoltwKI10ijVjnAOj5VbSFFo5/O/5F8
+/XXbN9fEIX18af0y7+orhDtojmSCS5UF0m5AsU0nSGoOWAL1h0ijDpXO+X0gvz0T
+ri2WewOn/01snZKPVdlHGLyWLmElTI8Rh5KjVM6W2scTwbpdk3RPR4nk2wRcynhU
+/xITlKDzEleAFchsHvpY3yBfYxgF004aA/wBTkwrBKtxG/QagVAJXJMeDRTKPGw3
+yQIDAQABo38wfTAbBgNVHREEFDASghBzaGExLnNlY29wcy50ZXN0MBMGA1UdJQQM
+MAoGCCsGAQUFBwMBMAkGA1UdEwQCMAAwHQYDVR0OBBYEFIRfc1KNXJ0UcKjkcGJg
+EufgMABxMB8GA1UdIwQYMBaAFHYanuw+h8AAbr67n1X2pvjstK+yMA0GCSqGSIb3
+DQEBBQUAA4IBAQBJghxesQfry/xBNOC4Ohlifh/Hvoe7/ep07NFArNNAw3T7XXUM
+v9gpX2Nq5xvpQqPyHt917JfwaIaEnONR2pyDr5CDwqjhrQD+JsxkueqNY5dUJvqh
+5hnsYGk/HHjcudXH+sdMlhGsOgbrkANgLvLqRzFRFROTdU91zGtyIynQaOmijfcy
+upKUQEasK+/2PNChKk+jxnqrvhyyk/zFVQtjje3bS50R8m0jBSZ9sUxWTSMV+fIK
+MjzcvMw0bfs0eQf88vIvFJKRTEQTKMYapMiNhYo4F18p98kNeePprScDv/9lbMV4
+EFXoasE9h/ikJaiTPodEjVcitCCa0g7Ic5U7
+-----END CERTIFICATE-----
+";
+
 /// Key type of an issued leaf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -182,10 +230,16 @@ impl Default for TlsFixture {
 }
 
 impl TlsFixture {
+    /// Root [`ROOT_CN`] and intermediate [`INTERMEDIATE_CN`], fresh keys each time.
     pub fn new() -> Self {
+        Self::with_names(ROOT_CN, INTERMEDIATE_CN)
+    }
+
+    /// A PKI with other CA names (e.g. an unrelated CA to trust instead).
+    pub fn with_names(root_cn: &str, intermediate_cn: &str) -> Self {
         let now = OffsetDateTime::now_utc();
         let mut root_params = CertificateParams::default();
-        root_params.distinguished_name = dn(ROOT_CN);
+        root_params.distinguished_name = dn(root_cn);
         root_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         root_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         root_params.not_before = now - time::Duration::days(1);
@@ -195,7 +249,7 @@ impl TlsFixture {
                 .expect("root certificate");
 
         let mut inter_params = CertificateParams::default();
-        inter_params.distinguished_name = dn(INTERMEDIATE_CN);
+        inter_params.distinguished_name = dn(intermediate_cn);
         inter_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         inter_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         inter_params.not_before = now - time::Duration::days(1);

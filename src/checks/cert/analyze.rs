@@ -456,20 +456,29 @@ fn position_name(i: usize) -> String {
     }
 }
 
-/// Follows issuers from the leaf through the presented chain; returns the certificate whose
-/// issuer is neither presented nor a trust anchor (and which is not self-signed), with its
-/// position in the chain.
-fn missing_issuer<'a>(
-    entries: &'a [ChainEntry],
-    trust: &TrustStore,
-) -> Option<(&'a CertInfo, usize)> {
+/// Where the issuer path from the leaf through the presented chain stops.
+enum ChainEnd<'a> {
+    /// At a self-signed certificate.
+    SelfSigned,
+    /// At a certificate whose issuer name is a trust anchor's subject.
+    AnchorName(&'a CertInfo),
+    /// At a certificate (at this chain position) whose issuer is neither presented nor a
+    /// trust anchor.
+    Orphan(&'a CertInfo, usize),
+}
+
+/// Follows issuers (by name) from the leaf through the presented chain, in any order.
+fn chain_end<'a>(entries: &'a [ChainEntry], trust: &TrustStore) -> Option<ChainEnd<'a>> {
     let mut current = entries.first()?.parsed()?;
     let mut current_index = 0usize;
     let mut seen = vec![false; entries.len()];
     seen[0] = true;
     loop {
-        if current.view.self_signed || trust.has_anchor_subject(&current.issuer_raw) {
-            return None;
+        if current.view.self_signed {
+            return Some(ChainEnd::SelfSigned);
+        }
+        if trust.has_anchor_subject(&current.issuer_raw) {
+            return Some(ChainEnd::AnchorName(current));
         }
         let next = entries.iter().enumerate().find_map(|(j, e)| {
             let c = e.parsed()?;
@@ -482,8 +491,20 @@ fn missing_issuer<'a>(
                 current = c;
                 current_index = j;
             }
-            None => return Some((current, current_index)),
+            None => return Some(ChainEnd::Orphan(current, current_index)),
         }
+    }
+}
+
+/// The certificate whose issuer is neither presented nor a trust anchor (and which is not
+/// self-signed), with its position in the chain.
+fn missing_issuer<'a>(
+    entries: &'a [ChainEntry],
+    trust: &TrustStore,
+) -> Option<(&'a CertInfo, usize)> {
+    match chain_end(entries, trust)? {
+        ChainEnd::Orphan(cert, index) => Some((cert, index)),
+        ChainEnd::SelfSigned | ChainEnd::AnchorName(_) => None,
     }
 }
 
@@ -643,9 +664,17 @@ fn describe_chain_failure(
                 ),
             }
         }
-        ChainFailure::BadSignature => "a signature in the chain does not verify (a certificate \
-                                       was not issued by the next one, or was altered)"
-            .into(),
+        ChainFailure::BadSignature => match chain_end(entries, trust) {
+            Some(ChainEnd::AnchorName(top)) => format!(
+                "`{}` names `{}` as its issuer, and a trust anchor has that name, but that \
+                 anchor's key did not sign it (a different CA with the same name, e.g. a \
+                 re-keyed or impostor root)",
+                top.view.subject, top.view.issuer
+            ),
+            _ => "a signature in the chain does not verify (a certificate was not issued by \
+                  the one it names, or was altered)"
+                .into(),
+        },
         ChainFailure::UnsupportedAlgorithm => {
             let algs: Vec<String> = parsed()
                 .map(|c| c.view.signature_algorithm.clone())

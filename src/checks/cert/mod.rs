@@ -415,11 +415,12 @@ impl CertResult {
                 .clone()
                 .unwrap_or_else(|| "could not be checked".into()),
             CertStatus::Warning | CertStatus::Critical => {
+                // The most severe finding; among equals the most specific one.
                 let worst = self
                     .findings
                     .iter()
                     .filter(|f| f.severity != Severity::Info)
-                    .max_by_key(|f| f.severity);
+                    .max_by_key(|f| (f.severity, std::cmp::Reverse(specificity(&f.code))));
                 match worst {
                     Some(f) if f.code == "cert_expires_soon" => match self.days_left {
                         Some(0) => "expires in less than a day".into(),
@@ -441,6 +442,23 @@ impl CertResult {
         };
         target::sanitize(&reason, 100)
     }
+}
+
+/// Rank of a finding code when several share the worst severity (lower is more telling).
+fn specificity(code: &str) -> usize {
+    const ORDER: [&str; 10] = [
+        "cert_expired",
+        "cert_not_yet_valid",
+        "hostname_mismatch",
+        "self_signed",
+        "missing_intermediate",
+        "cert_expires_soon",
+        "weak_key",
+        "weak_signature",
+        "handshake_signature_invalid",
+        "chain_untrusted",
+    ];
+    ORDER.iter().position(|c| *c == code).unwrap_or(ORDER.len())
 }
 
 impl CertReport {
