@@ -11,13 +11,24 @@
 //! - `chain_valid`: the presented chain (leaf + the intermediates sent, in any order) builds
 //!   a path to a trust anchor at the time of the check, as a rustls/webpki client would see
 //!   it, ignoring the host name. For `file:` targets the first certificate of the file is
-//!   the leaf and the others are offered as intermediates, verified for TLS server use.
+//!   the leaf and the others are offered as intermediates, verified for TLS server use;
+//!   `null` when that first certificate is a CA certificate (then only dates, key and
+//!   signature are judged). `null` also when the target could not be checked.
 //! - `hostname_match`: the leaf's subjectAltName DNS/IP entries cover the `sni` (or the
 //!   target host); wildcards only as a whole left-most label; the subject CN is not used.
 //!   `null` for a file without `sni`.
 //! - `serial`: uppercase hex bytes separated by colons (`04:A3:...`), without the DER
 //!   sign-padding zero.
 //! - `subject` / `issuer`: RFC 4514 strings (most specific RDN first, e.g. `CN=a,O=b,C=US`).
+//! - `self_signed`: subject equals issuer and the signature verifies with the certificate's
+//!   own key (when the algorithm cannot be checked here, e.g. RSA under 2048 bits, the key
+//!   identifiers decide).
+//! - `status`: `error` when nothing could be inspected (the reason is in
+//!   `verification_error`); `critical` for any critical finding (expired, not yet valid,
+//!   within `critical_days`, untrusted chain, hostname mismatch, self-signed, missing
+//!   intermediate, weak key or signature); `warning` for any warning finding (within
+//!   `warning_days`, chain out of order, handshake incomplete after the certificate); else
+//!   `ok`. `starttls` applies to network targets only; `file:` targets ignore it.
 
 mod analyze;
 mod net;
