@@ -490,10 +490,16 @@ impl Config {
             ("health.cpu_warn_percent", health.cpu_warn_percent),
             ("health.memory_warn_percent", health.memory_warn_percent),
             ("health.disk_warn_percent", health.disk_warn_percent),
-            ("health.disconnected_warn_percent", health.disconnected_warn_percent),
+            (
+                "health.disconnected_warn_percent",
+                health.disconnected_warn_percent,
+            ),
         ] {
             if !(0.0..=100.0).contains(&v) {
-                return Err(ConfigError::new(key, "must be a percentage between 0 and 100"));
+                return Err(ConfigError::new(
+                    key,
+                    "must be a percentage between 0 and 100",
+                ));
             }
         }
 

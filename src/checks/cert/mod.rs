@@ -61,21 +61,27 @@ pub use target::{
 #[serde(deny_unknown_fields)]
 pub struct CertArgs {
     /// 1 to 100 targets: `host`, `host:port`, `https://host[:port]/...`, or `file:/path/to/cert.pem`.
+    #[schemars(length(min = 1, max = 100))]
     pub targets: Vec<String>,
     /// Server name to send (SNI) and verify, instead of the host in the target.
     #[serde(default)]
+    #[schemars(extend("default" = null))]
     pub sni: Option<String>,
     /// Upgrade a plaintext protocol first: `smtp`, `imap`, `pop3`, `ftp` or `postgres`.
     #[serde(default)]
+    #[schemars(extend("enum" = ["smtp", "imap", "pop3", "ftp", "postgres", null], "default" = null))]
     pub starttls: Option<String>,
     /// Status `warning` when a certificate expires within this many days (default 30).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 3650), extend("default" = 30))]
     pub warning_days: Option<i64>,
     /// Status `critical` when a certificate expires within this many days (default 7).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 3650), extend("default" = 7))]
     pub critical_days: Option<i64>,
     /// Per-target timeout in milliseconds (default 5000).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 120000), extend("default" = 5000))]
     pub timeout_ms: Option<i64>,
 }
 
