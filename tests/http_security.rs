@@ -345,3 +345,60 @@ async fn read_listen_url(stderr: tokio::process::ChildStderr) -> String {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     url
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_in_flight_tool_calls_finish() {
+    for era in ERAS {
+        shutdown_drains(era).await;
+    }
+}
+
+async fn shutdown_drains(era: Era) {
+    // A TLS endpoint that accepts and never answers: check_cert waits for its timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let client = server.client(era).await;
+    let started = std::time::Instant::now();
+    let call_task = tokio::spawn(async move {
+        let r = call(
+            &client,
+            "check_cert",
+            json!({ "targets": [silent_addr.to_string()], "timeout_ms": 1500 }),
+        )
+        .await;
+        (client, r)
+    });
+    // Wait until the call is in flight, then ask the server to stop.
+    while server.ctx.inflight.current() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "call never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.shutdown.cancel();
+    let (client, r) = tokio::time::timeout(Duration::from_secs(10), call_task)
+        .await
+        .unwrap_or_else(|_| panic!("{era:?}: in-flight call must complete"))
+        .unwrap();
+    let sc = r
+        .structured_content
+        .expect("a real result, not a dropped connection");
+    assert_eq!(sc["results"][0]["status"], json!("error"));
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+    let _ = client.cancel().await;
+    tokio::time::timeout(Duration::from_secs(10), server.task)
+        .await
+        .expect("server stops after draining")
+        .unwrap()
+        .unwrap();
+    hold.abort();
+}

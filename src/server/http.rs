@@ -29,6 +29,8 @@ use crate::context::AppContext;
 
 /// How long shutdown waits for in-flight tool calls before closing streams anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the last call finished, how long responses get to flush before streams close.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 
@@ -157,6 +159,14 @@ impl HttpServer {
         tracing::info!("shutting down: draining in-flight tool calls");
         if !self.ctx.inflight.wait_idle(DRAIN_TIMEOUT).await {
             tracing::warn!("in-flight tool calls still running after drain timeout");
+        }
+        // Let the finished calls' responses reach their clients: connections that carry no
+        // long-lived stream close by themselves. Then end the remaining MCP streams
+        // (legacy sessions keep a GET stream open) so the server can stop.
+        let mut server = server;
+        if tokio::time::timeout(FLUSH_GRACE, &mut server).await.is_ok() {
+            self.ctx.store.flush();
+            return Ok(());
         }
         self.mcp_ct.cancel();
         match tokio::time::timeout(Duration::from_secs(5), server).await {
