@@ -8,14 +8,23 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::checks::cert::CertChecker;
+use crate::checks::wazuh_health::HealthDeps;
 use crate::config::Config;
 use crate::server::metrics::Metrics;
 use crate::store::Store;
+use crate::wazuh::{IndexerClient, ManagerClient, ManagerOptions};
 
 pub struct AppContext {
     pub config: Config,
     pub store: Store,
     pub cert: CertChecker,
+    /// The Wazuh manager API, when configured.
+    pub wazuh: Option<ManagerClient>,
+    /// The Wazuh indexer, when configured.
+    pub indexer: Option<IndexerClient>,
+    /// check_cert engines trusting the manager's and the indexer's CA files.
+    pub wazuh_certs: Option<CertChecker>,
+    pub indexer_certs: Option<CertChecker>,
     pub metrics: Metrics,
     /// `serve --demo`: demo-friendly defaults and, later, the built-in Wazuh simulator.
     pub demo: bool,
@@ -29,14 +38,60 @@ impl AppContext {
     pub fn new(config: Config, demo: bool) -> anyhow::Result<Arc<Self>> {
         let store = Store::open(&config.state_dir)?;
         let cert = CertChecker::new(config.extra_ca_file.as_deref())?;
+        let timeout = Duration::from_millis(config.health.timeout_ms);
+        let wazuh = match &config.wazuh {
+            Some(w) => Some(ManagerClient::new(
+                w,
+                ManagerOptions {
+                    request_timeout: timeout,
+                    insecure: config.tls_insecure,
+                    ..Default::default()
+                },
+            )?),
+            None => None,
+        };
+        let indexer = match &config.indexer {
+            Some(i) => Some(IndexerClient::new(i, config.tls_insecure, timeout)?),
+            None => None,
+        };
+        let wazuh_certs = match &config.wazuh {
+            Some(w) => Some(CertChecker::new(
+                w.ca_file.as_deref().or(config.extra_ca_file.as_deref()),
+            )?),
+            None => None,
+        };
+        let indexer_certs = match &config.indexer {
+            Some(i) => Some(CertChecker::new(
+                i.ca_file.as_deref().or(config.extra_ca_file.as_deref()),
+            )?),
+            None => None,
+        };
         Ok(Arc::new(Self {
             config,
             store,
             cert,
+            wazuh,
+            indexer,
+            wazuh_certs,
+            indexer_certs,
             metrics: Metrics::new(),
             demo,
             inflight: InFlight::default(),
         }))
+    }
+}
+
+impl AppContext {
+    /// What wazuh_health needs, borrowed from the context.
+    pub fn health_deps(&self) -> HealthDeps<'_> {
+        HealthDeps {
+            manager: self.wazuh.as_ref(),
+            indexer: self.indexer.as_ref(),
+            manager_certs: self.wazuh_certs.as_ref(),
+            indexer_certs: self.indexer_certs.as_ref(),
+            store: &self.store,
+            settings: &self.config.health,
+        }
     }
 }
 

@@ -35,6 +35,7 @@ pub struct ContainersReport {
     pub engine_api_version: Option<String>,
     pub name_filter: String,
     pub containers: Vec<ContainerInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
 }
 

@@ -50,6 +50,7 @@ pub struct HostReport {
     pub load_5m: f64,
     pub load_15m: f64,
     pub uptime_secs: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
 }
 

@@ -12,8 +12,19 @@ use serde::de::DeserializeOwned;
 use super::SecopsServer;
 use crate::checks::ArgError;
 use crate::checks::cert::{CertArgs, CertError, CertReport};
+use crate::checks::containers::ContainersReport;
+use crate::checks::host::{HostReport, HostThresholds};
+use crate::checks::wazuh_health::{HealthArgs, HealthReport};
 
 const CHECK_CERT_DESC: &str = include_str!("../../tools/check_cert.md");
+const WAZUH_HEALTH_DESC: &str = include_str!("../../tools/wazuh_health.md");
+const HOST_METRICS_DESC: &str = include_str!("../../tools/host_metrics.md");
+const CONTAINER_STATUS_DESC: &str = include_str!("../../tools/container_status.md");
+
+/// Arguments of tools that take none (unknown arguments are still refused).
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
 
 #[tool_router(vis = "pub(crate)")]
 impl SecopsServer {
@@ -44,6 +55,109 @@ impl SecopsServer {
             Err(CertError::InvalidArgument(e)) => arg_error(&e),
             Err(e) => tool_error(&e.to_string()),
         }
+    }
+
+    #[tool(
+        name = "wazuh_health",
+        description = WAZUH_HEALTH_DESC,
+        input_schema = schema_for_input::<HealthArgs>().expect("HealthArgs schema is an object"),
+        output_schema = schema_for_output::<HealthReport>(),
+        annotations(
+            title = "Wazuh health",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn wazuh_health(&self, args: JsonObject) -> CallToolResult {
+        let args: HealthArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return arg_error(&e),
+        };
+        match crate::checks::wazuh_health::run(&self.context().health_deps(), &args).await {
+            Ok(report) => structured(&report, report.summary_text()),
+            Err(e) => arg_error(&e),
+        }
+    }
+
+    #[tool(
+        name = "host_metrics",
+        description = HOST_METRICS_DESC,
+        input_schema = schema_for_input::<NoArgs>().expect("NoArgs schema is an object"),
+        output_schema = schema_for_output::<HostReport>(),
+        annotations(
+            title = "Host metrics",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn host_metrics(&self, args: JsonObject) -> CallToolResult {
+        if let Err(e) = parse_args::<NoArgs>(args) {
+            return arg_error(&e);
+        }
+        let h = &self.context().config.health;
+        let th = HostThresholds {
+            cpu_warn: h.cpu_warn_percent,
+            memory_warn: h.memory_warn_percent,
+            disk_warn: h.disk_warn_percent,
+        };
+        match crate::checks::host::measure(th).await {
+            Ok(r) => {
+                let summary = format!(
+                    "CPU {:.1} %, memory {:.1} %, fullest disk {:.1} %, load {:.2}; {} finding(s).",
+                    r.cpu_percent,
+                    r.memory_percent,
+                    r.disk_percent,
+                    r.load_1m,
+                    r.findings.len()
+                );
+                structured(&r, summary)
+            }
+            Err(e) => tool_error(&e),
+        }
+    }
+
+    #[tool(
+        name = "container_status",
+        description = CONTAINER_STATUS_DESC,
+        input_schema = schema_for_input::<NoArgs>().expect("NoArgs schema is an object"),
+        output_schema = schema_for_output::<ContainersReport>(),
+        annotations(
+            title = "Container status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn container_status(&self, args: JsonObject) -> CallToolResult {
+        if let Err(e) = parse_args::<NoArgs>(args) {
+            return arg_error(&e);
+        }
+        let h = &self.context().config.health;
+        let r = crate::checks::containers::check(
+            h.docker_host.as_deref(),
+            &h.container_filter,
+            std::time::Duration::from_millis(h.timeout_ms),
+        )
+        .await;
+        let summary = if r.available {
+            format!(
+                "{} container(s) matching `{}`; {} finding(s).",
+                r.containers.len(),
+                r.name_filter,
+                r.findings.len()
+            )
+        } else {
+            format!(
+                "Containers not available: {}",
+                r.reason.as_deref().unwrap_or("unknown reason")
+            )
+        };
+        structured(&r, summary)
     }
 }
 
@@ -114,6 +228,10 @@ pub fn outcome_of(result: &Result<CallToolResponse, ErrorData>) -> &'static str 
 pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
     let args = args?;
     match tool {
+        "wazuh_health" => args
+            .get("include")
+            .and_then(|t| t.as_array())
+            .map(|t| format!("components={}", t.len())),
         "check_cert" => args
             .get("targets")
             .and_then(|t| t.as_array())
