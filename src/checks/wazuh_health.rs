@@ -327,7 +327,7 @@ pub async fn run(deps: &HealthDeps<'_>, args: &HealthArgs) -> Result<HealthRepor
         s
     });
     // Most severe first, stable within a severity.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
     let status = if deps.manager.is_none()
         && components
