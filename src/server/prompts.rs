@@ -8,10 +8,16 @@ use rmcp::ErrorData;
 use rmcp::model::{GetPromptResult, JsonObject, Prompt, PromptArgument, PromptMessage, Role};
 
 /// Every prompt file, embedded. A unit test checks this list matches `prompts/`.
-const FILES: &[(&str, &str)] = &[(
-    "daily_health_check.md",
-    include_str!("../../prompts/daily_health_check.md"),
-)];
+const FILES: &[(&str, &str)] = &[
+    (
+        "daily_health_check.md",
+        include_str!("../../prompts/daily_health_check.md"),
+    ),
+    (
+        "emergency_restart.md",
+        include_str!("../../prompts/emergency_restart.md"),
+    ),
+];
 
 /// Longest argument value accepted into a prompt.
 const MAX_ARG_LEN: usize = 500;
