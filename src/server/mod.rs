@@ -36,7 +36,9 @@ const INSTRUCTIONS: &str = include_str!("../../tools/INSTRUCTIONS.md");
 #[derive(Clone)]
 pub struct SecopsServer {
     ctx: Arc<AppContext>,
-    tool_router: ToolRouter<Self>,
+    /// Built once per process: the HTTP transport creates a handler per session (and per
+    /// request in the stateless era), and building the router generates every schema.
+    tool_router: Arc<ToolRouter<Self>>,
     /// Caller identity for transports without per-request principals (stdio).
     default_caller: Caller,
 }
@@ -45,7 +47,7 @@ impl SecopsServer {
     pub fn new(ctx: Arc<AppContext>, default_caller: Caller) -> Self {
         Self {
             ctx,
-            tool_router: Self::tool_router(),
+            tool_router: shared_router(),
             default_caller,
         }
     }
@@ -63,6 +65,13 @@ impl SecopsServer {
             .cloned()
             .unwrap_or_else(|| self.default_caller.clone())
     }
+}
+
+fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
+    static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
+    ROUTER
+        .get_or_init(|| Arc::new(SecopsServer::tool_router()))
+        .clone()
 }
 
 impl ServerHandler for SecopsServer {
