@@ -405,11 +405,26 @@ async fn container_health_against_a_real_engine() {
     );
     made.make("run", &n("exited"), &[], &["sh", "-c", "exit 3"]);
     made.make("run", &n("done"), &[], &["true"]);
+    // Docker marks the health of any container that stops `unhealthy`: a clean exit of a
+    // health-checked container is no failing health check.
+    made.make(
+        "run",
+        &n("stopped"),
+        &["--health-cmd", "true", "--health-interval", "1s"],
+        &["sh", "-c", "sleep 1.5"],
+    );
     made.make("create", &n("created"), &[], &sleep);
     made.make(
         "run",
         &n("restarting"),
-        &["--restart", "always"],
+        &[
+            "--restart",
+            "always",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+        ],
         &["sh", "-c", "exit 1"],
     );
     if memory_limits {
@@ -443,6 +458,7 @@ async fn container_health_against_a_real_engine() {
     let exited = |v: &Value| v["State"]["Status"] == "exited";
     wait_for(&engine, &n("exited"), within, "exited", exited);
     wait_for(&engine, &n("done"), within, "exited", exited);
+    wait_for(&engine, &n("stopped"), within, "exited", exited);
     if memory_limits {
         wait_for(&engine, &n("oom"), within, "OOM-killed", |v| {
             v["State"]["Status"] == "exited" && v["State"]["OOMKilled"] == true
@@ -484,6 +500,7 @@ async fn container_health_against_a_real_engine() {
     );
     w(n("exited"), "exited", None, 3, false, &["container_exited"]);
     w(n("done"), "exited", None, 0, false, &[]);
+    w(n("stopped"), "exited", None, 0, false, &[]);
     w(n("created"), "created", None, 0, false, &[]);
     if memory_limits {
         w(

@@ -19,7 +19,9 @@ pub struct ContainerInfo {
     pub image: Option<String>,
     /// `running`, `restarting`, `exited`, `created`, `paused`, `dead`.
     pub state: String,
-    /// `healthy`, `unhealthy`, `starting`, or null without a health check.
+    // Docker marks the health of every container that stops `unhealthy`, whatever its probe
+    // said, so a stopped container's health is left out.
+    /// `healthy`, `unhealthy` or `starting`; null without a health check or when not running.
     pub health: Option<String>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
@@ -116,18 +118,22 @@ async fn check_inner(
         let info = match docker.inspect_container(&id, None).await {
             Ok(i) => {
                 let st = i.state.clone().unwrap_or_default();
+                let state = st
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                // A stopped container's health is always `unhealthy` (set by the engine on
+                // exit, not by a probe): only a running container's health is reported.
+                let health = st
+                    .health
+                    .and_then(|h| h.status)
+                    .map(|s| s.to_string())
+                    .filter(|s| !s.is_empty() && s != "none" && state == "running");
                 ContainerInfo {
                     name: clean(&name),
                     image: summary.image.as_deref().map(clean),
-                    state: st
-                        .status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "unknown".into()),
-                    health: st
-                        .health
-                        .and_then(|h| h.status)
-                        .map(|s| s.to_string())
-                        .filter(|s| !s.is_empty() && s != "none"),
+                    state,
+                    health,
                     exit_code: st.exit_code,
                     oom_killed: st.oom_killed.unwrap_or(false),
                     restart_count: i.restart_count.unwrap_or(0),
@@ -194,7 +200,9 @@ pub fn judge(containers: &[ContainerInfo]) -> Vec<Finding> {
                 ),
             ));
         }
-        if c.health.as_deref() == Some("unhealthy") {
+        // Health probes run only in a running container; the engine writes `unhealthy`
+        // into any container that stops, which is no failed probe.
+        if c.state == "running" && c.health.as_deref() == Some("unhealthy") {
             f.push(
                 Finding::new(
                     Severity::Critical,
@@ -274,8 +282,18 @@ mod tests {
             vec!["container_oom_killed", "container_exited"]
         );
         assert!(codes(c("exited", None, 0, 0, false)).is_empty());
+        // Docker sets a stopped container's health to `unhealthy` without any probe.
+        assert!(codes(c("exited", Some("unhealthy"), 0, 0, false)).is_empty());
+        assert_eq!(
+            codes(c("exited", Some("unhealthy"), 137, 0, false)),
+            vec!["container_exited"]
+        );
         assert_eq!(
             codes(c("restarting", None, 1, 5, false)),
+            vec!["container_restarting"]
+        );
+        assert_eq!(
+            codes(c("restarting", Some("unhealthy"), 1, 5, false)),
             vec!["container_restarting"]
         );
     }
