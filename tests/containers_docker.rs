@@ -1,7 +1,8 @@
 //! Container health against a real Docker engine, not a mock: a private `dockerd` on its own
 //! socket (tests/docker/dockerd.sh), containers in each state the check knows (running, healthy,
-//! unhealthy, exited non-zero, exited zero, created, restarting, OOM-killed where the kernel
-//! enforces memory limits) plus one whose name does not match the filter, then
+//! unhealthy, exited non-zero, exited zero, health-checked and exited zero, created,
+//! crash-looping, given up after its restarts, OOM-killed where the kernel enforces memory
+//! limits) plus one whose name does not match the filter, then
 //! `checks::containers::check` directly and the real binary's `container_status` and
 //! `wazuh_health` tools over MCP stdio.
 //!
@@ -275,6 +276,7 @@ struct Want {
     health: Option<&'static str>,
     exit_code: i64,
     oom: bool,
+    restarts: i64,
     codes: Vec<String>,
 }
 
@@ -306,7 +308,10 @@ fn assert_report(
             "{label}: exit code of {name}"
         );
         assert_eq!(c.oom_killed, w.oom, "{label}: OOM flag of {name}");
-        assert_eq!(c.restart_count, 0, "{label}: restart count of {name}");
+        assert_eq!(
+            c.restart_count, w.restarts,
+            "{label}: restart count of {name}"
+        );
         assert_eq!(c.image.as_deref(), Some(IMAGE), "{label}: image of {name}");
         assert_eq!(
             codes_for(findings, name),
@@ -427,6 +432,12 @@ async fn container_health_against_a_real_engine() {
         ],
         &["sh", "-c", "exit 1"],
     );
+    made.make(
+        "run",
+        &n("gaveup"),
+        &["--restart", "on-failure:3"],
+        &["sh", "-c", "exit 1"],
+    );
     if memory_limits {
         // Bounded even where the limit were not enforced: tail holds at most 200 MB.
         made.make(
@@ -459,6 +470,13 @@ async fn container_health_against_a_real_engine() {
     wait_for(&engine, &n("exited"), within, "exited", exited);
     wait_for(&engine, &n("done"), within, "exited", exited);
     wait_for(&engine, &n("stopped"), within, "exited", exited);
+    wait_for(
+        &engine,
+        &n("gaveup"),
+        within,
+        "given up after 3 restarts",
+        |v| v["State"]["Status"] == "exited" && v["RestartCount"] == 3,
+    );
     if memory_limits {
         wait_for(&engine, &n("oom"), within, "OOM-killed", |v| {
             v["State"]["Status"] == "exited" && v["State"]["OOMKilled"] == true
@@ -484,6 +502,7 @@ async fn container_health_against_a_real_engine() {
                 health,
                 exit_code,
                 oom,
+                restarts: 0,
                 codes: codes(c),
             },
         );
@@ -512,6 +531,19 @@ async fn container_health_against_a_real_engine() {
             &["container_oom_killed", "container_exited"],
         );
     }
+
+    // Restarted three times, then the engine gave up: it has stopped restarting.
+    want.insert(
+        n("gaveup"),
+        Want {
+            state: "exited",
+            health: None,
+            exit_code: 1,
+            oom: false,
+            restarts: 3,
+            codes: codes(&["container_exited", "container_restarted"]),
+        },
+    );
 
     // 1. The library against the engine.
     let report: ContainersReport =

@@ -181,7 +181,11 @@ fn clean(s: &str) -> String {
 pub fn judge(containers: &[ContainerInfo]) -> Vec<Finding> {
     let mut f = Vec::new();
     for c in containers {
-        if c.state == "restarting" || (c.restart_count >= 3 && c.state != "running") {
+        // Only the engine's `restarting` is a crash loop in progress. A container that has
+        // restarted and is now exited (its restart policy gave up, or someone stopped it)
+        // keeps its count but is not restarting: that is `container_restarted` (and
+        // `container_exited` for a non-zero exit), like a running one.
+        if c.state == "restarting" {
             f.push(
                 Finding::new(
                     Severity::Critical,
@@ -296,6 +300,16 @@ mod tests {
             codes(c("restarting", Some("unhealthy"), 1, 5, false)),
             vec!["container_restarting"]
         );
+        // `--restart on-failure:3` after its last try: exited, no longer restarting.
+        assert_eq!(
+            codes(c("exited", None, 1, 3, false)),
+            vec!["container_restarted", "container_exited"]
+        );
+        assert_eq!(
+            codes(c("running", None, 0, 3, false)),
+            vec!["container_restarted"]
+        );
+        assert!(codes(c("running", None, 0, 2, false)).is_empty());
     }
 
     #[tokio::test]
