@@ -171,7 +171,9 @@ fn engine() -> Option<Engine> {
             if std::env::var_os("SECOPS_REQUIRE_DOCKER").is_some() {
                 panic!("SECOPS_REQUIRE_DOCKER is set but the Docker test cannot run: {reason}");
             }
-            println!("SKIP: {reason}");
+            // Straight to stderr, past the test harness's capture, so that it shows.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
             return None;
         }
         _ => panic!(
