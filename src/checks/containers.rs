@@ -19,7 +19,9 @@ pub struct ContainerInfo {
     pub image: Option<String>,
     /// `running`, `restarting`, `exited`, `created`, `paused`, `dead`.
     pub state: String,
-    /// `healthy`, `unhealthy`, `starting`, or null without a health check.
+    // Docker marks the health of every container that stops `unhealthy`, whatever its probe
+    // said, so a stopped container's health is left out.
+    /// `healthy`, `unhealthy` or `starting`; null without a health check or when not running.
     pub health: Option<String>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
@@ -116,18 +118,22 @@ async fn check_inner(
         let info = match docker.inspect_container(&id, None).await {
             Ok(i) => {
                 let st = i.state.clone().unwrap_or_default();
+                let state = st
+                    .status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                // A stopped container's health is always `unhealthy` (set by the engine on
+                // exit, not by a probe): only a running container's health is reported.
+                let health = st
+                    .health
+                    .and_then(|h| h.status)
+                    .map(|s| s.to_string())
+                    .filter(|s| !s.is_empty() && s != "none" && state == "running");
                 ContainerInfo {
                     name: clean(&name),
                     image: summary.image.as_deref().map(clean),
-                    state: st
-                        .status
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| "unknown".into()),
-                    health: st
-                        .health
-                        .and_then(|h| h.status)
-                        .map(|s| s.to_string())
-                        .filter(|s| !s.is_empty() && s != "none"),
+                    state,
+                    health,
                     exit_code: st.exit_code,
                     oom_killed: st.oom_killed.unwrap_or(false),
                     restart_count: i.restart_count.unwrap_or(0),
@@ -175,7 +181,11 @@ fn clean(s: &str) -> String {
 pub fn judge(containers: &[ContainerInfo]) -> Vec<Finding> {
     let mut f = Vec::new();
     for c in containers {
-        if c.state == "restarting" || (c.restart_count >= 3 && c.state != "running") {
+        // Only the engine's `restarting` is a crash loop in progress. A container that has
+        // restarted and is now exited (its restart policy gave up, or someone stopped it)
+        // keeps its count but is not restarting: that is `container_restarted` (and
+        // `container_exited` for a non-zero exit), like a running one.
+        if c.state == "restarting" {
             f.push(
                 Finding::new(
                     Severity::Critical,
@@ -194,7 +204,9 @@ pub fn judge(containers: &[ContainerInfo]) -> Vec<Finding> {
                 ),
             ));
         }
-        if c.health.as_deref() == Some("unhealthy") {
+        // Health probes run only in a running container; the engine writes `unhealthy`
+        // into any container that stops, which is no failed probe.
+        if c.state == "running" && c.health.as_deref() == Some("unhealthy") {
             f.push(
                 Finding::new(
                     Severity::Critical,
@@ -274,10 +286,30 @@ mod tests {
             vec!["container_oom_killed", "container_exited"]
         );
         assert!(codes(c("exited", None, 0, 0, false)).is_empty());
+        // Docker sets a stopped container's health to `unhealthy` without any probe.
+        assert!(codes(c("exited", Some("unhealthy"), 0, 0, false)).is_empty());
+        assert_eq!(
+            codes(c("exited", Some("unhealthy"), 137, 0, false)),
+            vec!["container_exited"]
+        );
         assert_eq!(
             codes(c("restarting", None, 1, 5, false)),
             vec!["container_restarting"]
         );
+        assert_eq!(
+            codes(c("restarting", Some("unhealthy"), 1, 5, false)),
+            vec!["container_restarting"]
+        );
+        // `--restart on-failure:3` after its last try: exited, no longer restarting.
+        assert_eq!(
+            codes(c("exited", None, 1, 3, false)),
+            vec!["container_restarted", "container_exited"]
+        );
+        assert_eq!(
+            codes(c("running", None, 0, 3, false)),
+            vec!["container_restarted"]
+        );
+        assert!(codes(c("running", None, 0, 2, false)).is_empty());
     }
 
     #[tokio::test]
