@@ -61,6 +61,9 @@ pub struct ManagerClient {
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<CachedToken>>,
     limiter: DefaultDirectRateLimiter,
+    /// After a 429 every request waits until this instant, so concurrent callers back off
+    /// together instead of each discovering the limit with a refused request.
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
     opts: ManagerOptions,
 }
 
@@ -90,6 +93,7 @@ impl ManagerClient {
             http,
             token: tokio::sync::Mutex::new(None),
             limiter: RateLimiter::direct(Quota::per_minute(per_minute)),
+            paused_until: std::sync::Mutex::new(None),
             opts,
         })
     }
@@ -255,6 +259,13 @@ impl ManagerClient {
                     .saturating_mul(1 << (attempt - 1).min(8))
                     .min(Duration::from_secs(5));
                 let wait = retry_after.map_or(backoff, |r| r.min(Duration::from_secs(5)));
+                {
+                    let until = tokio::time::Instant::now() + wait;
+                    let mut p = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+                    if p.is_none_or(|cur| cur < until) {
+                        *p = Some(until);
+                    }
+                }
                 tracing::warn!(%what, attempt, wait_ms = wait.as_millis() as u64, "Wazuh rate limit (429); backing off");
                 tokio::time::sleep(wait).await;
                 continue;
