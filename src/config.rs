@@ -58,6 +58,8 @@ pub enum SecretSource {
     Env(String),
     File(PathBuf),
     Inline,
+    /// The built-in simulator's demo credential (`serve --demo`).
+    Demo,
 }
 
 #[derive(Debug, Clone)]

@@ -11,10 +11,11 @@ use rmcp::ServiceExt;
 use tokio_util::sync::CancellationToken;
 
 use secops_mcp::checks::cert::{CertArgs, CertReport, CertStatus};
-use secops_mcp::config::Config;
+use secops_mcp::config::{Config, IndexerConfig, Login, Secret, SecretSource, WazuhConfig};
 use secops_mcp::context::AppContext;
 use secops_mcp::server::http::HttpServer;
 use secops_mcp::server::{Caller, SecopsServer};
+use secops_mcp::sim::{SimConfig, Simulator};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -57,6 +58,24 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run the built-in Wazuh simulator (manager API + indexer subset over HTTPS) alone.
+    Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Manager API port (0 = any free port).
+    #[arg(long, default_value_t = 55000)]
+    port: u16,
+    /// Indexer port (0 = any free port).
+    #[arg(long, default_value_t = 9200)]
+    indexer_port: u16,
+    /// Seed for the simulated agents, logs and alerts.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the simulator's CA certificate (PEM) for clients to trust.
+    #[arg(long, value_name = "PATH", default_value = "secops-sim-ca.pem")]
+    ca_out: PathBuf,
 }
 
 #[derive(Args)]
@@ -132,6 +151,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(config, args).await,
             Command::Check(CheckCommand::Cert(args)) => check_cert(config, args).await,
             Command::Config(ConfigCommand::Check) => config_check(config),
+            Command::Sim(args) => run_sim(args).await,
         }
     });
     match result {
@@ -165,8 +185,11 @@ fn init_logging(level: &str, format: LogFormat) {
 }
 
 async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Keeps the demo simulator alive as long as the server runs.
+    let mut _demo_sim = None;
     if args.demo {
         apply_demo_defaults(&mut config);
+        _demo_sim = start_demo_simulator(&mut config).await?;
     }
     for w in config.warnings() {
         tracing::warn!("{w}");
@@ -215,8 +238,78 @@ fn apply_demo_defaults(config: &mut Config) {
     }
     tracing::info!(
         state_dir = %config.state_dir.display(),
-        "demo mode: demo state directory; remediation stays disabled"
+        "demo mode: separate demo state directory; remediation stays disabled"
     );
+}
+
+/// `serve --demo` without a configured Wazuh: start the simulator in-process and point the
+/// server at it (its CA written into the demo state directory).
+async fn start_demo_simulator(config: &mut Config) -> anyhow::Result<Option<Simulator>> {
+    if config.wazuh.is_some() {
+        tracing::info!("demo mode: Wazuh is configured, the simulator is not started");
+        return Ok(None);
+    }
+    let sim = Simulator::start(SimConfig::default()).await?;
+    secops_mcp::store::ensure_state_dir(&config.state_dir)?;
+    let ca = config.state_dir.join("demo-simulator-ca.pem");
+    sim.write_ca(&ca)?;
+    let sc = sim.config();
+    config.wazuh = Some(WazuhConfig {
+        url: sim.manager_url(),
+        login: Login {
+            user: sc.api_user.clone(),
+            password: Some(Secret::new(sc.api_password.clone())),
+            password_source: Some(SecretSource::Demo),
+        },
+        ca_file: Some(ca.clone()),
+    });
+    if config.indexer.is_none() {
+        config.indexer = Some(IndexerConfig {
+            url: sim.indexer_url(),
+            login: Login {
+                user: sc.indexer_user.clone(),
+                password: Some(Secret::new(sc.indexer_password.clone())),
+                password_source: Some(SecretSource::Demo),
+            },
+            ca_file: Some(ca),
+        });
+    }
+    tracing::info!(
+        manager = %sim.manager_url(),
+        indexer = %sim.indexer_url(),
+        "demo mode: built-in Wazuh simulator started"
+    );
+    Ok(Some(sim))
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let sim = Simulator::start(SimConfig {
+        manager_port: args.port,
+        indexer_port: args.indexer_port,
+        seed: args.seed,
+        ..SimConfig::default()
+    })
+    .await?;
+    sim.write_ca(&args.ca_out)?;
+    let sc = sim.config();
+    let ca = args.ca_out.display();
+    println!("Wazuh simulator running (Ctrl-C to stop). Point secops-mcp (or any client) at it:");
+    println!("  SECOPS_WAZUH_URL={}", sim.manager_url());
+    println!("  SECOPS_WAZUH_USER={}", sc.api_user);
+    println!(
+        "  SECOPS_WAZUH_PASSWORD={}   (the simulator's fixed demo password)",
+        sc.api_password
+    );
+    println!("  SECOPS_WAZUH_CA_FILE={ca}");
+    println!("  SECOPS_INDEXER_URL={}", sim.indexer_url());
+    println!("  SECOPS_INDEXER_USER={}", sc.indexer_user);
+    println!("  SECOPS_INDEXER_PASSWORD={}   (demo)", sc.indexer_password);
+    println!("  SECOPS_INDEXER_CA_FILE={ca}");
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    shutdown.cancelled().await;
+    sim.stop().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) {

@@ -148,6 +148,12 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Create the state directory (0700) if needed; for files written there before the
+/// database is opened.
+pub fn ensure_state_dir(dir: &Path) -> Result<(), StoreError> {
+    create_private_dir(dir)
+}
+
 /// Create the state directory with mode 0700 (and tighten an existing one we own).
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     let err = |source| StoreError::StateDir {
