@@ -365,15 +365,36 @@ async fn maybe<T>(wanted: bool, fut: impl Future<Output = T>) -> Option<T> {
     if wanted { Some(fut.await) } else { None }
 }
 
+/// Why a component could not finish.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    /// The service could not be reached at all (timeout, refused, TLS), as opposed to
+    /// answering with an error.
+    unreachable: bool,
+}
+
+impl From<Failure> for String {
+    fn from(f: Failure) -> String {
+        f.message
+    }
+}
+
 /// Run a component under its timeout; `Err` says why it could not finish.
 async fn bounded<T>(
     timeout: Duration,
     fut: impl Future<Output = Result<T, WazuhError>>,
-) -> Result<T, String> {
+) -> Result<T, Failure> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
+        Ok(Err(e)) => Err(Failure {
+            unreachable: e.is_unreachable(),
+            message: e.to_string(),
+        }),
+        Err(_) => Err(Failure {
+            message: format!("no answer within {} ms", timeout.as_millis()),
+            unreachable: true,
+        }),
     }
 }
 
@@ -421,15 +442,25 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
         Ok(d) => d,
         Err(e) => {
             s.check = Check::Error;
+            s.reachable = !e.unreachable;
+            let code = if e.unreachable {
+                "manager_unreachable"
+            } else {
+                "manager_api_error"
+            };
             f.push(
                 Finding::new(
                     Severity::Critical,
-                    "manager_unreachable",
-                    format!("Wazuh manager API at {} cannot be used: {e}", m.base_url()),
+                    code,
+                    format!(
+                        "Wazuh manager API at {} cannot be used: {}",
+                        m.base_url(),
+                        e.message
+                    ),
                 )
                 .with_remediation(connectivity_remediation()),
             );
-            s.error = Some(e);
+            s.error = Some(e.message);
             return (s, f);
         }
     };
@@ -475,7 +506,7 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
             }
         }
         Ok((Err(e), _)) => s.error = Some(e.to_string()),
-        Err(e) => s.error = Some(e),
+        Err(e) => s.error = Some(e.into()),
     }
     if let Ok(Some(mi)) = minfo {
         s.manager_version = mi.version;
@@ -522,7 +553,7 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
             }
         }
         Err(e) => {
-            s.error.get_or_insert(e);
+            s.error.get_or_insert(e.into());
         }
     }
     for (name, state) in &daemons {
@@ -595,7 +626,7 @@ async fn check_cluster(deps: &HealthDeps<'_>, timeout: Duration) -> (ClusterSect
         Ok(st) => st,
         Err(e) => {
             s.check = Check::Error;
-            s.error = Some(e);
+            s.error = Some(e.into());
             return (s, f);
         }
     };
@@ -636,7 +667,7 @@ async fn check_cluster(deps: &HealthDeps<'_>, timeout: Duration) -> (ClusterSect
                     }
                     s.nodes = nodes.items;
                 }
-                Err(e) => s.error = Some(e),
+                Err(e) => s.error = Some(e.into()),
             }
         }
     }
@@ -666,7 +697,7 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
         Ok(sum) => sum,
         Err(e) => {
             s.check = Check::Error;
-            s.error = Some(e);
+            s.error = Some(e.into());
             return (s, f);
         }
     };
@@ -810,11 +841,11 @@ async fn check_indexer(deps: &HealthDeps<'_>, timeout: Duration) -> (IndexerSect
                 Finding::new(
                     Severity::Critical,
                     "indexer_unreachable",
-                    format!("Wazuh indexer cannot be used: {e}"),
+                    format!("Wazuh indexer cannot be used: {}", e.message),
                 )
                 .with_remediation("Check that wazuh-indexer is running (systemctl status wazuh-indexer), port 9200 is reachable, and the indexer credentials and CA file are right."),
             );
-            s.error = Some(e);
+            s.error = Some(e.into());
             return (s, f);
         }
     }
@@ -858,7 +889,7 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
         (Ok(e), Ok(c)) => (e, c),
         (Err(e), _) | (_, Err(e)) => {
             s.check = Check::Error;
-            s.error = Some(e);
+            s.error = Some(e.into());
             return (s, f);
         }
     };

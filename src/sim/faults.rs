@@ -86,6 +86,8 @@ pub struct Faults {
     invalid_json_next: AtomicU64,
     tokens_valid_after_us: AtomicU64,
     rate_limit: AtomicU32,
+    /// Length of the rate-limit window in milliseconds (Wazuh: 60 s).
+    rate_window_ms: std::sync::atomic::AtomicU64,
     manager_down: AtomicBool,
     manager_hang: AtomicBool,
     indexer_down: AtomicBool,
@@ -125,6 +127,7 @@ impl Faults {
             invalid_json_next: AtomicU64::new(0),
             tokens_valid_after_us: AtomicU64::new(0),
             rate_limit: AtomicU32::new(rate_limit_per_minute),
+            rate_window_ms: std::sync::atomic::AtomicU64::new(60_000),
             manager_down: AtomicBool::new(false),
             manager_hang: AtomicBool::new(false),
             indexer_down: AtomicBool::new(false),
@@ -248,6 +251,16 @@ impl Faults {
     /// The global request limit per minute (0 disables it, as in Wazuh).
     pub fn set_rate_limit(&self, per_minute: u32) {
         self.rate_limit.store(per_minute, Ordering::SeqCst);
+    }
+
+    /// Shorten the rate-limit window (Wazuh counts per 60 s) so tests can see it reset.
+    pub fn set_rate_window(&self, window: Duration) {
+        self.rate_window_ms
+            .store(window.as_millis().max(1) as u64, Ordering::SeqCst);
+    }
+
+    pub(crate) fn rate_window_secs(&self) -> f64 {
+        self.rate_window_ms.load(Ordering::SeqCst) as f64 / 1000.0
     }
 
     pub(crate) fn rate_limit(&self) -> u32 {

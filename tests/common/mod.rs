@@ -98,19 +98,38 @@ where
 
 /// Spawn `secops-mcp serve` over stdio with `env` and connect in `era`.
 pub async fn stdio_client(env: &BTreeMap<String, String>, era: Era) -> Client {
+    stdio_client_args(env, &["serve"], era).await
+}
+
+fn server_command(env: &BTreeMap<String, String>, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
-    cmd.arg("serve").env_clear();
+    cmd.args(args).env_clear();
     for (k, v) in env {
         cmd.env(k, v);
     }
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
     }
-    let (transport, _stderr) = TokioChildProcess::builder(cmd)
+    cmd
+}
+
+/// Spawn the binary with `args` (e.g. `serve --demo`) over stdio and connect in `era`.
+pub async fn stdio_client_args(env: &BTreeMap<String, String>, args: &[&str], era: Era) -> Client {
+    let (transport, _stderr) = TokioChildProcess::builder(server_command(env, args))
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn secops-mcp serve");
+        .expect("spawn secops-mcp");
     connect(transport, era).await
+}
+
+/// Like [`stdio_client`], with the server's stderr (its log) written to `log_file`.
+pub async fn stdio_client_logging(env: &BTreeMap<String, String>, log_file: &Path) -> Client {
+    let file = std::fs::File::create(log_file).expect("log file");
+    let (transport, _stderr) = TokioChildProcess::builder(server_command(env, &["serve"]))
+        .stderr(std::process::Stdio::from(file))
+        .spawn()
+        .expect("spawn secops-mcp serve");
+    connect(transport, Era::Legacy).await
 }
 
 /// An in-process HTTP server with a tokens file and extra TOML config.

@@ -66,7 +66,7 @@ fn rate_limited(shared: &Shared) -> bool {
     let now = clock::unix_f64(clock::now());
     let mut w = shared.rate.lock().unwrap_or_else(|e| e.into_inner());
     let start = *w.start.get_or_insert(now);
-    if now - 60.0 <= start {
+    if now - shared.faults.rate_window_secs() <= start {
         w.count += 1;
     } else {
         w.count = 0;

@@ -1,0 +1,432 @@
+//! wazuh_health end to end: the real server (in-process over HTTP, or the binary over stdio)
+//! against the built-in Wazuh simulator over HTTPS with its own CA, through rmcp's client.
+//! Each fault knob gives its finding and verdict; token expiry and 429s are survived; a dead
+//! manager is `unreachable` promptly; secrets never reach output or logs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use secops_mcp::sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+
+const WAZUH_COMPONENTS: [&str; 6] = [
+    "manager",
+    "cluster",
+    "agents",
+    "indexer",
+    "logs",
+    "certificates",
+];
+
+struct Setup {
+    sim: Simulator,
+    scratch: Scratch,
+    env: Vec<(String, String)>,
+}
+
+async fn setup(cfg: SimConfig) -> Setup {
+    let sim = Simulator::start(cfg).await.expect("simulator");
+    let scratch = Scratch::new();
+    let ca = scratch.path().join("sim-ca.pem");
+    sim.write_ca(&ca).unwrap();
+    let c = sim.config().clone();
+    let ca = ca.to_string_lossy().to_string();
+    let env = vec![
+        ("SECOPS_WAZUH_URL".to_string(), sim.manager_url()),
+        ("SECOPS_WAZUH_USER".to_string(), c.api_user.clone()),
+        ("SECOPS_WAZUH_PASSWORD".to_string(), c.api_password.clone()),
+        ("SECOPS_WAZUH_CA_FILE".to_string(), ca.clone()),
+        ("SECOPS_INDEXER_URL".to_string(), sim.indexer_url()),
+        ("SECOPS_INDEXER_USER".to_string(), c.indexer_user.clone()),
+        (
+            "SECOPS_INDEXER_PASSWORD".to_string(),
+            c.indexer_password.clone(),
+        ),
+        ("SECOPS_INDEXER_CA_FILE".to_string(), ca),
+        ("SECOPS_HEALTH_TIMEOUT_MS".to_string(), "3000".to_string()),
+    ];
+    Setup { sim, scratch, env }
+}
+
+impl Setup {
+    async fn server(&self, toml: &str, drop_keys: &[&str]) -> HttpHarness {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .filter(|(k, _)| !drop_keys.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        HttpHarness::start(&self.scratch, toml, &env).await
+    }
+}
+
+async fn health(client: &Client, include: &[&str]) -> Value {
+    let r = call(client, "wazuh_health", json!({ "include": include })).await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    r.structured_content.expect("structured content")
+}
+
+fn codes(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Tolerant thresholds so the seeded state (a few disconnected agents) reads as healthy.
+const CALM: &str = "[health]\ndisconnected_warn_percent = 50\n";
+const NO_LOGS: [&str; 5] = ["manager", "cluster", "agents", "indexer", "certificates"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_platform_reads_healthy_with_every_section_filled() {
+    let s = setup(SimConfig::default()).await;
+    let server = s.server(CALM, &[]).await;
+    for era in ERAS {
+        let client = server.client(era).await;
+        let r = health(&client, &NO_LOGS).await;
+        assert_eq!(r["status"], json!("healthy"), "{era:?}: {r:#}");
+        let m = &r["manager"];
+        assert_eq!(m["reachable"], json!(true));
+        assert_eq!(m["configuration_valid"], json!(true));
+        assert_eq!(m["daemons"]["wazuh-analysisd"], json!("running"));
+        assert_eq!(m["daemons"]["wazuh-maild"], json!("stopped"));
+        assert!(m["api_version"].as_str().unwrap().starts_with('4'));
+        assert!(m["latency_ms"].as_u64().is_some());
+        assert_eq!(r["indexer"]["status"], json!("green"));
+        assert_eq!(r["indexer"]["unassigned_shards"], json!(0));
+        let a = &r["agents"];
+        let sum = ["active", "disconnected", "never_connected", "pending"]
+            .iter()
+            .map(|k| a[k].as_u64().unwrap())
+            .sum::<u64>();
+        assert_eq!(sum, a["total"].as_u64().unwrap());
+        assert!(a["total"].as_u64().unwrap() >= 15);
+        assert_eq!(
+            a["disconnected_agents"].as_array().unwrap().len() as u64,
+            a["disconnected"].as_u64().unwrap()
+        );
+        assert_eq!(r["cluster"]["enabled"], json!(true));
+        assert!(!r["cluster"]["nodes"].as_array().unwrap().is_empty());
+        let certs = r["certificates"]["certificates"].as_array().unwrap();
+        assert_eq!(certs.len(), 2);
+        for c in certs {
+            assert_eq!(c["status"], json!("ok"), "{c}");
+            assert_eq!(c["chain_valid"], json!(true));
+            assert!(c["days_left"].as_i64().unwrap() > 300);
+        }
+        assert!(!r.to_string().contains("not_configured"));
+        client.cancel().await.unwrap();
+    }
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_gives_its_finding_and_verdict() {
+    let s = setup(SimConfig::default()).await;
+    let server = s
+        .server(
+            "[health]\ndisconnected_warn_percent = 50\napi_slow_ms = 250\napi_critical_ms = 5000\n",
+            &[],
+        )
+        .await;
+    let client = server.client(Era::Legacy).await;
+    let f = s.sim.faults();
+
+    f.stop_daemon("wazuh-analysisd");
+    let r = health(&client, &["manager"]).await;
+    assert_eq!(r["status"], json!("critical"));
+    assert!(codes(&r).contains(&"daemon_stopped".to_string()));
+    assert_eq!(r["manager"]["daemons"]["wazuh-analysisd"], json!("stopped"));
+    f.start_daemon("wazuh-analysisd");
+
+    f.set_indexer_status("yellow").unwrap();
+    let r = health(&client, &["indexer"]).await;
+    assert_eq!(r["status"], json!("degraded"), "{r:#}");
+    assert_eq!(codes(&r), vec!["indexer_yellow"]);
+    assert!(r["indexer"]["unassigned_shards"].as_u64().unwrap() > 0);
+    f.set_indexer_status("red").unwrap();
+    let r = health(&client, &["indexer"]).await;
+    assert_eq!(r["status"], json!("critical"));
+    assert_eq!(codes(&r), vec!["indexer_red"]);
+    f.set_indexer_status("green").unwrap();
+
+    f.config_invalid(true);
+    let r = health(&client, &["manager"]).await;
+    assert_eq!(r["status"], json!("critical"));
+    assert!(codes(&r).contains(&"config_invalid".to_string()), "{r:#}");
+    assert_eq!(r["manager"]["configuration_valid"], json!(false));
+    f.config_invalid(false);
+
+    f.set_latency(Duration::from_millis(350));
+    let r = health(&client, &["manager"]).await;
+    assert!(codes(&r).contains(&"api_slow".to_string()), "{r:#}");
+    assert_eq!(r["status"], json!("degraded"));
+    f.set_latency(Duration::ZERO);
+
+    f.fail_next(1000);
+    let r = health(&client, &["manager", "agents"]).await;
+    assert_eq!(
+        r["status"],
+        json!("critical"),
+        "a 500 is not `unreachable`: {r:#}"
+    );
+    assert!(codes(&r).contains(&"manager_api_error".to_string()));
+    assert!(r["agents"]["error"].as_str().unwrap().contains("500"));
+    f.fail_next(0);
+
+    f.invalid_json_next(1000);
+    let r = health(&client, &["agents"]).await;
+    assert!(
+        r["agents"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON"),
+        "{r:#}"
+    );
+    f.invalid_json_next(0);
+
+    // Everything recovers.
+    let r = health(&client, &NO_LOGS).await;
+    assert_eq!(r["status"], json!("healthy"), "{r:#}");
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_counted_since_the_previous_check() {
+    let s = setup(SimConfig::default()).await;
+    let server = s.server(CALM, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let first = health(&client, &["logs"]).await;
+    let errors: u64 = first["logs"]["errors_by_tag"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(errors > 0, "the seeded day has errors: {first:#}");
+    assert!(codes(&first).contains(&"logs_errors".to_string()));
+    assert!(first["logs"]["recent"].as_array().unwrap().len() <= 10);
+    // A second check right after sees nothing new.
+    let second = health(&client, &["logs"]).await;
+    assert!(
+        second["logs"]["errors_by_tag"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "{second:#}"
+    );
+    assert!(second["logs"]["since"].as_str().unwrap() > first["logs"]["since"].as_str().unwrap());
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_mid_session_is_survived() {
+    let s = setup(SimConfig {
+        token_ttl_secs: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let server = s.server(CALM, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let r = health(&client, &["manager", "agents"]).await;
+    assert_eq!(r["manager"]["reachable"], json!(true));
+    // Revoked tokens: the client logs in again once and carries on.
+    s.sim.faults().expire_tokens();
+    let r = health(&client, &["manager", "agents"]).await;
+    assert_eq!(r["status"], json!("healthy"), "{r:#}");
+    // Natural expiry (2 s lifetime).
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let r = health(&client, &["manager", "agents"]).await;
+    assert_eq!(r["status"], json!("healthy"), "{r:#}");
+    assert!(r["agents"]["error"].is_null());
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_is_survived_with_backoff() {
+    let s = setup(SimConfig::default()).await;
+    // Wazuh counts per 60 s; a 2 s window lets the test see it reset.
+    s.sim.faults().set_rate_window(Duration::from_secs(2));
+    s.sim.faults().set_rate_limit(6);
+    let server = s.server(CALM, &[("SECOPS_HEALTH_TIMEOUT_MS")]).await;
+    let client = server.client(Era::Legacy).await;
+    let before = s.sim.request_count();
+    let started = Instant::now();
+    let r = health(&client, &["manager", "cluster", "agents"]).await;
+    let sent = s.sim.request_count() - before;
+    assert!(r["manager"]["error"].is_null(), "{r:#}");
+    assert!(r["agents"]["error"].is_null(), "{r:#}");
+    assert!(r["cluster"]["error"].is_null(), "{r:#}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "must have backed off"
+    );
+    // About 10 requests are needed; a client that retried blindly would send many more.
+    assert!(sent <= 25, "sent {sent} requests");
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_manager_is_unreachable_within_the_timeout() {
+    let s = setup(SimConfig::default()).await;
+    let server = s
+        .server(
+            "[health]\ntimeout_ms = 800\n",
+            &["SECOPS_HEALTH_TIMEOUT_MS"],
+        )
+        .await;
+    let client = server.client(Era::Legacy).await;
+    s.sim.faults().manager_hang(true);
+    let started = Instant::now();
+    let r = health(&client, &WAZUH_COMPONENTS).await;
+    assert_eq!(r["status"], json!("unreachable"), "{r:#}");
+    assert_eq!(r["manager"]["reachable"], json!(false));
+    assert!(codes(&r).contains(&"manager_unreachable".to_string()));
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    s.sim.faults().manager_hang(false);
+
+    s.sim.faults().manager_down(true);
+    let started = Instant::now();
+    let r = health(&client, &["manager"]).await;
+    assert_eq!(r["status"], json!("unreachable"), "{r:#}");
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    s.sim.faults().manager_down(false);
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_indexer_is_not_configured_and_missing_wazuh_too() {
+    let s = setup(SimConfig::default()).await;
+    let server = s
+        .server(CALM, &["SECOPS_INDEXER_URL", "SECOPS_INDEXER_PASSWORD"])
+        .await;
+    let client = server.client(Era::Stateless).await;
+    let r = health(&client, &NO_LOGS).await;
+    assert_eq!(r["indexer"]["check"], json!("not_configured"));
+    assert!(
+        r["indexer"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SECOPS_INDEXER_URL")
+    );
+    assert_eq!(r["status"], json!("healthy"), "{r:#}");
+    assert_eq!(
+        r["certificates"]["certificates"].as_array().unwrap().len(),
+        1
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
+
+    let bare = Scratch::new();
+    let server = HttpHarness::start(&bare, "", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let r = health(&client, &WAZUH_COMPONENTS).await;
+    assert_eq!(r["status"], json!("not_configured"));
+    assert!(
+        r["manager"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SECOPS_WAZUH_URL")
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_run_concurrently() {
+    let s = setup(SimConfig::default()).await;
+    let server = s.server(CALM, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    health(&client, &["manager"]).await; // log in first
+    s.sim.faults().set_latency(Duration::from_millis(400));
+    s.sim
+        .faults()
+        .set_indexer_latency(Duration::from_millis(400));
+    let before = s.sim.request_count();
+    let r = health(&client, &NO_LOGS).await;
+    let requests = s.sim.request_count() - before;
+    let took = r["duration_ms"].as_u64().unwrap();
+    // One after another this would take at least requests x 400 ms.
+    assert!(requests >= 7, "{requests}");
+    assert!(
+        took < requests * 400 / 2,
+        "{took} ms for {requests} requests of 400 ms each: not concurrent"
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wazuh_secrets_never_reach_output_or_logs() {
+    let s = setup(SimConfig::default()).await;
+    let mut env = s.scratch.env();
+    for (k, v) in &s.env {
+        env.insert(k.clone(), v.clone());
+    }
+    env.insert("SECOPS_LOG".into(), "trace".into());
+    let log_file = s.scratch.path().join("server.log");
+    let client = stdio_client_logging(&env, &log_file).await;
+    let r = call(&client, "wazuh_health", json!({})).await;
+    let out = serde_json::to_string(&r).unwrap();
+    s.sim.faults().expire_tokens();
+    let r2 = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["manager", "agents"] }),
+    )
+    .await;
+    let out = out + &serde_json::to_string(&r2).unwrap();
+    client.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("tool call"), "the log was captured");
+    let c = s.sim.config();
+    for secret in [c.api_password.as_str(), c.indexer_password.as_str()] {
+        assert!(!out.contains(secret), "password in tool output");
+        assert!(!log.contains(secret), "password in the log");
+    }
+    // JWTs start with the base64 of `{"`.
+    assert!(!out.contains("eyJ"), "token in tool output");
+    assert!(!log.contains("eyJ"), "token in the log");
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_runs_against_the_built_in_simulator() {
+    let scratch = Scratch::new();
+    let client = stdio_client_args(&scratch.env(), &["serve", "--demo"], Era::Legacy).await;
+    let r = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["manager", "agents", "indexer"] }),
+    )
+    .await;
+    let sc = r.structured_content.expect("report");
+    assert_ne!(sc["status"], json!("not_configured"), "{sc:#}");
+    assert_ne!(sc["status"], json!("unreachable"), "{sc:#}");
+    assert_eq!(sc["manager"]["reachable"], json!(true));
+    assert_eq!(sc["indexer"]["status"], json!("green"));
+    assert!(sc["agents"]["total"].as_u64().unwrap() > 0);
+    client.cancel().await.unwrap();
+}
