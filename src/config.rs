@@ -75,6 +75,9 @@ pub struct WazuhConfig {
     pub url: String,
     pub login: Login,
     pub ca_file: Option<PathBuf>,
+    /// Our own ceiling on manager API requests, kept below Wazuh's global limit
+    /// (`max_request_per_minute`, 300 by default) so other API users keep their share.
+    pub requests_per_minute: u32,
 }
 
 /// Wazuh indexer (OpenSearch).
@@ -173,6 +176,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileService {
     url: Option<String>,
+    requests_per_minute: Option<u32>,
     user: Option<String>,
     password: Option<String>,
     password_env: Option<String>,
@@ -331,6 +335,27 @@ impl Config {
             return Err(ConfigError::new("state_dir", "must not be empty"));
         }
 
+        let wazuh_rpm = fc
+            .wazuh
+            .as_ref()
+            .and_then(|w| w.requests_per_minute)
+            .unwrap_or(240);
+        if !(1..=1_000_000).contains(&wazuh_rpm) {
+            return Err(ConfigError::new(
+                "wazuh.requests_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if fc
+            .indexer
+            .as_ref()
+            .is_some_and(|i| i.requests_per_minute.is_some())
+        {
+            return Err(ConfigError::new(
+                "indexer.requests_per_minute",
+                "is only a [wazuh] setting (the manager API's limit)",
+            ));
+        }
         let wazuh = service(
             "wazuh",
             "SECOPS_WAZUH",
@@ -342,6 +367,7 @@ impl Config {
             url,
             login,
             ca_file,
+            requests_per_minute: wazuh_rpm,
         });
         let indexer = service(
             "indexer",
@@ -581,6 +607,7 @@ impl Config {
             "log_level": self.log_level,
             "wazuh": self.wazuh.as_ref().map(|w| json!({
                 "url": w.url, "login": login(&w.login), "ca_file": w.ca_file,
+                "requests_per_minute": w.requests_per_minute,
             })),
             "indexer": self.indexer.as_ref().map(|w| json!({
                 "url": w.url, "login": login(&w.login), "ca_file": w.ca_file,

@@ -45,6 +45,7 @@ impl AppContext {
                 ManagerOptions {
                     request_timeout: timeout,
                     insecure: config.tls_insecure,
+                    client_requests_per_minute: w.requests_per_minute,
                     ..Default::default()
                 },
             )?),

@@ -262,6 +262,7 @@ async fn start_demo_simulator(config: &mut Config) -> anyhow::Result<Option<Simu
             password_source: Some(SecretSource::Demo),
         },
         ca_file: Some(ca.clone()),
+        requests_per_minute: 240,
     });
     if config.indexer.is_none() {
         config.indexer = Some(IndexerConfig {

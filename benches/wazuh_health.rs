@@ -1,0 +1,137 @@
+//! wazuh_health end to end against the built-in simulator: p50/p99 over 200 MCP calls with
+//! every Wazuh component, then with one component (the indexer) slowed by 1 s, to show the
+//! fan-out: the total follows the slowest component, not the sum of all of them.
+//!
+//! Run: `cargo bench --bench wazuh_health`. Prints numbers; asserts nothing about timing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::ServiceExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use secops_mcp::config::Config;
+use secops_mcp::context::AppContext;
+use secops_mcp::server::http::HttpServer;
+use secops_mcp::sim::{SimConfig, Simulator};
+
+const CALLS: usize = 200;
+const WAZUH: [&str; 6] = ["manager", "cluster", "agents", "indexer", "logs", "certificates"];
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let sim = Simulator::start(SimConfig {
+        // Wazuh's own 300/min would throttle 200 back-to-back health checks.
+        rate_limit_per_minute: 0,
+        ..SimConfig::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let ca = dir.path().join("ca.pem");
+    sim.write_ca(&ca)?;
+    let c = sim.config().clone();
+    let mut env = BTreeMap::new();
+    for (k, v) in [
+        ("SECOPS_STATE_DIR", dir.path().join("state").display().to_string()),
+        ("SECOPS_WAZUH_URL", sim.manager_url()),
+        ("SECOPS_WAZUH_USER", c.api_user.clone()),
+        ("SECOPS_WAZUH_PASSWORD", c.api_password.clone()),
+        ("SECOPS_WAZUH_CA_FILE", ca.display().to_string()),
+        ("SECOPS_INDEXER_URL", sim.indexer_url()),
+        ("SECOPS_INDEXER_USER", c.indexer_user.clone()),
+        ("SECOPS_INDEXER_PASSWORD", c.indexer_password.clone()),
+        ("SECOPS_INDEXER_CA_FILE", ca.display().to_string()),
+        ("SECOPS_HTTP_RATE_LIMIT", "1000000".to_string()),
+        ("SECOPS_LOG", "warn".to_string()),
+    ] {
+        env.insert(k.to_string(), v);
+    }
+    let config = Config::from_toml_str("[wazuh]\nrequests_per_minute = 1000000\n", &env)?;
+    let ctx = AppContext::new(config, false)?;
+    let server = HttpServer::bind(ctx, "127.0.0.1:0".parse()?).await?;
+    let addr = server.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(server.run(shutdown.clone()));
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp")),
+    );
+    let client = ClientConfig::default().serve(transport).await?;
+
+    let call = |include: serde_json::Value| {
+        let client = &client;
+        async move {
+            let args = json!({ "include": include }).as_object().cloned().unwrap();
+            let started = Instant::now();
+            let r = client
+                .call_tool(CallToolRequestParams::new("wazuh_health").with_arguments(args))
+                .await
+                .expect("call");
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let status = r.structured_content.as_ref().map(|s| s["status"].to_string());
+            (ms, status.unwrap_or_default())
+        }
+    };
+
+    let mut rows = Vec::new();
+    for (label, include, n) in [
+        ("all Wazuh components (manager, cluster, agents, indexer, logs, certificates)", json!(WAZUH), CALLS),
+        ("every component incl. host (CPU sampling takes 200 ms) and containers", json!(null), 20),
+    ] {
+        let _ = call(include.clone()).await; // warm-up (login)
+        let mut lat = Vec::with_capacity(n);
+        let mut status = String::new();
+        for _ in 0..n {
+            let (ms, s) = call(include.clone()).await;
+            lat.push(ms);
+            status = s;
+        }
+        lat.sort_by(f64::total_cmp);
+        rows.push(format!(
+            "{label:<80} {n:>4} calls  p50 {:>7.1} ms  p99 {:>7.1} ms  (verdict {status})",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        ));
+    }
+
+    // Fan-out: slow one component by 1 s.
+    sim.faults().set_indexer_latency(Duration::from_secs(1));
+    let mut lat = Vec::new();
+    for _ in 0..10 {
+        lat.push(call(json!(WAZUH)).await.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    let slowed_p50 = percentile(&lat, 0.5);
+    sim.faults().set_indexer_latency(Duration::ZERO);
+    sim.faults().set_latency(Duration::from_secs(1));
+    let before = sim.request_count();
+    let (all_slow, _) = call(json!(WAZUH)).await;
+    let requests = sim.request_count() - before;
+    sim.faults().set_latency(Duration::ZERO);
+    rows.push(format!(
+        "{:<80} {:>4} calls  p50 {slowed_p50:>7.1} ms  (sum of components would be > 2000 ms: indexer health + certificate)",
+        "indexer slowed by 1 s", 10
+    ));
+    rows.push(format!(
+        "{:<80} {:>4} call   {all_slow:>7.1} ms for {requests} manager requests of 1 s each (sequential: {} ms)",
+        "every manager API response slowed by 1 s", 1, requests * 1000
+    ));
+
+    println!("\ncommand: cargo bench --bench wazuh_health   (release, simulator in-process over HTTPS, MCP over HTTP)");
+    for r in rows {
+        println!("{r}");
+    }
+    client.cancel().await?;
+    shutdown.cancel();
+    let _ = task.await;
+    sim.stop().await;
+    Ok(())
+}
