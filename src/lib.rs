@@ -6,5 +6,6 @@ pub mod checks;
 pub mod config;
 pub mod context;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod util;

@@ -1,0 +1,58 @@
+//! The alert store behind the simulated indexer: documents of the daily
+//! `wazuh-alerts-4.x-YYYY.MM.DD` indices (chosen by the alert timestamp) with their `_id`, in
+//! insertion order (which also plays the part of Lucene's doc order).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::clock;
+use super::rng::SimRng;
+
+pub const ALERTS_PREFIX: &str = "wazuh-alerts-4.x-";
+
+#[derive(Debug, Clone)]
+pub struct Doc {
+    pub index: String,
+    pub id: String,
+    pub source: Value,
+}
+
+pub struct AlertIndex {
+    pub docs: Vec<Doc>,
+    rng: SimRng,
+}
+
+impl AlertIndex {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            docs: Vec::new(),
+            rng: SimRng::new(seed ^ 0x1D5),
+        }
+    }
+
+    /// Index one alert (objects only); an alert without `timestamp` gets "now".
+    pub fn insert(&mut self, mut source: Value) -> bool {
+        let Some(obj) = source.as_object_mut() else {
+            return false;
+        };
+        if !obj.contains_key("timestamp") {
+            obj.insert("timestamp".into(), json!(clock::alert_ts(clock::now())));
+        }
+        let ts = obj
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(clock::parse_date_millis);
+        let day = clock::index_day(ts.map(clock::from_millis).unwrap_or_else(clock::now));
+        self.docs.push(Doc {
+            index: format!("{ALERTS_PREFIX}{day}"),
+            id: self.rng.doc_id(),
+            source,
+        });
+        true
+    }
+
+    pub fn index_names(&self) -> BTreeSet<String> {
+        self.docs.iter().map(|d| d.index.clone()).collect()
+    }
+}
