@@ -139,10 +139,7 @@ async fn login_issues_a_jwt_with_wazuh_claims_and_raw_mode_returns_text() {
     assert_eq!(c["run_as"], false);
     assert_eq!(c["rbac_roles"], json!([1]));
     assert_eq!(c["rbac_mode"], "white");
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(),
-        900
-    );
+    assert_eq!(c["exp"].as_i64().unwrap() - c["nbf"].as_i64().unwrap(), 900);
 
     let r = h
         .http
@@ -387,7 +384,9 @@ async fn every_manager_endpoint_answers_the_documented_envelope() {
     let (s, v) = h.get(&t, "/manager/status?bogus=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["detail"], "Extra query parameter(s) bogus not in spec");
-    let (s, _) = h.get(&t, "/manager/status?pretty=true&wait_for_complete=true").await;
+    let (s, _) = h
+        .get(&t, "/manager/status?pretty=true&wait_for_complete=true")
+        .await;
     assert_eq!(s, StatusCode::OK);
     let r = h
         .http
@@ -409,7 +408,10 @@ async fn agents_paginate_filter_sort_and_select() {
     let items = all["data"]["affected_items"].as_array().unwrap();
     assert_eq!(items[0]["id"], "000");
     assert!(items.iter().any(|a| a["id"] == "1001"));
-    let states: HashSet<&str> = items.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    let states: HashSet<&str> = items
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
     assert_eq!(
         states,
         HashSet::from(["active", "disconnected", "never_connected", "pending"])
@@ -436,7 +438,10 @@ async fn agents_paginate_filter_sort_and_select() {
     let (_, v) = h.get(&t, "/agents?status=disconnected,pending").await;
     let got = v["data"]["affected_items"].as_array().unwrap();
     assert_eq!(got.len(), 4);
-    assert!(got.iter().all(|a| a["status"] == "disconnected" || a["status"] == "pending"));
+    assert!(
+        got.iter()
+            .all(|a| a["status"] == "disconnected" || a["status"] == "pending")
+    );
     for a in got.iter().filter(|a| a["status"] == "disconnected") {
         assert!(a["lastKeepAlive"].is_string());
     }
@@ -465,13 +470,19 @@ async fn agents_paginate_filter_sort_and_select() {
     assert_eq!(v["data"]["failed_items"][0]["id"], json!(["999"]));
 
     for (path, detail) in [
-        ("/agents?limit=0", "0 is less than the minimum of 1 - 'limit'"),
+        (
+            "/agents?limit=0",
+            "0 is less than the minimum of 1 - 'limit'",
+        ),
         (
             "/agents?limit=100001",
             "100001 is greater than the maximum of 100000 - 'limit'",
         ),
         ("/agents?status=sleeping", ""),
-        ("/agents?foo=bar", "Extra query parameter(s) foo not in spec"),
+        (
+            "/agents?foo=bar",
+            "Extra query parameter(s) foo not in spec",
+        ),
     ] {
         let (s, v) = h.get(&t, path).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
@@ -514,7 +525,9 @@ async fn logs_filter_by_level_and_the_summary_adds_up() {
     assert_eq!(all_count, total);
     assert_eq!(error_count, errors.len() as u64);
 
-    let (_, v) = h.get(&t, "/manager/logs?tag=wazuh-analysisd&level=critical").await;
+    let (_, v) = h
+        .get(&t, "/manager/logs?tag=wazuh-analysisd&level=critical")
+        .await;
     assert_eq!(v["data"]["total_affected_items"], 1);
 }
 
@@ -523,7 +536,11 @@ async fn password_changes_follow_the_policy_and_revoke_tokens() {
     let h = Harness::default().await;
     let t = h.token().await;
     let (s, v) = h
-        .put_json(&t, "/security/users/1", json!({"password": "alllowercase1!"}))
+        .put_json(
+            &t,
+            "/security/users/1",
+            json!({"password": "alllowercase1!"}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"], 5007);
@@ -542,17 +559,29 @@ async fn password_changes_follow_the_policy_and_revoke_tokens() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(h.get(&t, "/").await.0, StatusCode::OK, "failed changes revoke nothing");
+    assert_eq!(
+        h.get(&t, "/").await.0,
+        StatusCode::OK,
+        "failed changes revoke nothing"
+    );
 
     let (s, v) = h
-        .put_json(&t, "/security/users/999", json!({"password": "Another-Pass2!"}))
+        .put_json(
+            &t,
+            "/security/users/999",
+            json!({"password": "Another-Pass2!"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["error"], 1);
     assert_eq!(v["data"]["failed_items"][0]["error"]["code"], 5001);
 
     let (s, v) = h
-        .put_json(&t, "/security/users/1", json!({"password": "Rotated-Pass2!"}))
+        .put_json(
+            &t,
+            "/security/users/1",
+            json!({"password": "Rotated-Pass2!"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_envelope(&v);
@@ -564,7 +593,10 @@ async fn password_changes_follow_the_policy_and_revoke_tokens() {
     );
     let r = h.login_as(USER, "Rotated-Pass2!").await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(h.sim.user_password("wazuh").as_deref(), Some("Rotated-Pass2!"));
+    assert_eq!(
+        h.sim.user_password("wazuh").as_deref(),
+        Some("Rotated-Pass2!")
+    );
 }
 
 #[tokio::test]
@@ -593,7 +625,10 @@ async fn active_response_is_recorded_per_agent() {
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].command, "firewall-drop");
     assert_eq!(recorded[0].agents, ["001"]);
-    assert_eq!(recorded[0].alert.as_ref().unwrap()["data"]["srcip"], "203.0.113.45");
+    assert_eq!(
+        recorded[0].alert.as_ref().unwrap()["data"]["srcip"],
+        "203.0.113.45"
+    );
     assert_eq!(recorded[0].user, "wazuh");
 
     let (s, v) = h
@@ -648,7 +683,13 @@ async fn latency_500s_and_broken_json_faults() {
 
     f.fail_next(2);
     for _ in 0..2 {
-        let r = h.http.get(h.url("/agents")).bearer_auth(&t).send().await.unwrap();
+        let r = h
+            .http
+            .get(h.url("/agents"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             r.headers()["content-type"].to_str().unwrap(),
@@ -662,7 +703,13 @@ async fn latency_500s_and_broken_json_faults() {
     assert_eq!(h.get(&t, "/agents").await.0, StatusCode::OK);
 
     f.invalid_json_next(1);
-    let r = h.http.get(h.url("/agents")).bearer_auth(&t).send().await.unwrap();
+    let r = h
+        .http
+        .get(h.url("/agents"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
     assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
@@ -735,7 +782,9 @@ async fn indexer_requires_basic_auth_and_reports_health_colours() {
     }
     assert!(h.sim.faults().set_indexer_status("blue").is_err());
 
-    h.sim.faults().set_indexer_latency(Duration::from_millis(200));
+    h.sim
+        .faults()
+        .set_indexer_latency(Duration::from_millis(200));
     let start = Instant::now();
     get("/").await.unwrap();
     assert!(start.elapsed() >= Duration::from_millis(200));
@@ -785,7 +834,12 @@ async fn search_after_pages_return_every_matching_alert_exactly_once() {
             break;
         }
         for hit in hits {
-            assert!(hit["_index"].as_str().unwrap().starts_with("wazuh-alerts-4.x-"));
+            assert!(
+                hit["_index"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("wazuh-alerts-4.x-")
+            );
             let ts = hit["sort"][0].as_i64().unwrap();
             assert!(ts >= last_ts);
             last_ts = ts;
@@ -854,9 +908,15 @@ async fn aggregations_count_what_was_injected() {
     assert_eq!(h.sim.alert_count(), 0);
     let now = time::OffsetDateTime::now_utc();
     let mut g = h.sim.alerts();
-    let mut alerts = g.ssh_brute_force("198.51.100.7", &["001"], 16, now - time::Duration::hours(1));
+    let mut alerts =
+        g.ssh_brute_force("198.51.100.7", &["001"], 16, now - time::Duration::hours(1));
     alerts.extend(g.level15_attack("192.0.2.9", "002", now - time::Duration::minutes(5)));
-    alerts.extend(g.fim_trickle(&["003"], 3, now - time::Duration::hours(2), time::Duration::minutes(10)));
+    alerts.extend(g.fim_trickle(
+        &["003"],
+        3,
+        now - time::Duration::hours(2),
+        time::Duration::minutes(10),
+    ));
     alerts.extend(g.noise(&["001", "007"], 10, now - time::Duration::hours(3), now));
     let n = h.sim.inject_alerts(alerts);
     assert_eq!(n, 16 + 2 + 2 + 3 + 10);
@@ -894,9 +954,17 @@ async fn aggregations_count_what_was_injected() {
     let top = &aggs["by_srcip"]["buckets"][0];
     assert_eq!(top["key"], "198.51.100.7");
     assert_eq!(top["doc_count"], 18);
-    assert_eq!(top["agents"]["buckets"][0], json!({"key": "001", "doc_count": 18}));
+    assert_eq!(
+        top["agents"]["buckets"][0],
+        json!({"key": "001", "doc_count": 18})
+    );
     assert!(aggs["first"]["value"].as_f64().unwrap() <= aggs["last"]["value"].as_f64().unwrap());
-    assert!(aggs["last"]["value_as_string"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        aggs["last"]["value_as_string"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 
     let (_, v) = h
         .search(
@@ -905,7 +973,10 @@ async fn aggregations_count_what_was_injected() {
         )
         .await;
     assert_eq!(v["hits"]["total"]["value"], 1);
-    assert_eq!(v["hits"]["hits"][0]["_source"]["rule"]["mitre"]["id"], json!(["T1068", "T1190"]));
+    assert_eq!(
+        v["hits"]["hits"][0]["_source"]["rule"]["mitre"]["id"],
+        json!(["T1068", "T1190"])
+    );
 }
 
 #[tokio::test]
@@ -952,7 +1023,9 @@ async fn the_ca_can_be_written_and_urls_are_loopback_https() {
     // The same seed gives the same agents.
     let other = Harness::default().await;
     let (_, a) = h.get(&h.token().await, "/agents?select=name,ip").await;
-    let (_, b) = other.get(&other.token().await, "/agents?select=name,ip").await;
+    let (_, b) = other
+        .get(&other.token().await, "/agents?select=name,ip")
+        .await;
     assert_eq!(a["data"], b["data"]);
     h.sim.stop().await;
 }

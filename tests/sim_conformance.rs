@@ -82,7 +82,13 @@ fn to_json_schema(v: &Value) -> Value {
             "allOf" | "anyOf" | "oneOf" => {
                 out.insert(
                     k.clone(),
-                    Value::Array(c.as_array().into_iter().flatten().map(to_json_schema).collect()),
+                    Value::Array(
+                        c.as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(to_json_schema)
+                            .collect(),
+                    ),
                 );
             }
             _ => {
@@ -144,8 +150,11 @@ fn undeclared_keys(schema: &Value, value: &Value, path: &str, out: &mut Vec<Stri
         Value::Object(m) => {
             for (k, child) in m {
                 let here = format!("{path}.{k}");
-                let schemas: Vec<&Value> =
-                    props.iter().filter(|(n, _)| n == k).map(|(_, s)| s).collect();
+                let schemas: Vec<&Value> = props
+                    .iter()
+                    .filter(|(n, _)| n == k)
+                    .map(|(_, s)| s)
+                    .collect();
                 if schemas.is_empty() {
                     if !props.is_empty() && !open {
                         out.push(here);
@@ -170,16 +179,52 @@ fn undeclared_keys(schema: &Value, value: &Value, path: &str, out: &mut Vec<Stri
 
 /// Where the spec's schemas omit keys the real API sends (and the spec's own examples show).
 const ALLOWED_UNDECLARED: &[(&str, &str, &str)] = &[
-    ("*", "$.error", "every envelope and problem body carries `error`; ApiResponse declares only `message`, ApiError names it `code`"),
-    ("*", "$.remediation", "RequestError omits `remediation`, which Wazuh errors carry (TooManyRequestsResponse's example shows it)"),
-    ("*", "$.dapi_errors", "RequestError omits `dapi_errors` (ApiError declares it)"),
-    ("GET /manager/configuration/validation", "$.data", "ConfigurationValidation describes an item, not the envelope its example shows (items are checked against it)"),
+    (
+        "*",
+        "$.error",
+        "every envelope and problem body carries `error`; ApiResponse declares only `message`, ApiError names it `code`",
+    ),
+    (
+        "*",
+        "$.remediation",
+        "RequestError omits `remediation`, which Wazuh errors carry (TooManyRequestsResponse's example shows it)",
+    ),
+    (
+        "*",
+        "$.dapi_errors",
+        "RequestError omits `dapi_errors` (ApiError declares it)",
+    ),
+    (
+        "GET /manager/configuration/validation",
+        "$.data",
+        "ConfigurationValidation describes an item, not the envelope its example shows (items are checked against it)",
+    ),
     ("GET /manager/configuration/validation", "$.message", "same"),
-    ("GET /manager/configuration/validation", "$.data.affected_items[].name", "the item schema declares only `status`; its example has `name`"),
-    ("GET /cluster/healthcheck", "$.data.affected_items[].info", "NodeHealthcheck nests info/status under `name`; its example puts them on the item"),
-    ("GET /cluster/healthcheck", "$.data.affected_items[].status", "same"),
-    ("PUT /active-response", "$.data", "the 200 schema is bare ApiResponse while its example has data.affected_items"),
-    ("GET /security/config", "$.data", "the 200 schema is bare ApiResponse while its example has data"),
+    (
+        "GET /manager/configuration/validation",
+        "$.data.affected_items[].name",
+        "the item schema declares only `status`; its example has `name`",
+    ),
+    (
+        "GET /cluster/healthcheck",
+        "$.data.affected_items[].info",
+        "NodeHealthcheck nests info/status under `name`; its example puts them on the item",
+    ),
+    (
+        "GET /cluster/healthcheck",
+        "$.data.affected_items[].status",
+        "same",
+    ),
+    (
+        "PUT /active-response",
+        "$.data",
+        "the 200 schema is bare ApiResponse while its example has data.affected_items",
+    ),
+    (
+        "GET /security/config",
+        "$.data",
+        "the 200 schema is bare ApiResponse while its example has data",
+    ),
 ];
 
 /// Operations whose 200 schema describes one item where the API (and the spec's own
@@ -227,6 +272,8 @@ struct Client {
 }
 
 impl Client {
+    /// One request, recorded with the operation it exercises and why.
+    #[allow(clippy::too_many_arguments)]
     async fn call(
         &mut self,
         method: &'static str,
@@ -270,60 +317,231 @@ impl Client {
         (status, parsed)
     }
 
-    async fn get(&mut self, template: &'static str, path: &str, token: &str, label: &'static str) -> (u16, Value) {
-        self.call("GET", template, path, Some(token), None, None, label).await
+    async fn get(
+        &mut self,
+        template: &'static str,
+        path: &str,
+        token: &str,
+        label: &'static str,
+    ) -> (u16, Value) {
+        self.call("GET", template, path, Some(token), None, None, label)
+            .await
     }
 
-    async fn put(&mut self, template: &'static str, path: &str, token: &str, body: Value, label: &'static str) -> (u16, Value) {
-        self.call("PUT", template, path, Some(token), None, Some(("application/json", body.to_string())), label)
-            .await
+    async fn put(
+        &mut self,
+        template: &'static str,
+        path: &str,
+        token: &str,
+        body: Value,
+        label: &'static str,
+    ) -> (u16, Value) {
+        self.call(
+            "PUT",
+            template,
+            path,
+            Some(token),
+            None,
+            Some(("application/json", body.to_string())),
+            label,
+        )
+        .await
     }
 }
 
 const LOGIN: &str = "/security/user/authenticate";
 
 async fn exercise(c: &mut Client) {
-    let (_, v) = c.call("POST", LOGIN, LOGIN, None, Some((USER, PASS)), None, "json token").await;
+    let (_, v) = c
+        .call(
+            "POST",
+            LOGIN,
+            LOGIN,
+            None,
+            Some((USER, PASS)),
+            None,
+            "json token",
+        )
+        .await;
     let t = v["data"]["token"].as_str().unwrap().to_string();
     let t = t.as_str();
-    c.call("POST", LOGIN, &format!("{LOGIN}?raw=true"), None, Some((USER, PASS)), None, "raw token").await;
-    c.call("POST", LOGIN, LOGIN, None, Some((USER, "Wrong-Pass-1!")), None, "bad password").await;
-    c.call("POST", LOGIN, &format!("{LOGIN}?bogus=1"), None, Some((USER, PASS)), None, "extra parameter").await;
+    c.call(
+        "POST",
+        LOGIN,
+        &format!("{LOGIN}?raw=true"),
+        None,
+        Some((USER, PASS)),
+        None,
+        "raw token",
+    )
+    .await;
+    c.call(
+        "POST",
+        LOGIN,
+        LOGIN,
+        None,
+        Some((USER, "Wrong-Pass-1!")),
+        None,
+        "bad password",
+    )
+    .await;
+    c.call(
+        "POST",
+        LOGIN,
+        &format!("{LOGIN}?bogus=1"),
+        None,
+        Some((USER, PASS)),
+        None,
+        "extra parameter",
+    )
+    .await;
 
     c.get("/", "/", t, "api info").await;
     c.call("GET", "/", "/", None, None, None, "no token").await;
-    c.get("/manager/status", "/manager/status", t, "daemons").await;
-    c.get("/manager/status", "/manager/status?limit=1", t, "extra parameter").await;
-    c.call("GET", "/manager/status", "/manager/status", Some("not-a-jwt"), None, None, "invalid token").await;
-    c.call("PATCH", "/manager/status", "/manager/status", Some(t), None, None, "wrong method").await;
-    c.get("/manager/info", "/manager/info", t, "manager info").await;
-    c.get("/manager/configuration/validation", "/manager/configuration/validation", t, "valid").await;
+    c.get("/manager/status", "/manager/status", t, "daemons")
+        .await;
+    c.get(
+        "/manager/status",
+        "/manager/status?limit=1",
+        t,
+        "extra parameter",
+    )
+    .await;
+    c.call(
+        "GET",
+        "/manager/status",
+        "/manager/status",
+        Some("not-a-jwt"),
+        None,
+        None,
+        "invalid token",
+    )
+    .await;
+    c.call(
+        "PATCH",
+        "/manager/status",
+        "/manager/status",
+        Some(t),
+        None,
+        None,
+        "wrong method",
+    )
+    .await;
+    c.get("/manager/info", "/manager/info", t, "manager info")
+        .await;
+    c.get(
+        "/manager/configuration/validation",
+        "/manager/configuration/validation",
+        t,
+        "valid",
+    )
+    .await;
     c.sim.faults().config_invalid(true);
-    c.get("/manager/configuration/validation", "/manager/configuration/validation", t, "invalid ossec.conf").await;
+    c.get(
+        "/manager/configuration/validation",
+        "/manager/configuration/validation",
+        t,
+        "invalid ossec.conf",
+    )
+    .await;
     c.sim.faults().config_invalid(false);
-    c.get("/cluster/status", "/cluster/status", t, "cluster status").await;
-    c.get("/cluster/healthcheck", "/cluster/healthcheck", t, "healthcheck").await;
+    c.get("/cluster/status", "/cluster/status", t, "cluster status")
+        .await;
+    c.get(
+        "/cluster/healthcheck",
+        "/cluster/healthcheck",
+        t,
+        "healthcheck",
+    )
+    .await;
     c.sim.faults().cluster_enabled(false);
-    c.get("/cluster/healthcheck", "/cluster/healthcheck", t, "cluster disabled").await;
+    c.get(
+        "/cluster/healthcheck",
+        "/cluster/healthcheck",
+        t,
+        "cluster disabled",
+    )
+    .await;
     c.sim.faults().cluster_enabled(true);
     c.get("/agents", "/agents", t, "all agents").await;
-    c.get("/agents", "/agents?status=disconnected,never_connected,pending&sort=-id", t, "status filter").await;
-    c.get("/agents", "/agents?select=name,os.platform,lastKeepAlive&limit=5&offset=3", t, "select + page").await;
-    c.get("/agents", "/agents?agents_list=001,999", t, "unknown agent").await;
+    c.get(
+        "/agents",
+        "/agents?status=disconnected,never_connected,pending&sort=-id",
+        t,
+        "status filter",
+    )
+    .await;
+    c.get(
+        "/agents",
+        "/agents?select=name,os.platform,lastKeepAlive&limit=5&offset=3",
+        t,
+        "select + page",
+    )
+    .await;
+    c.get("/agents", "/agents?agents_list=001,999", t, "unknown agent")
+        .await;
     c.get("/agents", "/agents?limit=0", t, "bad limit").await;
     c.sim.faults().fail_next(1);
     c.get("/agents", "/agents", t, "injected 500").await;
-    c.get("/agents/summary/status", "/agents/summary/status", t, "summary").await;
-    c.get("/manager/logs", "/manager/logs?limit=20", t, "logs").await;
-    c.get("/manager/logs", "/manager/logs?level=error&tag=indexer-connector", t, "filtered logs").await;
-    c.get("/manager/logs", "/manager/logs?limit=501", t, "limit over 500").await;
-    c.get("/manager/logs/summary", "/manager/logs/summary", t, "logs summary").await;
-    c.get("/security/users", "/security/users", t, "users").await;
-    c.get("/security/users", "/security/users?user_ids=1,77", t, "unknown user").await;
-    c.get("/security/users/me", "/security/users/me", t, "me").await;
-    c.get("/security/config", "/security/config", t, "security config").await;
-    c.put("/security/users/{user_id}", "/security/users/2", t, json!({"password": "weakpassword"}), "weak password").await;
-    c.put("/security/users/{user_id}", "/security/users/999", t, json!({"password": "Strong-Pass-9!"}), "unknown user").await;
+    c.get(
+        "/agents/summary/status",
+        "/agents/summary/status",
+        t,
+        "summary",
+    )
+    .await;
+    c.get("/manager/logs", "/manager/logs?limit=20", t, "logs")
+        .await;
+    c.get(
+        "/manager/logs",
+        "/manager/logs?level=error&tag=indexer-connector",
+        t,
+        "filtered logs",
+    )
+    .await;
+    c.get(
+        "/manager/logs",
+        "/manager/logs?limit=501",
+        t,
+        "limit over 500",
+    )
+    .await;
+    c.get(
+        "/manager/logs/summary",
+        "/manager/logs/summary",
+        t,
+        "logs summary",
+    )
+    .await;
+    c.get("/security/users", "/security/users", t, "users")
+        .await;
+    c.get(
+        "/security/users",
+        "/security/users?user_ids=1,77",
+        t,
+        "unknown user",
+    )
+    .await;
+    c.get("/security/users/me", "/security/users/me", t, "me")
+        .await;
+    c.get("/security/config", "/security/config", t, "security config")
+        .await;
+    c.put(
+        "/security/users/{user_id}",
+        "/security/users/2",
+        t,
+        json!({"password": "weakpassword"}),
+        "weak password",
+    )
+    .await;
+    c.put(
+        "/security/users/{user_id}",
+        "/security/users/999",
+        t,
+        json!({"password": "Strong-Pass-9!"}),
+        "unknown user",
+    )
+    .await;
     c.call(
         "PUT",
         "/security/users/{user_id}",
@@ -334,21 +552,80 @@ async fn exercise(c: &mut Client) {
         "wrong content type",
     )
     .await;
-    c.put("/security/users/{user_id}", "/security/users/2", t, json!({"password": "Strong-Pass-9!"}), "password changed").await;
-    c.put("/active-response", "/active-response?agents_list=001,004", t, json!({"command": "firewall-drop", "arguments": ["-"]}), "partly sent").await;
-    c.put("/active-response", "/active-response", t, json!({"arguments": ["-"]}), "no command").await;
-    c.get("<undeclared path>", "/no/such/path", t, "unknown path").await;
-    c.call("DELETE", LOGIN, LOGIN, Some(t), None, None, "logout").await;
+    c.put(
+        "/security/users/{user_id}",
+        "/security/users/2",
+        t,
+        json!({"password": "Strong-Pass-9!"}),
+        "password changed",
+    )
+    .await;
+    c.put(
+        "/active-response",
+        "/active-response?agents_list=001,004",
+        t,
+        json!({"command": "firewall-drop", "arguments": ["-"]}),
+        "partly sent",
+    )
+    .await;
+    c.put(
+        "/active-response",
+        "/active-response",
+        t,
+        json!({"arguments": ["-"]}),
+        "no command",
+    )
+    .await;
+    c.get("<undeclared path>", "/no/such/path", t, "unknown path")
+        .await;
+    c.call("DELETE", LOGIN, LOGIN, Some(t), None, None, "logout")
+        .await;
 
     // Rate limit, then brute-force blocking (each needs its own budget).
     c.sim.faults().set_rate_limit(1);
-    c.call("POST", LOGIN, LOGIN, None, Some((USER, PASS)), None, "warm window").await;
-    c.call("POST", LOGIN, LOGIN, None, Some((USER, PASS)), None, "rate limited").await;
+    c.call(
+        "POST",
+        LOGIN,
+        LOGIN,
+        None,
+        Some((USER, PASS)),
+        None,
+        "warm window",
+    )
+    .await;
+    c.call(
+        "POST",
+        LOGIN,
+        LOGIN,
+        None,
+        Some((USER, PASS)),
+        None,
+        "rate limited",
+    )
+    .await;
     c.sim.faults().set_rate_limit(0);
     for _ in 0..50 {
-        c.call("POST", LOGIN, LOGIN, None, Some((USER, "Wrong-Pass-1!")), None, "failure").await;
+        c.call(
+            "POST",
+            LOGIN,
+            LOGIN,
+            None,
+            Some((USER, "Wrong-Pass-1!")),
+            None,
+            "failure",
+        )
+        .await;
     }
-    c.call("POST", LOGIN, LOGIN, None, Some((USER, PASS)), None, "blocked ip").await;
+    c.call(
+        "POST",
+        LOGIN,
+        LOGIN,
+        None,
+        Some((USER, PASS)),
+        None,
+        "blocked ip",
+    )
+    .await;
 }
 
 /// (method, template, status) tuples that must have been validated, and those whose status
@@ -411,7 +688,9 @@ async fn simulator_responses_conform_to_the_official_spec() {
     let spec: Value = serde_yaml_ng::from_str(&text).expect("spec parses as YAML");
     assert_eq!(spec["info"]["version"], "4.14.7", "unexpected spec version");
 
-    let sim = Simulator::start(SimConfig::default()).await.expect("simulator");
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
     let ca = reqwest::Certificate::from_pem(sim.ca_pem().as_bytes()).unwrap();
     let http = reqwest::Client::builder()
         .tls_certs_only([ca])
@@ -429,7 +708,10 @@ async fn simulator_responses_conform_to_the_official_spec() {
     let mut validated: BTreeSet<(String, String, u16)> = BTreeSet::new();
     let mut cache: std::collections::HashMap<(String, String, u16, String), (Value, String)> =
         Default::default();
-    println!("{:<7} {:<36} {:>4}  {:<30} {:<22} case", "method", "path", "code", "content type", "schema");
+    println!(
+        "{:<7} {:<36} {:>4}  {:<30} {:<22} case",
+        "method", "path", "code", "content type", "schema"
+    );
     for o in &client.seen {
         if o.label == "failure" || o.label == "warm window" {
             // Repeats of tuples validated elsewhere (the 401 of a login is covered).
@@ -455,7 +737,12 @@ async fn simulator_responses_conform_to_the_official_spec() {
                 o.method, o.template, o.label, o.content_type
             ));
         }
-        let key = (o.method.to_string(), o.template.to_string(), status, declared_ct.to_string());
+        let key = (
+            o.method.to_string(),
+            o.template.to_string(),
+            status,
+            declared_ct.to_string(),
+        );
         let (schema, source) = cache
             .entry(key)
             .or_insert_with(|| {
@@ -482,7 +769,11 @@ async fn simulator_responses_conform_to_the_official_spec() {
                             .map(|f| f.3);
                         match fallback {
                             Some(name) => {
-                                let s = resolve(&spec, &spec["components"]["schemas"][name], &mut Vec::new());
+                                let s = resolve(
+                                    &spec,
+                                    &spec["components"]["schemas"][name],
+                                    &mut Vec::new(),
+                                );
                                 (to_json_schema(&s), format!("fallback {name}"))
                             }
                             None => (Value::Null, "UNDECLARED".into()),
@@ -504,7 +795,10 @@ async fn simulator_responses_conform_to_the_official_spec() {
         }
         let instance = if declared_ct == "text/plain" {
             if schema["type"] != "string" {
-                failures.push(format!("{} {}: text/plain schema is not a string", o.method, o.template));
+                failures.push(format!(
+                    "{} {}: text/plain schema is not a string",
+                    o.method, o.template
+                ));
             }
             Value::String(o.body.clone())
         } else {
@@ -517,7 +811,10 @@ async fn simulator_responses_conform_to_the_official_spec() {
             match serde_json::from_str(&o.body) {
                 Ok(v) => v,
                 Err(e) => {
-                    failures.push(format!("{} {} {status} ({}): not JSON: {e}", o.method, o.template, o.label));
+                    failures.push(format!(
+                        "{} {} {status} ({}): not JSON: {e}",
+                        o.method, o.template, o.label
+                    ));
                     continue;
                 }
             }
@@ -526,7 +823,12 @@ async fn simulator_responses_conform_to_the_official_spec() {
             .with_draft(jsonschema::Draft::Draft4)
             .should_validate_formats(true)
             .build(&schema)
-            .unwrap_or_else(|e| panic!("schema for {} {} {status} does not compile: {e}", o.method, o.template));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "schema for {} {} {status} does not compile: {e}",
+                    o.method, o.template
+                )
+            });
         for e in validator.iter_errors(&instance) {
             failures.push(format!(
                 "{} {} {status} ({}): {} at {}",
@@ -575,15 +877,27 @@ async fn simulator_responses_conform_to_the_official_spec() {
                 .expect("item schema compiles");
             for item in data["affected_items"].as_array().into_iter().flatten() {
                 for e in v.iter_errors(item) {
-                    failures.push(format!("{op} ({}): item: {e} at {}", o.label, e.instance_path()));
+                    failures.push(format!(
+                        "{op} ({}): item: {e} at {}",
+                        o.label,
+                        e.instance_path()
+                    ));
                 }
                 let mut item_extra = Vec::new();
-                undeclared_keys(&item_schema, item, "$.data.affected_items[]", &mut item_extra);
+                undeclared_keys(
+                    &item_schema,
+                    item,
+                    "$.data.affected_items[]",
+                    &mut item_extra,
+                );
                 extra.extend(item_extra);
             }
         }
         for k in extra.into_iter().filter(|k| !allowed(&op, k)) {
-            failures.push(format!("{op} {status} ({}): key {k} is not declared by the spec", o.label));
+            failures.push(format!(
+                "{op} {status} ({}): key {k} is not declared by the spec",
+                o.label
+            ));
         }
         validated.insert((o.method.to_string(), o.template.to_string(), status));
     }
@@ -592,7 +906,10 @@ async fn simulator_responses_conform_to_the_official_spec() {
             failures.push(format!("{m} {p} {s} was never exercised"));
         }
     }
-    println!("validated {} (method, path, status) tuples:", validated.len());
+    println!(
+        "validated {} (method, path, status) tuples:",
+        validated.len()
+    );
     for (m, p, s) in &validated {
         println!("  {m} {p} {s}");
     }

@@ -26,7 +26,11 @@ struct Rule {
     level: u64,
     description: &'static str,
     groups: &'static [&'static str],
-    mitre: Option<(&'static [&'static str], &'static [&'static str], &'static [&'static str])>,
+    mitre: Option<(
+        &'static [&'static str],
+        &'static [&'static str],
+        &'static [&'static str],
+    )>,
     pci_dss: &'static [&'static str],
 }
 
@@ -47,7 +51,11 @@ const R5716: Rule = Rule {
     level: 5,
     description: "sshd: authentication failed.",
     groups: &["syslog", "sshd", "authentication_failed"],
-    mitre: Some((&["T1110.001"], &["Credential Access"], &["Password Guessing"])),
+    mitre: Some((
+        &["T1110.001"],
+        &["Credential Access"],
+        &["Password Guessing"],
+    )),
     pci_dss: &["10.2.4", "10.2.5"],
 };
 const BRUTE: &[&str] = &["T1110"];
@@ -108,7 +116,12 @@ const R550: Rule = Rule {
     id: "550",
     level: 7,
     description: "Integrity checksum changed.",
-    groups: &["ossec", "syscheck", "syscheck_entry_modified", "syscheck_file"],
+    groups: &[
+        "ossec",
+        "syscheck",
+        "syscheck_entry_modified",
+        "syscheck_file",
+    ],
     mitre: Some((&["T1565.001"], &["Impact"], &["Stored Data Manipulation"])),
     pci_dss: &["11.5"],
 };
@@ -206,7 +219,9 @@ const NOISE_WINDOWS: &[Rule] = &[
 ];
 
 const USERS_VALID: &[&str] = &["root", "ubuntu", "deploy", "backup"];
-const USERS_INVALID: &[&str] = &["admin", "test", "oracle", "postgres", "git", "user", "support"];
+const USERS_INVALID: &[&str] = &[
+    "admin", "test", "oracle", "postgres", "git", "user", "support",
+];
 const STAFF: &[&str] = &["alice", "bob", "carol", "deploy", "svc-backup"];
 const FIM_LINUX: &[&str] = &[
     "/etc/passwd",
@@ -275,14 +290,22 @@ impl AlertGen {
             .unwrap_or_else(|| AlertAgent {
                 id: id.to_string(),
                 name: format!("agent-{id}"),
-                ip: format!("10.0.99.{}", id.bytes().map(u32::from).sum::<u32>() % 200 + 20),
+                ip: format!(
+                    "10.0.99.{}",
+                    id.bytes().map(u32::from).sum::<u32>() % 200 + 20
+                ),
                 platform: "ubuntu".into(),
             })
     }
 
     fn agents_or_default(&self, ids: &[&str]) -> Vec<AlertAgent> {
         if ids.is_empty() {
-            return vec![self.agents.first().cloned().unwrap_or_else(|| self.agent("001"))];
+            return vec![
+                self.agents
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| self.agent("001")),
+            ];
         }
         ids.iter().map(|id| self.agent(id)).collect()
     }
@@ -392,7 +415,7 @@ impl AlertGen {
             out.push(self.alert(at, rule, agent, extra.clone()));
             let n = per_agent.entry(agent.id.clone()).or_insert(0);
             *n += 1;
-            if *n % 8 == 0 {
+            if n.is_multiple_of(8) {
                 let corr = if invalid {
                     &R5712
                 } else if (*n / 8) % 2 == 1 {
@@ -400,8 +423,7 @@ impl AlertGen {
                 } else {
                     &R5763
                 };
-                let mut corr_alert =
-                    self.alert(at + Duration::milliseconds(5), corr, agent, extra);
+                let mut corr_alert = self.alert(at + Duration::milliseconds(5), corr, agent, extra);
                 if let Some(r) = corr_alert.get_mut("rule").and_then(Value::as_object_mut) {
                     r.insert("frequency".into(), json!(8));
                 }
@@ -506,7 +528,10 @@ impl AlertGen {
                     "changed_attributes": ["size", "mtime", "md5", "sha1", "sha256"],
                 }),
             );
-            extra.insert("decoder".into(), json!({"name": "syscheck_integrity_changed"}));
+            extra.insert(
+                "decoder".into(),
+                json!({"name": "syscheck_integrity_changed"}),
+            );
             extra.insert("location".into(), json!("syscheck"));
             out.push(self.alert(at, &R550, agent, extra));
         }
@@ -553,19 +578,56 @@ impl AlertGen {
                 );
             } else {
                 let (program, text, data) = match rule.id {
-                    "5501" => ("sshd", format!("pam_unix(sshd:session): session opened for user {user} by (uid=0)"), json!({"dstuser": user})),
-                    "5502" => ("sshd", format!("pam_unix(sshd:session): session closed for user {user}"), json!({"dstuser": user})),
+                    "5501" => (
+                        "sshd",
+                        format!(
+                            "pam_unix(sshd:session): session opened for user {user} by (uid=0)"
+                        ),
+                        json!({"dstuser": user}),
+                    ),
+                    "5502" => (
+                        "sshd",
+                        format!("pam_unix(sshd:session): session closed for user {user}"),
+                        json!({"dstuser": user}),
+                    ),
                     "5715" => {
                         let ip = format!("10.0.5.{}", self.rng.range(11, 249));
-                        ("sshd", format!("Accepted publickey for {user} from {ip} port {} ssh2", self.rng.range(32_768, 65_000)), json!({"srcip": ip, "dstuser": user}))
+                        (
+                            "sshd",
+                            format!(
+                                "Accepted publickey for {user} from {ip} port {} ssh2",
+                                self.rng.range(32_768, 65_000)
+                            ),
+                            json!({"srcip": ip, "dstuser": user}),
+                        )
                     }
-                    "5402" | "5403" => ("sudo", format!("{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl status nginx"), json!({"srcuser": user, "dstuser": "root"})),
-                    "40704" => ("systemd", "cron-backup.service: Main process exited, code=exited, status=1/FAILURE".to_string(), json!({})),
-                    _ => ("kernel", "EXT4-fs warning: mounting fs with errors, running e2fsck is recommended".to_string(), json!({})),
+                    "5402" | "5403" => (
+                        "sudo",
+                        format!(
+                            "{user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl status nginx"
+                        ),
+                        json!({"srcuser": user, "dstuser": "root"}),
+                    ),
+                    "40704" => (
+                        "systemd",
+                        "cron-backup.service: Main process exited, code=exited, status=1/FAILURE"
+                            .to_string(),
+                        json!({}),
+                    ),
+                    _ => (
+                        "kernel",
+                        "EXT4-fs warning: mounting fs with errors, running e2fsck is recommended"
+                            .to_string(),
+                        json!({}),
+                    ),
                 };
                 extra.insert(
                     "full_log".into(),
-                    json!(format!("{} {} {program}[{pid}]: {text}", syslog_stamp(at), agent.name)),
+                    json!(format!(
+                        "{} {} {program}[{pid}]: {text}",
+                        syslog_stamp(at),
+                        agent.name
+                    )),
                 );
                 extra.insert(
                     "predecoder".into(),
@@ -593,7 +655,12 @@ impl AlertGen {
             .map(|a| a.id.clone())
             .collect();
         let all: Vec<&str> = reporting.iter().map(String::as_str).collect();
-        let mut out = self.noise(&all, 230, now - Duration::hours(24), now - Duration::minutes(2));
+        let mut out = self.noise(
+            &all,
+            230,
+            now - Duration::hours(24),
+            now - Duration::minutes(2),
+        );
         out.extend(self.ssh_brute_force(
             "203.0.113.45",
             &["001", "002"],

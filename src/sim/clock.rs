@@ -250,11 +250,13 @@ pub fn resolve_date(expr: &str, now_ms: i64, round_up: bool) -> Result<i64, Stri
         (now_ms, r)
     } else if let Some((date, r)) = expr.split_once("||") {
         (
-            parse_date_millis(date).ok_or_else(|| format!("failed to parse date field [{expr}]"))?,
+            parse_date_millis(date)
+                .ok_or_else(|| format!("failed to parse date field [{expr}]"))?,
             r,
         )
     } else {
-        return parse_date_millis(expr).ok_or_else(|| format!("failed to parse date field [{expr}]"));
+        return parse_date_millis(expr)
+            .ok_or_else(|| format!("failed to parse date field [{expr}]"));
     };
     let bad = || format!("failed to parse date field [{expr}]: invalid date math");
     let mut t = from_millis(anchor);
@@ -309,10 +311,7 @@ mod tests {
         assert_eq!(parse_date_millis("2024-05-01T10:20:30.123+0000"), Some(ms));
         assert_eq!(parse_date_millis("2024-05-01T10:20:30.123Z"), Some(ms));
         assert_eq!(parse_date_millis("2024-05-01T12:20:30.123+02:00"), Some(ms));
-        assert_eq!(
-            parse_date_millis("2024-05-01"),
-            Some(1_714_521_600_000)
-        );
+        assert_eq!(parse_date_millis("2024-05-01"), Some(1_714_521_600_000));
         assert_eq!(parse_date_millis("2024-05-01T10:20:30"), Some(ms - 123));
         assert_eq!(parse_date_millis("yesterday"), None);
         assert_eq!(parse_date_millis("2024-13-01"), None);

@@ -334,10 +334,7 @@ mod tests {
         assert_eq!(f.daemon_running("wazuh-analysisd"), Some(false));
         assert!(!f.stop_daemon("wazuh-nonsense"));
         f.cluster_enabled(false);
-        assert!(
-            f.daemon_states()
-                .contains(&("wazuh-clusterd", "stopped"))
-        );
+        assert!(f.daemon_states().contains(&("wazuh-clusterd", "stopped")));
     }
 
     #[test]

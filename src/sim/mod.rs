@@ -102,7 +102,9 @@ impl fmt::Debug for SimConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("cannot bind the simulated {server} on {addr}: {source} (choose another port, or 0 for any)")]
+    #[error(
+        "cannot bind the simulated {server} on {addr}: {source} (choose another port, or 0 for any)"
+    )]
     Bind {
         server: &'static str,
         addr: SocketAddr,
@@ -220,18 +222,23 @@ impl Simulator {
             generators: AtomicU64::new(0),
             cfg,
         });
-        let manager_listener = bind("manager API", shared.cfg.bind, shared.cfg.manager_port).await?;
+        let manager_listener =
+            bind("manager API", shared.cfg.bind, shared.cfg.manager_port).await?;
         let indexer_listener = bind("indexer", shared.cfg.bind, shared.cfg.indexer_port).await?;
-        let manager_addr = manager_listener.local_addr().map_err(|source| SimError::Bind {
-            server: "manager API",
-            addr: SocketAddr::new(shared.cfg.bind, shared.cfg.manager_port),
-            source,
-        })?;
-        let indexer_addr = indexer_listener.local_addr().map_err(|source| SimError::Bind {
-            server: "indexer",
-            addr: SocketAddr::new(shared.cfg.bind, shared.cfg.indexer_port),
-            source,
-        })?;
+        let manager_addr = manager_listener
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                server: "manager API",
+                addr: SocketAddr::new(shared.cfg.bind, shared.cfg.manager_port),
+                source,
+            })?;
+        let indexer_addr = indexer_listener
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                server: "indexer",
+                addr: SocketAddr::new(shared.cfg.bind, shared.cfg.indexer_port),
+                source,
+            })?;
         let shutdown = CancellationToken::new();
         let tasks = vec![
             tokio::spawn(tls::serve(
@@ -303,7 +310,10 @@ impl Simulator {
     /// Returns how many were indexed.
     pub fn inject_alerts(&self, alerts: Vec<Value>) -> usize {
         let mut index = self.shared.index_write();
-        alerts.into_iter().filter(|a| index.insert(a.clone())).count()
+        alerts
+            .into_iter()
+            .filter(|a| index.insert(a.clone()))
+            .count()
     }
 
     /// A generator for scenario alerts about this simulator's agents. Each call gives a

@@ -67,28 +67,100 @@ const TEMPLATES: [Template; 19] = [
     t("001", "web-01", Some(Ubuntu22), Active, "web", 10, false),
     t("002", "web-02", Some(Ubuntu22), Active, "web", 10, true),
     t("003", "db-01", Some(Rhel9), Active, "database", 20, false),
-    t("004", "db-02", Some(Rhel9), Disconnected, "database", 20, true),
+    t(
+        "004",
+        "db-02",
+        Some(Rhel9),
+        Disconnected,
+        "database",
+        20,
+        true,
+    ),
     t("005", "bastion-01", Some(Debian12), Active, "dmz", 5, false),
     t("006", "mail-01", Some(Debian12), Active, "dmz", 5, true),
-    t("007", "win-dc-01", Some(Win2022), Active, "windows", 30, false),
-    t("008", "win-fs-01", Some(Win2019), Active, "windows", 30, true),
+    t(
+        "007",
+        "win-dc-01",
+        Some(Win2022),
+        Active,
+        "windows",
+        30,
+        false,
+    ),
+    t(
+        "008",
+        "win-fs-01",
+        Some(Win2019),
+        Active,
+        "windows",
+        30,
+        true,
+    ),
     t("009", "build-01", Some(Ubuntu24), Active, "ci", 40, false),
-    t("010", "k8s-node-01", Some(Ubuntu22), Active, "k8s", 50, false),
-    t("011", "k8s-node-02", Some(Ubuntu22), Active, "k8s", 50, true),
-    t("012", "k8s-node-03", Some(Ubuntu22), Disconnected, "k8s", 50, true),
+    t(
+        "010",
+        "k8s-node-01",
+        Some(Ubuntu22),
+        Active,
+        "k8s",
+        50,
+        false,
+    ),
+    t(
+        "011",
+        "k8s-node-02",
+        Some(Ubuntu22),
+        Active,
+        "k8s",
+        50,
+        true,
+    ),
+    t(
+        "012",
+        "k8s-node-03",
+        Some(Ubuntu22),
+        Disconnected,
+        "k8s",
+        50,
+        true,
+    ),
     Template {
         version: Some("v4.3.11"),
-        ..t("013", "legacy-app-01", Some(Centos7), Disconnected, "legacy", 60, false)
+        ..t(
+            "013",
+            "legacy-app-01",
+            Some(Centos7),
+            Disconnected,
+            "legacy",
+            60,
+            false,
+        )
     },
     Template {
         version: Some("v4.9.2"),
-        ..t("014", "mac-dev-01", Some(Macos14), Active, "workstations", 70, true)
+        ..t(
+            "014",
+            "mac-dev-01",
+            Some(Macos14),
+            Active,
+            "workstations",
+            70,
+            true,
+        )
     },
     t("015", "vpn-gw-01", Some(Amzn2023), Active, "dmz", 5, false),
     t("016", "web-03", None, NeverConnected, "web", 10, false),
     t("017", "db-03", None, NeverConnected, "database", 20, false),
     t("018", "staging-01", None, Pending, "default", 80, true),
-    t("1001", "edge-proxy-01", Some(Debian12), Active, "dmz", 5, true),
+    t(
+        "1001",
+        "edge-proxy-01",
+        Some(Debian12),
+        Active,
+        "dmz",
+        5,
+        true,
+    ),
 ];
 
 fn os_for(kind: OsKind, host: &str, rng: &mut SimRng) -> AgentOs {
@@ -127,7 +199,10 @@ fn os_for(kind: OsKind, host: &str, rng: &mut SimRng) -> AgentOs {
             minor: None,
             name: "Debian GNU/Linux",
             platform: "debian",
-            uname: format!("Linux |{host} |6.1.0-{}-amd64 |#1 SMP Debian |x86_64", build % 30),
+            uname: format!(
+                "Linux |{host} |6.1.0-{}-amd64 |#1 SMP Debian |x86_64",
+                build % 30
+            ),
             version: "12",
         },
         Rhel9 => AgentOs {
@@ -234,7 +309,8 @@ pub fn agents(rng: &mut SimRng, start: OffsetDateTime) -> Vec<Agent> {
         } else {
             (MASTER_NODE, MANAGER_HOST)
         };
-        let date_add = start - Duration::days(rng.range(3, 90) as i64)
+        let date_add = start
+            - Duration::days(rng.range(3, 90) as i64)
             - Duration::seconds(rng.range(0, 86_399) as i64);
         let mut groups = vec!["default".to_string()];
         if tpl.group != "default" {
@@ -356,39 +432,93 @@ pub fn users(api_user: &str, api_password: &str) -> Vec<User> {
 const INFO: &[(&str, &str)] = &[
     ("wazuh-modulesd:syscollector", "Starting evaluation."),
     ("wazuh-modulesd:syscollector", "Evaluation finished."),
-    ("wazuh-syscheckd", "(6008): File integrity monitoring scan started."),
-    ("wazuh-syscheckd", "(6009): File integrity monitoring scan ended."),
+    (
+        "wazuh-syscheckd",
+        "(6008): File integrity monitoring scan started.",
+    ),
+    (
+        "wazuh-syscheckd",
+        "(6009): File integrity monitoring scan ended.",
+    ),
     ("rootcheck", "Starting rootcheck scan."),
     ("rootcheck", "Ending rootcheck scan."),
     ("sca", "Evaluation started for policy 'cis_ubuntu22-04'."),
     ("sca", "Evaluation finished for policy 'cis_ubuntu22-04'."),
-    ("wazuh-modulesd:vulnerability-scanner", "Vulnerability scan finished for agent '{id}'."),
-    ("wazuh-modulesd:content_manager", "Content is up to date; nothing to download."),
+    (
+        "wazuh-modulesd:vulnerability-scanner",
+        "Vulnerability scan finished for agent '{id}'.",
+    ),
+    (
+        "wazuh-modulesd:content_manager",
+        "Content is up to date; nothing to download.",
+    ),
     ("wazuh-remoted", "Agent '{id}' connected from '{ip}'."),
     ("wazuh-authd", "New connection from {ip}."),
     ("wazuh-analysisd", "Total rules enabled: '7214'."),
-    ("wazuh-db", "Database maintenance finished for agent '{id}'."),
-    ("indexer-connector", "Connected to the indexer at https://wazuh-indexer:9200."),
-    ("wazuh-logcollector", "(1950): Analyzing file: '/var/ossec/logs/active-responses.log'."),
+    (
+        "wazuh-db",
+        "Database maintenance finished for agent '{id}'.",
+    ),
+    (
+        "indexer-connector",
+        "Connected to the indexer at https://wazuh-indexer:9200.",
+    ),
+    (
+        "wazuh-logcollector",
+        "(1950): Analyzing file: '/var/ossec/logs/active-responses.log'.",
+    ),
     ("wazuh-monitord", "Log rotation finished."),
-    ("wazuh-modulesd:task-manager", "Task manager queue is empty."),
-    ("wazuh-modulesd:database", "Agent '{id}' information synchronized."),
+    (
+        "wazuh-modulesd:task-manager",
+        "Task manager queue is empty.",
+    ),
+    (
+        "wazuh-modulesd:database",
+        "Agent '{id}' information synchronized.",
+    ),
 ];
 
 const WARNINGS: &[(&str, &str)] = &[
-    ("wazuh-remoted", "(1408): Invalid ID {id} for the source ip: '{ip}' (name 'unknown')."),
-    ("wazuh-analysisd", "Input queue is 80% full; events may be delayed."),
-    ("indexer-connector", "Bulk request to the indexer was slow; retrying failed documents."),
-    ("wazuh-authd", "Duplicate agent name requested from {ip}; request refused."),
+    (
+        "wazuh-remoted",
+        "(1408): Invalid ID {id} for the source ip: '{ip}' (name 'unknown').",
+    ),
+    (
+        "wazuh-analysisd",
+        "Input queue is 80% full; events may be delayed.",
+    ),
+    (
+        "indexer-connector",
+        "Bulk request to the indexer was slow; retrying failed documents.",
+    ),
+    (
+        "wazuh-authd",
+        "Duplicate agent name requested from {ip}; request refused.",
+    ),
     ("wazuh-db", "Slow query on agent '{id}' database."),
-    ("wazuh-modulesd:syscollector", "Agent '{id}' inventory is stale; a resync was requested."),
+    (
+        "wazuh-modulesd:syscollector",
+        "Agent '{id}' inventory is stale; a resync was requested.",
+    ),
 ];
 
 const ERRORS: &[(&str, &str)] = &[
-    ("wazuh-modulesd:vulnerability-scanner", "Could not download the vulnerability feed: connection timed out."),
-    ("indexer-connector", "Cannot reach the indexer at https://wazuh-indexer:9200: connection refused."),
-    ("wazuh-db", "Cannot open database 'queue/db/{id}.db': database is locked."),
-    ("wazuh-remoted", "Lost connection with agent '{id}' ({ip}): connection reset by peer."),
+    (
+        "wazuh-modulesd:vulnerability-scanner",
+        "Could not download the vulnerability feed: connection timed out.",
+    ),
+    (
+        "indexer-connector",
+        "Cannot reach the indexer at https://wazuh-indexer:9200: connection refused.",
+    ),
+    (
+        "wazuh-db",
+        "Cannot open database 'queue/db/{id}.db': database is locked.",
+    ),
+    (
+        "wazuh-remoted",
+        "Lost connection with agent '{id}' ({ip}): connection reset by peer.",
+    ),
 ];
 
 /// A day of ossec.log: mostly info, some warnings and errors, one critical line.
@@ -420,8 +550,9 @@ pub fn logs(rng: &mut SimRng, start: OffsetDateTime, agents: &[Agent]) -> Vec<Lo
         at: start - Duration::hours(19) - Duration::seconds(rng.range(0, 600) as i64),
         tag: "wazuh-analysisd",
         level: LogLevel::Critical,
-        description: "(1226): Error reading XML file 'etc/rules/local_rules.xml': syntax error (line 41)."
-            .into(),
+        description:
+            "(1226): Error reading XML file 'etc/rules/local_rules.xml': syntax error (line 41)."
+                .into(),
     });
     lines.sort_by_key(|l| l.at);
     lines

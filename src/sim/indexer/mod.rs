@@ -117,7 +117,10 @@ async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Re
 }
 
 async fn info(State(shared): State<Arc<Shared>>) -> Response {
-    let uuid = format!("{:016x}", shared.cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let uuid = format!(
+        "{:016x}",
+        shared.cfg.seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    );
     json_response(
         StatusCode::OK,
         json!({
@@ -157,15 +160,15 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
                 .ok()
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(if b[i] == b'+' { b' ' } else { b[i] });
         i += 1;
@@ -173,7 +176,11 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn check_params(path: &str, params: &[(String, String)], allowed: &[&str]) -> Result<(), SearchError> {
+fn check_params(
+    path: &str,
+    params: &[(String, String)],
+    allowed: &[&str],
+) -> Result<(), SearchError> {
     match params.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
         Some((k, _)) => Err(SearchError::illegal(format!(
             "request [{path}] contains unrecognized parameter: [{k}]"
@@ -259,14 +266,17 @@ fn glob(pat: &str, s: &str) -> bool {
         None => pat == s,
         Some((head, rest)) => {
             s.starts_with(head)
-                && (head.len()..=s.len())
-                    .any(|i| s.is_char_boundary(i) && glob(rest, &s[i..]))
+                && (head.len()..=s.len()).any(|i| s.is_char_boundary(i) && glob(rest, &s[i..]))
         }
     }
 }
 
 /// Resolve an index expression (`wazuh-alerts-*`, a list, a concrete name) to index names.
-fn resolve(expr: &str, names: &[String], params: &[(String, String)]) -> Result<Vec<String>, SearchError> {
+fn resolve(
+    expr: &str,
+    names: &[String],
+    params: &[(String, String)],
+) -> Result<Vec<String>, SearchError> {
     let ignore = params
         .iter()
         .any(|(k, v)| k == "ignore_unavailable" && v == "true");
@@ -313,7 +323,14 @@ fn run(
     let started = std::time::Instant::now();
     let params = url_params(query);
     let allowed: &[&str] = if count_only {
-        &["ignore_unavailable", "allow_no_indices", "expand_wildcards", "pretty", "routing", "preference"]
+        &[
+            "ignore_unavailable",
+            "allow_no_indices",
+            "expand_wildcards",
+            "pretty",
+            "routing",
+            "preference",
+        ]
     } else {
         SEARCH_URL_PARAMS
     };
@@ -353,7 +370,14 @@ async fn search_all(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    reply(run(&shared, "_all", query.as_deref(), "/_search", &body, false))
+    reply(run(
+        &shared,
+        "_all",
+        query.as_deref(),
+        "/_search",
+        &body,
+        false,
+    ))
 }
 
 async fn search_index(
@@ -371,7 +395,14 @@ async fn count_all(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    reply(run(&shared, "_all", query.as_deref(), "/_count", &body, true))
+    reply(run(
+        &shared,
+        "_all",
+        query.as_deref(),
+        "/_count",
+        &body,
+        true,
+    ))
 }
 
 async fn count_index(

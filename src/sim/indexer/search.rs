@@ -66,10 +66,18 @@ pub enum FieldType {
 
 pub fn field_type(field: &str) -> FieldType {
     match field {
-        "timestamp" | "@timestamp" | "syscheck.mtime_after" | "syscheck.mtime_before"
+        "timestamp"
+        | "@timestamp"
+        | "syscheck.mtime_after"
+        | "syscheck.mtime_before"
         | "data.timestamp" => FieldType::Date,
-        "rule.level" | "rule.frequency" | "rule.firedtimes" | "syscheck.size_after"
-        | "syscheck.size_before" | "decoder.fts" | "decoder.accumulate" => FieldType::Long,
+        "rule.level"
+        | "rule.frequency"
+        | "rule.firedtimes"
+        | "syscheck.size_after"
+        | "syscheck.size_before"
+        | "decoder.fts"
+        | "decoder.accumulate" => FieldType::Long,
         "rule.mail" => FieldType::Bool,
         "full_log" | "previous_log" | "message" | "@version" | "type" => FieldType::Text,
         _ => FieldType::Keyword,
@@ -193,25 +201,65 @@ enum Query {
         must_not: Vec<Query>,
         min_should: usize,
     },
-    Range { field: String, bounds: Vec<Bound> },
-    Terms { field: String, values: Vec<Key>, lowercase: bool },
-    Exists { field: String },
-    Ids { ids: Vec<String> },
+    Range {
+        field: String,
+        bounds: Vec<Bound>,
+    },
+    Terms {
+        field: String,
+        values: Vec<Key>,
+        lowercase: bool,
+    },
+    Exists {
+        field: String,
+    },
+    Ids {
+        ids: Vec<String>,
+    },
 }
 
 const KNOWN_QUERIES: &[&str] = &[
-    "match", "match_phrase", "match_phrase_prefix", "multi_match", "query_string",
-    "simple_query_string", "wildcard", "prefix", "regexp", "fuzzy", "nested", "has_child",
-    "has_parent", "script", "function_score", "dis_max", "boosting", "geo_distance",
-    "geo_bounding_box", "geo_shape", "more_like_this", "intervals", "terms_set", "span_term",
-    "match_bool_prefix", "combined_fields", "script_score", "wrapper", "distance_feature",
-    "rank_feature", "percolate", "neural", "knn",
+    "match",
+    "match_phrase",
+    "match_phrase_prefix",
+    "multi_match",
+    "query_string",
+    "simple_query_string",
+    "wildcard",
+    "prefix",
+    "regexp",
+    "fuzzy",
+    "nested",
+    "has_child",
+    "has_parent",
+    "script",
+    "function_score",
+    "dis_max",
+    "boosting",
+    "geo_distance",
+    "geo_bounding_box",
+    "geo_shape",
+    "more_like_this",
+    "intervals",
+    "terms_set",
+    "span_term",
+    "match_bool_prefix",
+    "combined_fields",
+    "script_score",
+    "wrapper",
+    "distance_feature",
+    "rank_feature",
+    "percolate",
+    "neural",
+    "knn",
 ];
 
 fn one_key<'a>(v: &'a Value, ctx: &str) -> Result<(&'a String, &'a Value), SearchError> {
-    let m = v
-        .as_object()
-        .ok_or_else(|| SearchError::parsing(format!("[{ctx}] query malformed, no start_object after query name")))?;
+    let m = v.as_object().ok_or_else(|| {
+        SearchError::parsing(format!(
+            "[{ctx}] query malformed, no start_object after query name"
+        ))
+    })?;
     let mut it = m.iter().filter(|(k, _)| *k != "boost" && *k != "_name");
     let first = it
         .next()
@@ -225,12 +273,21 @@ fn one_key<'a>(v: &'a Value, ctx: &str) -> Result<(&'a String, &'a Value), Searc
     Ok(first)
 }
 
-fn query_value(ft: FieldType, field: &str, v: &Value, now_ms: i64, round_up: bool, fmt_millis: bool) -> Result<Key, SearchError> {
+fn query_value(
+    ft: FieldType,
+    field: &str,
+    v: &Value,
+    now_ms: i64,
+    round_up: bool,
+    fmt_millis: bool,
+) -> Result<Key, SearchError> {
     let bad = || SearchError::parsing(format!("failed to parse value [{v}] for field [{field}]"));
     match ft {
         FieldType::Date => match v {
             Value::Number(n) => n.as_f64().map(Key::Num).ok_or_else(bad),
-            Value::String(s) if fmt_millis && s.bytes().all(|c| c.is_ascii_digit()) && !s.is_empty() => {
+            Value::String(s)
+                if fmt_millis && s.bytes().all(|c| c.is_ascii_digit()) && !s.is_empty() =>
+            {
                 s.parse::<f64>().map(Key::Num).map_err(|_| bad())
             }
             Value::String(s) => clock::resolve_date(s, now_ms, round_up)
@@ -244,11 +301,15 @@ fn query_value(ft: FieldType, field: &str, v: &Value, now_ms: i64, round_up: boo
         },
         FieldType::Long => match v {
             Value::Number(n) => n.as_f64().map(Key::Num).ok_or_else(bad),
-            Value::String(s) => s.trim().parse::<f64>().map(Key::Num).map_err(|_| SearchError {
-                status: 400,
-                kind: "number_format_exception",
-                reason: format!("For input string: \"{s}\""),
-            }),
+            Value::String(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Key::Num)
+                .map_err(|_| SearchError {
+                    status: 400,
+                    kind: "number_format_exception",
+                    reason: format!("For input string: \"{s}\""),
+                }),
             _ => Err(bad()),
         },
         _ => typed(ft, v).ok_or_else(bad),
@@ -276,14 +337,17 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
             m.keys().next().map(String::as_str).unwrap_or("query")
         )));
     }
-    let (name, body) = m.iter().next().ok_or_else(|| SearchError::parsing("query malformed, empty clause"))?;
+    let (name, body) = m
+        .iter()
+        .next()
+        .ok_or_else(|| SearchError::parsing("query malformed, empty clause"))?;
     match name.as_str() {
         "match_all" => Ok(Query::MatchAll),
         "match_none" => Ok(Query::MatchNone),
         "constant_score" => {
-            let filter = body
-                .get("filter")
-                .ok_or_else(|| SearchError::parsing("[constant_score] requires a 'filter' element"))?;
+            let filter = body.get("filter").ok_or_else(|| {
+                SearchError::parsing("[constant_score] requires a 'filter' element")
+            })?;
             parse_query(filter, now_ms)
         }
         "bool" => {
@@ -291,8 +355,21 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
                 .as_object()
                 .ok_or_else(|| SearchError::parsing("[bool] query malformed"))?;
             for k in b.keys() {
-                if !["must", "filter", "should", "must_not", "minimum_should_match", "boost", "_name", "adjust_pure_negative"].contains(&k.as_str()) {
-                    return Err(SearchError::parsing(format!("[bool] query does not support [{k}]")));
+                if ![
+                    "must",
+                    "filter",
+                    "should",
+                    "must_not",
+                    "minimum_should_match",
+                    "boost",
+                    "_name",
+                    "adjust_pure_negative",
+                ]
+                .contains(&k.as_str())
+                {
+                    return Err(SearchError::parsing(format!(
+                        "[bool] query does not support [{k}]"
+                    )));
                 }
             }
             let must = parse_list(b.get("must"), now_ms)?;
@@ -309,19 +386,31 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
                     )));
                 }
             };
-            Ok(Query::Bool { must, filter, should, must_not, min_should })
+            Ok(Query::Bool {
+                must,
+                filter,
+                should,
+                must_not,
+                min_should,
+            })
         }
         "range" => {
             let (field, spec) = one_key(body, "range")?;
-            let spec = spec
-                .as_object()
-                .ok_or_else(|| SearchError::parsing(format!("[range] query malformed after field [{field}]")))?;
+            let spec = spec.as_object().ok_or_else(|| {
+                SearchError::parsing(format!("[range] query malformed after field [{field}]"))
+            })?;
             let ft = field_type(field);
             let mut fmt_millis = false;
             if let Some(f) = spec.get("format") {
                 let f = f.as_str().unwrap_or("");
                 let ok = f.split("||").all(|p| {
-                    ["strict_date_optional_time", "date_optional_time", "epoch_millis", "strict_date_optional_time_nanos"].contains(&p)
+                    [
+                        "strict_date_optional_time",
+                        "date_optional_time",
+                        "epoch_millis",
+                        "strict_date_optional_time_nanos",
+                    ]
+                    .contains(&p)
                 });
                 if !ok {
                     return Err(SearchError::unsupported(&format!("range format [{f}]")));
@@ -337,10 +426,18 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
             let mut bounds = Vec::new();
             for (k, val) in spec {
                 match k.as_str() {
-                    "gte" => bounds.push(Bound::Gte(query_value(ft, field, val, now_ms, false, fmt_millis)?)),
-                    "gt" => bounds.push(Bound::Gt(query_value(ft, field, val, now_ms, true, fmt_millis)?)),
-                    "lte" => bounds.push(Bound::Lte(query_value(ft, field, val, now_ms, true, fmt_millis)?)),
-                    "lt" => bounds.push(Bound::Lt(query_value(ft, field, val, now_ms, false, fmt_millis)?)),
+                    "gte" => bounds.push(Bound::Gte(query_value(
+                        ft, field, val, now_ms, false, fmt_millis,
+                    )?)),
+                    "gt" => bounds.push(Bound::Gt(query_value(
+                        ft, field, val, now_ms, true, fmt_millis,
+                    )?)),
+                    "lte" => bounds.push(Bound::Lte(query_value(
+                        ft, field, val, now_ms, true, fmt_millis,
+                    )?)),
+                    "lt" => bounds.push(Bound::Lt(query_value(
+                        ft, field, val, now_ms, false, fmt_millis,
+                    )?)),
                     "format" | "time_zone" | "boost" | "_name" => {}
                     other => {
                         return Err(SearchError::parsing(format!(
@@ -349,23 +446,37 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
                     }
                 }
             }
-            Ok(Query::Range { field: field.clone(), bounds })
+            Ok(Query::Range {
+                field: field.clone(),
+                bounds,
+            })
         }
         "term" => {
             let (field, spec) = one_key(body, "term")?;
             let ft = field_type(field);
             if ft == FieldType::Text {
-                return Err(SearchError::unsupported(&format!("term query on analyzed text field [{field}]")));
+                return Err(SearchError::unsupported(&format!(
+                    "term query on analyzed text field [{field}]"
+                )));
             }
             let (value, lowercase) = match spec {
                 Value::Object(o) => {
                     for k in o.keys() {
                         if !["value", "boost", "_name", "case_insensitive"].contains(&k.as_str()) {
-                            return Err(SearchError::parsing(format!("[term] query does not support [{k}]")));
+                            return Err(SearchError::parsing(format!(
+                                "[term] query does not support [{k}]"
+                            )));
                         }
                     }
-                    let v = o.get("value").ok_or_else(|| SearchError::parsing("[term] query requires a value"))?;
-                    (v, o.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false))
+                    let v = o
+                        .get("value")
+                        .ok_or_else(|| SearchError::parsing("[term] query requires a value"))?;
+                    (
+                        v,
+                        o.get("case_insensitive")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                    )
                 }
                 other => (other, false),
             };
@@ -379,7 +490,9 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
             let (field, spec) = one_key(body, "terms")?;
             let ft = field_type(field);
             if ft == FieldType::Text {
-                return Err(SearchError::unsupported(&format!("terms query on analyzed text field [{field}]")));
+                return Err(SearchError::unsupported(&format!(
+                    "terms query on analyzed text field [{field}]"
+                )));
             }
             let arr = spec.as_array().ok_or_else(|| {
                 SearchError::unsupported("terms lookup (an object instead of a list of values)")
@@ -388,14 +501,20 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
                 .iter()
                 .map(|v| query_value(ft, field, v, now_ms, false, false))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Query::Terms { field: field.clone(), values, lowercase: false })
+            Ok(Query::Terms {
+                field: field.clone(),
+                values,
+                lowercase: false,
+            })
         }
         "exists" => {
             let field = body
                 .get("field")
                 .and_then(Value::as_str)
                 .ok_or_else(|| SearchError::parsing("[exists] must be provided with a [field]"))?;
-            Ok(Query::Exists { field: field.to_string() })
+            Ok(Query::Exists {
+                field: field.to_string(),
+            })
         }
         "ids" => {
             let ids = body
@@ -403,7 +522,10 @@ fn parse_query(v: &Value, now_ms: i64) -> Result<Query, SearchError> {
                 .and_then(Value::as_array)
                 .ok_or_else(|| SearchError::parsing("[ids] query requires [values]"))?;
             Ok(Query::Ids {
-                ids: ids.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                ids: ids
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
             })
         }
         other if KNOWN_QUERIES.contains(&other) => {
@@ -417,7 +539,13 @@ fn matches(q: &Query, doc: &Doc) -> bool {
     match q {
         Query::MatchAll => true,
         Query::MatchNone => false,
-        Query::Bool { must, filter, should, must_not, min_should } => {
+        Query::Bool {
+            must,
+            filter,
+            should,
+            must_not,
+            min_should,
+        } => {
             must.iter().all(|c| matches(c, doc))
                 && filter.iter().all(|c| matches(c, doc))
                 && !must_not.iter().any(|c| matches(c, doc))
@@ -431,14 +559,18 @@ fn matches(q: &Query, doc: &Doc) -> bool {
                 Bound::Lt(x) => k.cmp(x) == Ordering::Less,
             })
         }),
-        Query::Terms { field, values, lowercase } => keys(&doc.source, field).iter().any(|k| {
+        Query::Terms {
+            field,
+            values,
+            lowercase,
+        } => keys(&doc.source, field).iter().any(|k| {
             values.iter().any(|v| match (k, v, lowercase) {
                 (Key::Str(a), Key::Str(b), true) => a.to_lowercase() == b.to_lowercase(),
                 _ => k.cmp(v) == Ordering::Equal,
             })
         }),
         Query::Exists { field } => !values(&doc.source, field).is_empty(),
-        Query::Ids { ids } => ids.iter().any(|i| *i == doc.id),
+        Query::Ids { ids } => ids.contains(&doc.id),
     }
 }
 
@@ -484,7 +616,11 @@ fn parse_sort_entry(v: &Value) -> Result<Sort, SearchError> {
             }
         };
         let desc = desc.unwrap_or(matches!(field, SortField::Score));
-        Ok(Sort { field, desc, missing_first })
+        Ok(Sort {
+            field,
+            desc,
+            missing_first,
+        })
     };
     let order = |o: &Value| -> Result<bool, SearchError> {
         match o.as_str() {
@@ -496,7 +632,10 @@ fn parse_sort_entry(v: &Value) -> Result<Sort, SearchError> {
     match v {
         Value::String(s) => make(s, None, false),
         Value::Object(m) if m.len() == 1 => {
-            let (name, spec) = m.iter().next().ok_or_else(|| SearchError::parsing("malformed sort"))?;
+            let (name, spec) = m
+                .iter()
+                .next()
+                .ok_or_else(|| SearchError::parsing("malformed sort"))?;
             match spec {
                 Value::String(_) => make(name, Some(order(spec)?), false),
                 Value::Object(o) => {
@@ -508,11 +647,17 @@ fn parse_sort_entry(v: &Value) -> Result<Sort, SearchError> {
                             "missing" => match val.as_str() {
                                 Some("_last") => missing_first = false,
                                 Some("_first") => missing_first = true,
-                                _ => return Err(SearchError::unsupported("sort missing value other than _first/_last")),
+                                _ => {
+                                    return Err(SearchError::unsupported(
+                                        "sort missing value other than _first/_last",
+                                    ));
+                                }
                             },
                             "unmapped_type" => {}
                             other => {
-                                return Err(SearchError::unsupported(&format!("sort option [{other}]")));
+                                return Err(SearchError::unsupported(&format!(
+                                    "sort option [{other}]"
+                                )));
                             }
                         }
                     }
@@ -521,7 +666,9 @@ fn parse_sort_entry(v: &Value) -> Result<Sort, SearchError> {
                 _ => Err(SearchError::parsing(format!("malformed sort for [{name}]"))),
             }
         }
-        _ => Err(SearchError::parsing("malformed sort: expected a field name or an object")),
+        _ => Err(SearchError::parsing(
+            "malformed sort: expected a field name or an object",
+        )),
     }
 }
 
@@ -551,8 +698,13 @@ fn sort_key(s: &Sort, doc: &Doc, pos: usize, score: f64) -> Option<Key> {
         SortField::Id => Some(Key::Str(doc.id.clone())),
         SortField::Field(f, _) => {
             let ks = keys(&doc.source, f);
-            let pick = if s.desc { Ordering::Greater } else { Ordering::Less };
-            ks.into_iter().reduce(|a, b| if b.cmp(&a) == pick { b } else { a })
+            let pick = if s.desc {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+            ks.into_iter()
+                .reduce(|a, b| if b.cmp(&a) == pick { b } else { a })
         }
     }
 }
@@ -565,10 +717,18 @@ fn cmp_one(s: &Sort, a: &Option<Key>, b: &Option<Key>) -> Ordering {
         }
         (None, None) => Ordering::Equal,
         (None, Some(_)) => {
-            if s.missing_first { Ordering::Less } else { Ordering::Greater }
+            if s.missing_first {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
         }
         (Some(_), None) => {
-            if s.missing_first { Ordering::Greater } else { Ordering::Less }
+            if s.missing_first {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
         }
     }
 }
@@ -590,7 +750,11 @@ fn after_key(s: &Sort, v: &Value) -> Result<Option<Key>, SearchError> {
     if v.is_null() {
         return Ok(None);
     }
-    let bad = || SearchError::illegal(format!("Failed to parse search_after value [{v}] for the sort"));
+    let bad = || {
+        SearchError::illegal(format!(
+            "Failed to parse search_after value [{v}] for the sort"
+        ))
+    };
     Ok(Some(match &s.field {
         SortField::Score | SortField::Doc => Key::Num(v.as_f64().ok_or_else(bad)?),
         SortField::Id => Key::Str(v.as_str().ok_or_else(bad)?.to_string()),
@@ -611,7 +775,13 @@ fn after_key(s: &Sort, v: &Value) -> Result<Option<Key>, SearchError> {
 
 #[derive(Debug, Clone)]
 enum AggKind {
-    Terms { field: String, size: usize, min_doc_count: u64, by_key: Option<bool>, count_asc: bool },
+    Terms {
+        field: String,
+        size: usize,
+        min_doc_count: u64,
+        by_key: Option<bool>,
+        count_asc: bool,
+    },
     ValueCount(String),
     Min(String),
     Max(String),
@@ -628,12 +798,40 @@ struct Agg {
 }
 
 const KNOWN_AGGS: &[&str] = &[
-    "date_histogram", "histogram", "range", "date_range", "filter", "filters", "top_hits",
-    "stats", "extended_stats", "percentiles", "percentile_ranks", "significant_terms",
-    "composite", "multi_terms", "rare_terms", "nested", "reverse_nested", "global", "missing",
-    "sampler", "auto_date_histogram", "geo_distance", "geohash_grid", "scripted_metric",
-    "weighted_avg", "median_absolute_deviation", "bucket_script", "bucket_selector",
-    "bucket_sort", "cumulative_sum", "derivative", "moving_fn", "ip_range", "adjacency_matrix",
+    "date_histogram",
+    "histogram",
+    "range",
+    "date_range",
+    "filter",
+    "filters",
+    "top_hits",
+    "stats",
+    "extended_stats",
+    "percentiles",
+    "percentile_ranks",
+    "significant_terms",
+    "composite",
+    "multi_terms",
+    "rare_terms",
+    "nested",
+    "reverse_nested",
+    "global",
+    "missing",
+    "sampler",
+    "auto_date_histogram",
+    "geo_distance",
+    "geohash_grid",
+    "scripted_metric",
+    "weighted_avg",
+    "median_absolute_deviation",
+    "bucket_script",
+    "bucket_selector",
+    "bucket_sort",
+    "cumulative_sum",
+    "derivative",
+    "moving_fn",
+    "ip_range",
+    "adjacency_matrix",
 ];
 
 fn agg_field(body: &Value, kind: &str) -> Result<String, SearchError> {
@@ -642,13 +840,16 @@ fn agg_field(body: &Value, kind: &str) -> Result<String, SearchError> {
         .ok_or_else(|| SearchError::parsing(format!("[{kind}] aggregation malformed")))?;
     for k in o.keys() {
         if k != "field" {
-            return Err(SearchError::unsupported(&format!("[{kind}] aggregation option [{k}]")));
+            return Err(SearchError::unsupported(&format!(
+                "[{kind}] aggregation option [{k}]"
+            )));
         }
     }
-    let f = o
-        .get("field")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SearchError::illegal(format!("Required one of fields [field, script], but none were specified. in [{kind}]")))?;
+    let f = o.get("field").and_then(Value::as_str).ok_or_else(|| {
+        SearchError::illegal(format!(
+            "Required one of fields [field, script], but none were specified. in [{kind}]"
+        ))
+    })?;
     if field_type(f) == FieldType::Text {
         return Err(SearchError::illegal(format!(
             "Text fields are not optimised for operations that require per-document field data like aggregations and sorting, so these operations are disabled by default. Please use a keyword field instead. Alternatively, set fielddata=true on [{f}] in order to load field data by uninverting the inverted index. Note that this can use significant memory."
@@ -663,9 +864,9 @@ fn parse_aggs(v: &Value) -> Result<Vec<Agg>, SearchError> {
         .ok_or_else(|| SearchError::parsing("Aggregation definition must be an object"))?;
     let mut out = Vec::new();
     for (name, def) in m {
-        let d = def
-            .as_object()
-            .ok_or_else(|| SearchError::parsing(format!("Expected [START_OBJECT] under [{name}]")))?;
+        let d = def.as_object().ok_or_else(|| {
+            SearchError::parsing(format!("Expected [START_OBJECT] under [{name}]"))
+        })?;
         let mut kind = None;
         let mut subs = Vec::new();
         for (k, body) in d {
@@ -686,9 +887,13 @@ fn parse_aggs(v: &Value) -> Result<Vec<Agg>, SearchError> {
                             "field" => field = ov.as_str().map(str::to_string),
                             "size" | "shard_size" if ok == "shard_size" => {}
                             "size" => {
-                                size = ov.as_u64().ok_or_else(|| SearchError::illegal("[size] must be greater than 0."))? as usize;
+                                size = ov.as_u64().ok_or_else(|| {
+                                    SearchError::illegal("[size] must be greater than 0.")
+                                })? as usize;
                                 if size == 0 {
-                                    return Err(SearchError::illegal("[size] must be greater than 0. Found [0] in [terms]"));
+                                    return Err(SearchError::illegal(
+                                        "[size] must be greater than 0. Found [0] in [terms]",
+                                    ));
                                 }
                             }
                             "min_doc_count" => min_doc_count = ov.as_u64().unwrap_or(1),
@@ -698,7 +903,9 @@ fn parse_aggs(v: &Value) -> Result<Vec<Agg>, SearchError> {
                                     other => vec![other],
                                 };
                                 if entries.len() != 1 {
-                                    return Err(SearchError::unsupported("terms order with several criteria"));
+                                    return Err(SearchError::unsupported(
+                                        "terms order with several criteria",
+                                    ));
                                 }
                                 let (ok2, dir) = entries[0]
                                     .as_object()
@@ -707,22 +914,42 @@ fn parse_aggs(v: &Value) -> Result<Vec<Agg>, SearchError> {
                                 let asc = match dir.as_str() {
                                     Some("asc") => true,
                                     Some("desc") => false,
-                                    _ => return Err(SearchError::illegal(format!("Unknown terms order direction [{dir}]"))),
+                                    _ => {
+                                        return Err(SearchError::illegal(format!(
+                                            "Unknown terms order direction [{dir}]"
+                                        )));
+                                    }
                                 };
                                 match ok2.as_str() {
                                     "_count" => count_asc = asc,
                                     "_key" | "_term" => by_key = Some(asc),
-                                    other => return Err(SearchError::unsupported(&format!("terms order by [{other}]"))),
+                                    other => {
+                                        return Err(SearchError::unsupported(&format!(
+                                            "terms order by [{other}]"
+                                        )));
+                                    }
                                 }
                             }
-                            other => return Err(SearchError::unsupported(&format!("[terms] aggregation option [{other}]"))),
+                            other => {
+                                return Err(SearchError::unsupported(&format!(
+                                    "[terms] aggregation option [{other}]"
+                                )));
+                            }
                         }
                     }
                     let field = field.ok_or_else(|| {
-                        SearchError::illegal("Required one of fields [field, script], but none were specified.")
+                        SearchError::illegal(
+                            "Required one of fields [field, script], but none were specified.",
+                        )
                     })?;
                     agg_field(&json!({"field": field}), "terms")?;
-                    kind = Some(AggKind::Terms { field, size, min_doc_count, by_key, count_asc });
+                    kind = Some(AggKind::Terms {
+                        field,
+                        size,
+                        min_doc_count,
+                        by_key,
+                        count_asc,
+                    });
                 }
                 "value_count" => kind = Some(AggKind::ValueCount(agg_field(body, k)?)),
                 "min" => kind = Some(AggKind::Min(agg_field(body, k)?)),
@@ -748,7 +975,11 @@ fn parse_aggs(v: &Value) -> Result<Vec<Agg>, SearchError> {
                 "Aggregator [{name}] of type [metric] cannot accept sub-aggregations"
             )));
         }
-        out.push(Agg { name: name.clone(), kind, subs });
+        out.push(Agg {
+            name: name.clone(),
+            kind,
+            subs,
+        });
     }
     Ok(out)
 }
@@ -801,7 +1032,13 @@ fn run_aggs(aggs: &[Agg], docs: &[&Doc]) -> Value {
                 }
                 json!({"value": seen.len()})
             }
-            AggKind::Terms { field, size, min_doc_count, by_key, count_asc } => {
+            AggKind::Terms {
+                field,
+                size,
+                min_doc_count,
+                by_key,
+                count_asc,
+            } => {
                 let ft = field_type(field);
                 let mut buckets: Vec<(Key, Vec<&Doc>)> = Vec::new();
                 for d in docs {
@@ -898,25 +1135,30 @@ fn may_contain(pats: &[String], path: &str) -> bool {
 fn filter_obj(m: &Map<String, Value>, prefix: &str, f: &SourceFilter) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, v) in m {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if covers(&f.excludes, &path) {
             continue;
         }
         let included = f.includes.is_empty() || covers(&f.includes, &path);
         match v {
-            Value::Object(child) if !included || !f.excludes.is_empty() => {
-                if included || may_contain(&f.includes, &path) {
-                    let sub = filter_obj(
-                        child,
-                        &path,
-                        &SourceFilter {
-                            includes: if included { vec![] } else { f.includes.clone() },
-                            ..f.clone()
-                        },
-                    );
-                    if !sub.is_empty() || included {
-                        out.insert(k.clone(), Value::Object(sub));
-                    }
+            Value::Object(child)
+                if (!included || !f.excludes.is_empty())
+                    && (included || may_contain(&f.includes, &path)) =>
+            {
+                let sub = filter_obj(
+                    child,
+                    &path,
+                    &SourceFilter {
+                        includes: if included { vec![] } else { f.includes.clone() },
+                        ..f.clone()
+                    },
+                );
+                if !sub.is_empty() || included {
+                    out.insert(k.clone(), Value::Object(sub));
                 }
             }
             _ if included => {
@@ -945,19 +1187,29 @@ fn str_list(v: &Value) -> Result<Vec<String>, SearchError> {
 
 fn parse_source(v: &Value) -> Result<SourceFilter, SearchError> {
     match v {
-        Value::Bool(b) => Ok(SourceFilter { disabled: !b, ..Default::default() }),
+        Value::Bool(b) => Ok(SourceFilter {
+            disabled: !b,
+            ..Default::default()
+        }),
         Value::Object(o) => {
             let mut f = SourceFilter::default();
             for (k, val) in o {
                 match k.as_str() {
                     "includes" | "include" => f.includes = str_list(val)?,
                     "excludes" | "exclude" => f.excludes = str_list(val)?,
-                    other => return Err(SearchError::parsing(format!("Unknown key for a START_OBJECT in [{other}]."))),
+                    other => {
+                        return Err(SearchError::parsing(format!(
+                            "Unknown key for a START_OBJECT in [{other}]."
+                        )));
+                    }
                 }
             }
             Ok(f)
         }
-        other => Ok(SourceFilter { includes: str_list(other)?, ..Default::default() }),
+        other => Ok(SourceFilter {
+            includes: str_list(other)?,
+            ..Default::default()
+        }),
     }
 }
 
@@ -985,33 +1237,70 @@ pub struct SearchRequest {
 }
 
 const UNSUPPORTED_TOP: &[&str] = &[
-    "fields", "docvalue_fields", "stored_fields", "script_fields", "highlight", "collapse",
-    "post_filter", "suggest", "rescore", "min_score", "terminate_after", "profile", "explain",
-    "version", "seq_no_primary_term", "indices_boost", "stats", "pit", "slice",
-    "runtime_mappings", "ext",
+    "fields",
+    "docvalue_fields",
+    "stored_fields",
+    "script_fields",
+    "highlight",
+    "collapse",
+    "post_filter",
+    "suggest",
+    "rescore",
+    "min_score",
+    "terminate_after",
+    "profile",
+    "explain",
+    "version",
+    "seq_no_primary_term",
+    "indices_boost",
+    "stats",
+    "pit",
+    "slice",
+    "runtime_mappings",
+    "ext",
 ];
 
 /// URL parameters of `_search` that are honoured (others are refused, as OpenSearch does
 /// for unknown ones; `filter_path` and friends would change the output shape).
 pub const SEARCH_URL_PARAMS: &[&str] = &[
-    "size", "from", "sort", "track_total_hits", "ignore_unavailable", "allow_no_indices",
-    "expand_wildcards", "pretty", "timeout", "rest_total_hits_as_int", "track_scores",
-    "search_type", "typed_keys", "request_cache", "preference", "routing", "error_trace",
+    "size",
+    "from",
+    "sort",
+    "track_total_hits",
+    "ignore_unavailable",
+    "allow_no_indices",
+    "expand_wildcards",
+    "pretty",
+    "timeout",
+    "rest_total_hits_as_int",
+    "track_scores",
+    "search_type",
+    "typed_keys",
+    "request_cache",
+    "preference",
+    "routing",
+    "error_trace",
 ];
 
 fn url_int(params: &[(String, String)], name: &str) -> Result<Option<i64>, SearchError> {
     match params.iter().rev().find(|(k, _)| k == name) {
         None => Ok(None),
-        Some((_, v)) => v
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| SearchError::illegal(format!("Failed to parse int parameter [{name}] with value [{v}]"))),
+        Some((_, v)) => v.parse::<i64>().map(Some).map_err(|_| {
+            SearchError::illegal(format!(
+                "Failed to parse int parameter [{name}] with value [{v}]"
+            ))
+        }),
     }
 }
 
 impl SearchRequest {
     /// Parse a `_search` body (empty = match_all) and URL parameters.
-    pub fn parse(body: &Value, params: &[(String, String)], now_ms: i64, count_only: bool) -> Result<Self, SearchError> {
+    pub fn parse(
+        body: &Value,
+        params: &[(String, String)],
+        now_ms: i64,
+        count_only: bool,
+    ) -> Result<Self, SearchError> {
         let empty = Map::new();
         let b = match body {
             Value::Null => &empty,
@@ -1028,18 +1317,31 @@ impl SearchRequest {
             source: SourceFilter::default(),
             track_total: TrackTotal::Upto(MAX_RESULT_WINDOW as u64),
             track_scores: false,
-            total_as_int: params.iter().any(|(k, v)| k == "rest_total_hits_as_int" && v != "false"),
+            total_as_int: params
+                .iter()
+                .any(|(k, v)| k == "rest_total_hits_as_int" && v != "false"),
         };
         let mut from = 0i64;
         let mut size = 10i64;
         for (k, v) in b {
             match k.as_str() {
                 "query" => req.query = parse_query(v, now_ms)?,
-                "size" if !count_only => size = v.as_i64().ok_or_else(|| SearchError::parsing("[size] must be a number"))?,
-                "from" if !count_only => from = v.as_i64().ok_or_else(|| SearchError::parsing("[from] must be a number"))?,
+                "size" if !count_only => {
+                    size = v
+                        .as_i64()
+                        .ok_or_else(|| SearchError::parsing("[size] must be a number"))?
+                }
+                "from" if !count_only => {
+                    from = v
+                        .as_i64()
+                        .ok_or_else(|| SearchError::parsing("[from] must be a number"))?
+                }
                 "sort" if !count_only => req.sort = parse_sort(v)?,
                 "search_after" if !count_only => {
-                    req.search_after = Some(v.as_array().cloned().ok_or_else(|| SearchError::parsing("[search_after] must be an array"))?)
+                    req.search_after =
+                        Some(v.as_array().cloned().ok_or_else(|| {
+                            SearchError::parsing("[search_after] must be an array")
+                        })?)
                 }
                 "aggs" | "aggregations" if !count_only => req.aggs = parse_aggs(v)?,
                 "_source" if !count_only => req.source = parse_source(v)?,
@@ -1050,15 +1352,25 @@ impl SearchRequest {
                         Value::Number(n) => match n.as_i64() {
                             Some(-1) => TrackTotal::Exact,
                             Some(x) if x >= 0 => TrackTotal::Upto(x as u64),
-                            _ => return Err(SearchError::illegal("[track_total_hits] parameter must be positive or equals to -1")),
+                            _ => {
+                                return Err(SearchError::illegal(
+                                    "[track_total_hits] parameter must be positive or equals to -1",
+                                ));
+                            }
                         },
-                        _ => return Err(SearchError::parsing("[track_total_hits] must be a boolean or a number")),
+                        _ => {
+                            return Err(SearchError::parsing(
+                                "[track_total_hits] must be a boolean or a number",
+                            ));
+                        }
                     }
                 }
                 "track_scores" if !count_only => req.track_scores = v.as_bool().unwrap_or(false),
                 "timeout" => {}
                 other if UNSUPPORTED_TOP.contains(&other) => {
-                    return Err(SearchError::unsupported(&format!("search option [{other}]")));
+                    return Err(SearchError::unsupported(&format!(
+                        "search option [{other}]"
+                    )));
                 }
                 other => {
                     return Err(SearchError::parsing(format!(
@@ -1080,14 +1392,22 @@ impl SearchRequest {
             req.track_total = match t.as_str() {
                 "true" => TrackTotal::Exact,
                 "false" => TrackTotal::Off,
-                n => TrackTotal::Upto(n.parse().map_err(|_| SearchError::illegal(format!("Failed to parse [track_total_hits] with value [{n}]")))?),
+                n => TrackTotal::Upto(n.parse().map_err(|_| {
+                    SearchError::illegal(format!(
+                        "Failed to parse [track_total_hits] with value [{n}]"
+                    ))
+                })?),
             };
         }
         if size < 0 {
-            return Err(SearchError::illegal(format!("[size] parameter cannot be negative, found [{size}]")));
+            return Err(SearchError::illegal(format!(
+                "[size] parameter cannot be negative, found [{size}]"
+            )));
         }
         if from < 0 {
-            return Err(SearchError::illegal(format!("[from] parameter cannot be negative but was [{from}]")));
+            return Err(SearchError::illegal(format!(
+                "[from] parameter cannot be negative but was [{from}]"
+            )));
         }
         if from + size > MAX_RESULT_WINDOW {
             return Err(SearchError {
@@ -1101,7 +1421,9 @@ impl SearchRequest {
         }
         if let Some(after) = &req.search_after {
             if req.sort.is_empty() {
-                return Err(SearchError::illegal("Sort must contain at least one field."));
+                return Err(SearchError::illegal(
+                    "Sort must contain at least one field.",
+                ));
             }
             if after.len() != req.sort.len() {
                 return Err(SearchError::illegal(format!(
@@ -1111,7 +1433,9 @@ impl SearchRequest {
                 )));
             }
             if from > 0 {
-                return Err(SearchError::illegal("`from` parameter must be set to 0 when `search_after` is used."));
+                return Err(SearchError::illegal(
+                    "`from` parameter must be set to 0 when `search_after` is used.",
+                ));
             }
         }
         req.from = from as usize;
@@ -1132,7 +1456,12 @@ impl SearchRequest {
     }
 
     /// Run the search; `shards` is reported in `_shards`.
-    pub fn execute(&self, docs: &[Doc], shards: usize, started: std::time::Instant) -> Result<Value, SearchError> {
+    pub fn execute(
+        &self,
+        docs: &[Doc],
+        shards: usize,
+        started: std::time::Instant,
+    ) -> Result<Value, SearchError> {
         let hits = self.matching(docs);
         let score = if scoring(&self.query) { 1.0 } else { 0.0 };
         let total = hits.len();
@@ -1141,7 +1470,10 @@ impl SearchRequest {
             .iter()
             .map(|(pos, d)| {
                 (
-                    self.sort.iter().map(|s| sort_key(s, d, *pos, score)).collect(),
+                    self.sort
+                        .iter()
+                        .map(|s| sort_key(s, d, *pos, score))
+                        .collect(),
                     *pos,
                     *d,
                 )
@@ -1151,7 +1483,9 @@ impl SearchRequest {
             self.sort
                 .iter()
                 .zip(a.iter().zip(b.iter()))
-                .fold(Ordering::Equal, |acc, (s, (x, y))| acc.then_with(|| cmp_one(s, x, y)))
+                .fold(Ordering::Equal, |acc, (s, (x, y))| {
+                    acc.then_with(|| cmp_one(s, x, y))
+                })
         };
         if sorted {
             keyed.sort_by(|a, b| cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
@@ -1175,10 +1509,17 @@ impl SearchRequest {
                 h.insert("_id".into(), json!(d.id));
                 h.insert(
                     "_score".into(),
-                    if sorted && !self.track_scores { Value::Null } else { json!(score) },
+                    if sorted && !self.track_scores {
+                        Value::Null
+                    } else {
+                        json!(score)
+                    },
                 );
                 if !self.source.disabled {
-                    let src = match (&d.source, self.source.includes.is_empty() && self.source.excludes.is_empty()) {
+                    let src = match (
+                        &d.source,
+                        self.source.includes.is_empty() && self.source.excludes.is_empty(),
+                    ) {
                         (s, true) => s.clone(),
                         (Value::Object(m), false) => Value::Object(filter_obj(m, "", &self.source)),
                         (s, false) => s.clone(),
@@ -1188,7 +1529,13 @@ impl SearchRequest {
                 if sorted {
                     h.insert(
                         "sort".into(),
-                        Value::Array(self.sort.iter().zip(ks.iter()).map(|(s, k)| sort_value_json(s, k)).collect()),
+                        Value::Array(
+                            self.sort
+                                .iter()
+                                .zip(ks.iter())
+                                .map(|(s, k)| sort_value_json(s, k))
+                                .collect(),
+                        ),
                     );
                 }
                 Value::Object(h)
@@ -1198,14 +1545,36 @@ impl SearchRequest {
         match self.track_total {
             TrackTotal::Off => {}
             TrackTotal::Exact => {
-                hits_obj.insert("total".into(), if self.total_as_int { json!(total) } else { json!({"value": total, "relation": "eq"}) });
+                hits_obj.insert(
+                    "total".into(),
+                    if self.total_as_int {
+                        json!(total)
+                    } else {
+                        json!({"value": total, "relation": "eq"})
+                    },
+                );
             }
             TrackTotal::Upto(n) => {
-                let (v, rel) = if total as u64 > n { (n as usize, "gte") } else { (total, "eq") };
-                hits_obj.insert("total".into(), if self.total_as_int { json!(v) } else { json!({"value": v, "relation": rel}) });
+                let (v, rel) = if total as u64 > n {
+                    (n as usize, "gte")
+                } else {
+                    (total, "eq")
+                };
+                hits_obj.insert(
+                    "total".into(),
+                    if self.total_as_int {
+                        json!(v)
+                    } else {
+                        json!({"value": v, "relation": rel})
+                    },
+                );
             }
         }
-        let max_score = if page.is_empty() || (sorted && !self.track_scores) { Value::Null } else { json!(score) };
+        let max_score = if page.is_empty() || (sorted && !self.track_scores) {
+            Value::Null
+        } else {
+            json!(score)
+        };
         hits_obj.insert("max_score".into(), max_score);
         hits_obj.insert("hits".into(), Value::Array(page));
         let mut out = Map::new();
@@ -1238,10 +1607,28 @@ mod tests {
 
     fn docs() -> Vec<Doc> {
         vec![
-            doc(1, "2024-05-01T10:00:00.000+0000", 5, "001", &["sshd", "authentication_failed"]),
-            doc(2, "2024-05-01T11:00:00.000+0000", 10, "002", &["sshd", "authentication_failures"]),
+            doc(
+                1,
+                "2024-05-01T10:00:00.000+0000",
+                5,
+                "001",
+                &["sshd", "authentication_failed"],
+            ),
+            doc(
+                2,
+                "2024-05-01T11:00:00.000+0000",
+                10,
+                "002",
+                &["sshd", "authentication_failures"],
+            ),
             doc(3, "2024-05-01T12:00:00.000+0000", 3, "001", &["pam"]),
-            doc(4, "2024-05-01T12:00:00.000+0000", 15, "003", &["web", "attack"]),
+            doc(
+                4,
+                "2024-05-01T12:00:00.000+0000",
+                15,
+                "003",
+                &["web", "attack"],
+            ),
         ]
     }
 
@@ -1251,7 +1638,12 @@ mod tests {
     }
 
     fn ids(v: &Value) -> Vec<String> {
-        v["hits"]["hits"].as_array().unwrap().iter().map(|h| h["_id"].as_str().unwrap().to_string()).collect()
+        v["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["_id"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -1262,7 +1654,8 @@ mod tests {
                 {"range": {"rule.level": {"gte": 5}}},
             ]}},
             "sort": [{"timestamp": {"order": "desc"}}, {"_id": "asc"}],
-        })).unwrap();
+        }))
+        .unwrap();
         assert_eq!(ids(&r), ["id004", "id002"]);
         assert_eq!(r["hits"]["total"], json!({"value": 2, "relation": "eq"}));
         assert_eq!(r["hits"]["hits"][0]["sort"][0], json!(1_714_564_800_000i64));
@@ -1301,7 +1694,10 @@ mod tests {
             "first": {"min": {"field": "timestamp"}},
         }})).unwrap();
         let a = &r["aggregations"];
-        assert_eq!(a["agents"]["buckets"][0], json!({"key": "001", "doc_count": 2, "top": {"value": 5.0}}));
+        assert_eq!(
+            a["agents"]["buckets"][0],
+            json!({"key": "001", "doc_count": 2, "top": {"value": 5.0}})
+        );
         assert_eq!(a["agents"]["sum_other_doc_count"], 1);
         assert_eq!(a["n"]["value"], 4);
         assert_eq!(a["first"]["value_as_string"], "2024-05-01T10:00:00.000Z");
@@ -1322,7 +1718,9 @@ mod tests {
             json!({"sort": ["full_log"]}),
             json!({"query": {"range": {"timestamp": {"gte": "yesterday"}}}}),
         ] {
-            let e = run(body.clone()).err().unwrap_or_else(|| panic!("{body} accepted"));
+            let e = run(body.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{body} accepted"));
             assert_eq!(e.body()["status"], 400, "{body}");
             assert!(e.body()["error"]["root_cause"][0]["reason"].is_string());
         }
@@ -1331,7 +1729,10 @@ mod tests {
     #[test]
     fn source_filtering() {
         let r = run(json!({"_source": ["rule.level", "agent"], "size": 1})).unwrap();
-        assert_eq!(r["hits"]["hits"][0]["_source"], json!({"rule": {"level": 5}, "agent": {"id": "001"}}));
+        assert_eq!(
+            r["hits"]["hits"][0]["_source"],
+            json!({"rule": {"level": 5}, "agent": {"id": "001"}})
+        );
         let r = run(json!({"_source": {"excludes": ["rule.*", "full_log"]}, "size": 1})).unwrap();
         assert_eq!(
             r["hits"]["hits"][0]["_source"],

@@ -154,9 +154,7 @@ pub async fn list(
         };
         let items: Vec<Value> = selected
             .into_iter()
-            .filter(|a| {
-                older_than.is_none_or(|secs| a.id != "000" && a.quiet_secs(now) >= secs)
-            })
+            .filter(|a| older_than.is_none_or(|secs| a.id != "000" && a.quiet_secs(now) >= secs))
             .map(|a| a.to_json(now))
             .collect();
         (items, failures)
@@ -278,9 +276,7 @@ pub async fn active_response(
     };
     let command = match obj.get("command") {
         None => {
-            return Err(ApiError::bad_request(
-                "'command' is a required property",
-            ));
+            return Err(ApiError::bad_request("'command' is a required property"));
         }
         Some(Value::String(c)) if !c.trim().is_empty() => c.clone(),
         Some(Value::String(_)) => return Err(ApiError::wazuh(1650, None)),

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -61,9 +61,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(rest.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(rest.trim())
 }
 
 fn issue_token(shared: &Shared, user: &User) -> Result<String, ApiError> {
@@ -231,5 +229,7 @@ pub async fn revoke_all(
     for u in shared.state().users.iter_mut() {
         u.tokens_valid_after = now;
     }
-    Ok(ok(json!({"message": "Tokens were successfully revoked", "error": 0})))
+    Ok(ok(
+        json!({"message": "Tokens were successfully revoked", "error": 0}),
+    ))
 }

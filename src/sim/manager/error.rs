@@ -172,7 +172,11 @@ impl ApiError {
     }
 
     pub fn invalid_credentials() -> Self {
-        Self::problem(StatusCode::UNAUTHORIZED, "Unauthorized", "Invalid credentials")
+        Self::problem(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Invalid credentials",
+        )
     }
 
     pub fn not_found() -> Self {

@@ -124,7 +124,9 @@ pub async fn validation(
             0,
             vec![failed_item(
                 1908,
-                Some("(1230): Invalid element in the configuration: 'remote_port'. (1202): Configuration error at 'etc/ossec.conf'."),
+                Some(
+                    "(1230): Invalid element in the configuration: 'remote_port'. (1202): Configuration error at 'etc/ossec.conf'.",
+                ),
                 vec![json!(MASTER_NODE)],
             )],
             1,
@@ -283,7 +285,10 @@ pub async fn healthcheck(
     _auth: Authed,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let p = Params::parse(query.as_deref(), &["pretty", "wait_for_complete", "nodes_list"])?;
+    let p = Params::parse(
+        query.as_deref(),
+        &["pretty", "wait_for_complete", "nodes_list"],
+    )?;
     if !cluster_running(&shared) {
         return Err(ApiError::wazuh(3013, None));
     }
@@ -325,7 +330,10 @@ pub async fn healthcheck(
     let mut failed = Vec::new();
     if let Some(wanted) = p.list("nodes_list") {
         items.retain(|(name, _)| wanted.iter().any(|w| w == name));
-        for w in wanted.iter().filter(|w| *w != MASTER_NODE && *w != WORKER_NODE) {
+        for w in wanted
+            .iter()
+            .filter(|w| *w != MASTER_NODE && *w != WORKER_NODE)
+        {
             failed.push(failed_item(1730, None, vec![json!(w)]));
         }
     }

@@ -76,10 +76,9 @@ fn rate_limited(shared: &Shared) -> bool {
 }
 
 fn wants_pretty(req: &Request) -> bool {
-    req.uri().query().is_some_and(|q| {
-        q.split('&')
-            .any(|p| p.eq_ignore_ascii_case("pretty=true"))
-    })
+    req.uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.eq_ignore_ascii_case("pretty=true")))
 }
 
 async fn gate(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
@@ -131,9 +130,10 @@ async fn truncate(resp: Response) -> Response {
     };
     parts.status = StatusCode::OK;
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Response::from_parts(parts, Body::from(cut))
 }
 
@@ -171,7 +171,10 @@ fn with_security_headers(mut resp: Response) -> Response {
         ("x-frame-options", "DENY"),
         ("content-security-policy", "none"),
         ("cache-control", "no-store"),
-        ("referrer-policy", "no-referrer, strict-origin-when-cross-origin"),
+        (
+            "referrer-policy",
+            "no-referrer, strict-origin-when-cross-origin",
+        ),
         (
             "strict-transport-security",
             "max-age=63072000; includeSubdomains",

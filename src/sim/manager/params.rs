@@ -88,7 +88,13 @@ impl Params {
         }
     }
 
-    pub fn int(&self, name: &str, default: i64, min: i64, max: Option<i64>) -> Result<i64, ApiError> {
+    pub fn int(
+        &self,
+        name: &str,
+        default: i64,
+        min: i64,
+        max: Option<i64>,
+    ) -> Result<i64, ApiError> {
         let Some(raw) = self.get(name) else {
             return Ok(default);
         };
@@ -225,7 +231,11 @@ pub fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 }
 
 /// `sort`: `+f1,f2` or `-f1,f2` (one order for all fields, as the API parses it).
-pub fn apply_sort(items: &mut [Value], sort: Option<&str>, valid: &[String]) -> Result<(), ApiError> {
+pub fn apply_sort(
+    items: &mut [Value],
+    sort: Option<&str>,
+    valid: &[String],
+) -> Result<(), ApiError> {
     let Some(s) = sort.filter(|s| !s.is_empty()) else {
         return Ok(());
     };
@@ -337,7 +347,11 @@ pub fn paginate(items: Vec<Value>, offset: i64, limit: i64) -> (Vec<Value>, usiz
 enum Wql {
     Or(Vec<Wql>),
     And(Vec<Wql>),
-    Cond { field: String, op: &'static str, value: String },
+    Cond {
+        field: String,
+        op: &'static str,
+        value: String,
+    },
 }
 
 struct WqlParser<'a> {
@@ -352,7 +366,11 @@ impl WqlParser<'_> {
             self.i += 1;
             parts.push(self.and()?);
         }
-        Some(if parts.len() == 1 { parts.remove(0) } else { Wql::Or(parts) })
+        Some(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Wql::Or(parts)
+        })
     }
 
     fn and(&mut self) -> Option<Wql> {
@@ -361,7 +379,11 @@ impl WqlParser<'_> {
             self.i += 1;
             parts.push(self.factor()?);
         }
-        Some(if parts.len() == 1 { parts.remove(0) } else { Wql::And(parts) })
+        Some(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Wql::And(parts)
+        })
     }
 
     fn factor(&mut self) -> Option<Wql> {
@@ -382,7 +404,9 @@ impl WqlParser<'_> {
         {
             self.i += 1;
         }
-        let field = std::str::from_utf8(&self.s[start..self.i]).ok()?.to_string();
+        let field = std::str::from_utf8(&self.s[start..self.i])
+            .ok()?
+            .to_string();
         if field.is_empty() {
             return None;
         }
@@ -403,7 +427,9 @@ impl WqlParser<'_> {
             }
             self.i += 1;
         }
-        let value = std::str::from_utf8(&self.s[vstart..self.i]).ok()?.to_string();
+        let value = std::str::from_utf8(&self.s[vstart..self.i])
+            .ok()?
+            .to_string();
         Some(Wql::Cond { field, op, value })
     }
 }
@@ -445,7 +471,11 @@ fn eval(w: &Wql, item: &Value) -> bool {
 
 /// `q`: the Wazuh query language subset `field(=|!=|<|>|~)value`, `;` (and), `,` (or) and
 /// parentheses. Unknown fields give error 1408, malformed queries 1407.
-pub fn apply_q(items: Vec<Value>, q: Option<&str>, valid: &[String]) -> Result<Vec<Value>, ApiError> {
+pub fn apply_q(
+    items: Vec<Value>,
+    q: Option<&str>,
+    valid: &[String],
+) -> Result<Vec<Value>, ApiError> {
     let Some(q) = q.filter(|q| !q.is_empty()) else {
         return Ok(items);
     };
@@ -516,8 +546,14 @@ mod tests {
         assert_eq!(r[0]["id"], "004");
         let r = apply_q(items(), Some("group=web"), &valid).unwrap();
         assert_eq!(r.len(), 1);
-        assert_eq!(apply_q(items(), Some("nope=1"), &valid).unwrap_err().body["error"], 1408);
-        assert_eq!(apply_q(items(), Some("name"), &valid).unwrap_err().body["error"], 1407);
+        assert_eq!(
+            apply_q(items(), Some("nope=1"), &valid).unwrap_err().body["error"],
+            1408
+        );
+        assert_eq!(
+            apply_q(items(), Some("name"), &valid).unwrap_err().body["error"],
+            1407
+        );
     }
 
     #[test]

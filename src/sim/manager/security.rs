@@ -171,9 +171,9 @@ pub async fn update_user(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     Params::parse(query.as_deref(), &["pretty", "wait_for_complete"])?;
-    let id: u32 = user_id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("'{user_id}' is not a 'numbers' - 'user_id'")))?;
+    let id: u32 = user_id.parse().map_err(|_| {
+        ApiError::bad_request(format!("'{user_id}' is not a 'numbers' - 'user_id'"))
+    })?;
     let body = json_body(&headers, &body)?;
     let password = match body.get("password") {
         None => return Err(ApiError::wazuh(4001, None)),
@@ -231,11 +231,22 @@ mod tests {
         assert!(check_password("Wazuh-Sim-Pass1!").is_ok());
         assert_eq!(check_password("Sh0rt!").unwrap_err().body["error"], 5009);
         assert_eq!(
-            check_password(&format!("Aa1!{}", "x".repeat(61))).unwrap_err().body["error"],
+            check_password(&format!("Aa1!{}", "x".repeat(61)))
+                .unwrap_err()
+                .body["error"],
             5009
         );
-        assert_eq!(check_password("alllowercase1!").unwrap_err().body["error"], 5007);
-        assert_eq!(check_password("NoDigitsHere!").unwrap_err().body["error"], 5007);
-        assert_eq!(check_password("NoSymbols123").unwrap_err().body["error"], 5007);
+        assert_eq!(
+            check_password("alllowercase1!").unwrap_err().body["error"],
+            5007
+        );
+        assert_eq!(
+            check_password("NoDigitsHere!").unwrap_err().body["error"],
+            5007
+        );
+        assert_eq!(
+            check_password("NoSymbols123").unwrap_err().body["error"],
+            5007
+        );
     }
 }
