@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientConfig};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::ServiceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,14 @@ use secops_mcp::server::http::HttpServer;
 use secops_mcp::sim::{SimConfig, Simulator};
 
 const CALLS: usize = 200;
-const WAZUH: [&str; 6] = ["manager", "cluster", "agents", "indexer", "logs", "certificates"];
+const WAZUH: [&str; 6] = [
+    "manager",
+    "cluster",
+    "agents",
+    "indexer",
+    "logs",
+    "certificates",
+];
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -41,7 +48,10 @@ async fn main() -> anyhow::Result<()> {
     let c = sim.config().clone();
     let mut env = BTreeMap::new();
     for (k, v) in [
-        ("SECOPS_STATE_DIR", dir.path().join("state").display().to_string()),
+        (
+            "SECOPS_STATE_DIR",
+            dir.path().join("state").display().to_string(),
+        ),
         ("SECOPS_WAZUH_URL", sim.manager_url()),
         ("SECOPS_WAZUH_USER", c.api_user.clone()),
         ("SECOPS_WAZUH_PASSWORD", c.api_password.clone()),
@@ -76,15 +86,26 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .expect("call");
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let status = r.structured_content.as_ref().map(|s| s["status"].to_string());
+            let status = r
+                .structured_content
+                .as_ref()
+                .map(|s| s["status"].to_string());
             (ms, status.unwrap_or_default())
         }
     };
 
     let mut rows = Vec::new();
     for (label, include, n) in [
-        ("all Wazuh components (manager, cluster, agents, indexer, logs, certificates)", json!(WAZUH), CALLS),
-        ("every component incl. host (CPU sampling takes 200 ms) and containers", json!(null), 20),
+        (
+            "all Wazuh components (manager, cluster, agents, indexer, logs, certificates)",
+            json!(WAZUH),
+            CALLS,
+        ),
+        (
+            "every component incl. host (CPU sampling takes 200 ms) and containers",
+            json!(null),
+            20,
+        ),
     ] {
         let _ = call(include.clone()).await; // warm-up (login)
         let mut lat = Vec::with_capacity(n);
@@ -125,7 +146,9 @@ async fn main() -> anyhow::Result<()> {
         "every manager API response slowed by 1 s", 1, requests * 1000
     ));
 
-    println!("\ncommand: cargo bench --bench wazuh_health   (release, simulator in-process over HTTPS, MCP over HTTP)");
+    println!(
+        "\ncommand: cargo bench --bench wazuh_health   (release, simulator in-process over HTTPS, MCP over HTTP)"
+    );
     for r in rows {
         println!("{r}");
     }

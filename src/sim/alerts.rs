@@ -415,7 +415,7 @@ impl AlertGen {
             out.push(self.alert(at, rule, agent, extra.clone()));
             let n = per_agent.entry(agent.id.clone()).or_insert(0);
             *n += 1;
-            if (*n).is_multiple_of(8) {
+            if n.is_multiple_of(8) {
                 let corr = if invalid {
                     &R5712
                 } else if (*n / 8) % 2 == 1 {

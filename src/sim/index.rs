@@ -1,5 +1,5 @@
 //! The alert store behind the simulated indexer: documents of the daily
-//! `wazuh-alerts-4.x-YYYY.MM.DD` indices with their `_id` and parsed timestamp, in
+//! `wazuh-alerts-4.x-YYYY.MM.DD` indices (chosen by the alert timestamp) with their `_id`, in
 //! insertion order (which also plays the part of Lucene's doc order).
 
 use std::collections::BTreeSet;
@@ -15,9 +15,6 @@ pub const ALERTS_PREFIX: &str = "wazuh-alerts-4.x-";
 pub struct Doc {
     pub index: String,
     pub id: String,
-    /// `timestamp` in epoch milliseconds (None when missing or unparsable).
-    #[allow(dead_code)]
-    pub ts: Option<i64>,
     pub source: Value,
 }
 
@@ -50,7 +47,6 @@ impl AlertIndex {
         self.docs.push(Doc {
             index: format!("{ALERTS_PREFIX}{day}"),
             id: self.rng.doc_id(),
-            ts,
             source,
         });
         true

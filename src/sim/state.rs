@@ -187,8 +187,6 @@ pub struct TokenRecord {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
-    #[allow(dead_code)]
-    Debug,
     Info,
     Warning,
     Error,
@@ -198,7 +196,6 @@ pub enum LogLevel {
 impl LogLevel {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Debug => "debug",
             Self::Info => "info",
             Self::Warning => "warning",
             Self::Error => "error",

@@ -1161,7 +1161,6 @@ fn filter_obj(m: &Map<String, Value>, prefix: &str, f: &SourceFilter) -> Map<Str
                     out.insert(k.clone(), Value::Object(sub));
                 }
             }
-            Value::Object(_) if !included || !f.excludes.is_empty() => {}
             _ if included => {
                 out.insert(k.clone(), v.clone());
             }
@@ -1602,7 +1601,6 @@ mod tests {
         Doc {
             index: "wazuh-alerts-4.x-2024.05.01".into(),
             id: format!("id{i:03}"),
-            ts: clock::parse_date_millis(ts),
             source: json!({"timestamp": ts, "rule": {"level": level, "groups": groups}, "agent": {"id": agent}, "full_log": "x"}),
         }
     }

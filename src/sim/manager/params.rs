@@ -153,7 +153,7 @@ pub fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Every dotted path (objects and leaves) present in `items`.
-#[allow(dead_code)]
+#[cfg(test)]
 pub fn field_names(items: &[Value]) -> Vec<String> {
     fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
         if let Value::Object(m) = v {
