@@ -171,3 +171,85 @@ impl IndexerClient {
         Ok(SearchResponse(v))
     }
 }
+
+/// A typed query over `wazuh-alerts-*`: a time range, a minimum rule level, agents and
+/// rule groups, sorted by time (then `_id`) so pages can continue with `search_after`,
+/// plus optional `terms` aggregations. Builds the OpenSearch body; nothing else.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    /// Inclusive lower bound: RFC 3339 or date math such as `now-24h`.
+    pub since: Option<String>,
+    /// Exclusive upper bound.
+    pub until: Option<String>,
+    pub min_level: Option<u32>,
+    pub agent_ids: Vec<String>,
+    /// Any of these rule groups.
+    pub groups: Vec<String>,
+    /// Page size (1..=MAX_PAGE; default 100).
+    pub size: usize,
+    /// Continue after this hit's `sort` values.
+    pub search_after: Option<Vec<Value>>,
+    /// `terms` aggregations: (name, field, number of buckets).
+    pub terms: Vec<(String, String, usize)>,
+    /// Oldest first (for ingesting) or newest first.
+    pub ascending: bool,
+}
+
+impl AlertQuery {
+    pub fn to_body(&self) -> Value {
+        use serde_json::json;
+        let mut filter = Vec::new();
+        if self.since.is_some() || self.until.is_some() {
+            let mut range = serde_json::Map::new();
+            if let Some(s) = &self.since {
+                range.insert("gte".into(), json!(s));
+            }
+            if let Some(u) = &self.until {
+                range.insert("lt".into(), json!(u));
+            }
+            filter.push(json!({ "range": { "timestamp": range } }));
+        }
+        if let Some(l) = self.min_level {
+            filter.push(json!({ "range": { "rule.level": { "gte": l } } }));
+        }
+        if !self.agent_ids.is_empty() {
+            filter.push(json!({ "terms": { "agent.id": self.agent_ids } }));
+        }
+        if !self.groups.is_empty() {
+            filter.push(json!({ "terms": { "rule.groups": self.groups } }));
+        }
+        let order = if self.ascending { "asc" } else { "desc" };
+        let size = if self.size == 0 {
+            100
+        } else {
+            self.size.min(MAX_PAGE)
+        };
+        let mut body = json!({
+            "size": size,
+            "query": { "bool": { "filter": filter } },
+            "sort": [ { "timestamp": { "order": order } }, { "_id": { "order": order } } ],
+            "track_total_hits": true,
+        });
+        if let Some(after) = &self.search_after {
+            body["search_after"] = json!(after);
+        }
+        if !self.terms.is_empty() {
+            let mut aggs = serde_json::Map::new();
+            for (name, field, n) in &self.terms {
+                aggs.insert(
+                    name.clone(),
+                    json!({ "terms": { "field": field, "size": n } }),
+                );
+            }
+            body["aggs"] = Value::Object(aggs);
+        }
+        body
+    }
+}
+
+impl IndexerClient {
+    /// One page of alerts matching `q` from `wazuh-alerts-*`.
+    pub async fn search_alerts(&self, q: &AlertQuery) -> Result<SearchResponse, WazuhError> {
+        self.search(ALERTS_INDEX, &q.to_body()).await
+    }
+}

@@ -10,5 +10,5 @@ mod tls;
 pub mod types;
 
 pub use error::WazuhError;
-pub use indexer::{ALERTS_INDEX, IndexerClient, MAX_PAGE, SearchResponse};
+pub use indexer::{ALERTS_INDEX, AlertQuery, IndexerClient, MAX_PAGE, SearchResponse};
 pub use manager::{ManagerClient, ManagerOptions};
