@@ -24,6 +24,9 @@ Examples:
   SECOPS_HTTP_TOKENS_FILE=/etc/secops/tokens secops-mcp serve --http 0.0.0.0:8765
   secops-mcp check cert example.com mail.example.com:25 --starttls smtp
   secops-mcp check cert file:/etc/wazuh-indexer/certs/indexer.pem
+  secops-mcp check health --include manager --include agents
+  secops-mcp check health --demo               the health report against the built-in simulator
+  secops-mcp sim --port 55000 --indexer-port 9200   run the Wazuh simulator alone
   secops-mcp config check                      validate configuration, print it with secrets masked
 
 Configuration: a TOML file (--config or SECOPS_CONFIG) plus SECOPS_* environment variables;
@@ -93,6 +96,22 @@ struct ServeArgs {
 enum CheckCommand {
     /// Check TLS certificates of endpoints or PEM files.
     Cert(CertCli),
+    /// Check the health of the Wazuh platform (same report as the wazuh_health tool).
+    Health(HealthCli),
+}
+
+#[derive(Args)]
+struct HealthCli {
+    /// Components to check (repeatable; default all): manager, cluster, agents, indexer,
+    /// logs, certificates, host, containers.
+    #[arg(long = "include", value_name = "COMPONENT")]
+    include: Vec<String>,
+    /// Use the built-in simulator when no Wazuh is configured (like `serve --demo`).
+    #[arg(long)]
+    demo: bool,
+    /// Print the JSON report instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -150,6 +169,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(config, args).await,
             Command::Check(CheckCommand::Cert(args)) => check_cert(config, args).await,
+            Command::Check(CheckCommand::Health(args)) => check_health(config, args).await,
             Command::Config(ConfigCommand::Check) => config_check(config),
             Command::Sim(args) => run_sim(args).await,
         }
@@ -419,6 +439,44 @@ fn render_cert_report(report: &CertReport) -> String {
     }
     let _ = writeln!(out, "{}", report.summary_text());
     out
+}
+
+async fn check_health(mut config: Config, args: HealthCli) -> anyhow::Result<ExitCode> {
+    let mut _demo_sim = None;
+    if args.demo {
+        apply_demo_defaults(&mut config);
+        _demo_sim = start_demo_simulator(&mut config).await?;
+    }
+    let ctx = AppContext::new(config, args.demo)?;
+    let hargs = secops_mcp::checks::wazuh_health::HealthArgs {
+        include: (!args.include.is_empty()).then_some(args.include),
+    };
+    let report = match secops_mcp::checks::wazuh_health::run(&ctx.health_deps(), &hargs).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("secops-mcp: {e}");
+            return Ok(ExitCode::from(64));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.summary_text());
+        for f in &report.findings {
+            let sev = format!("{:?}", f.severity).to_lowercase();
+            println!("  - {sev:<8} {}: {}", f.code, f.message);
+            if let Some(r) = &f.remediation {
+                println!("             {r}");
+            }
+        }
+    }
+    use secops_mcp::checks::wazuh_health::Verdict;
+    Ok(match report.status {
+        Verdict::Healthy => ExitCode::SUCCESS,
+        Verdict::Degraded => ExitCode::from(1),
+        Verdict::Critical | Verdict::Unreachable => ExitCode::from(2),
+        Verdict::NotConfigured => ExitCode::from(3),
+    })
 }
 
 fn config_check(config: Config) -> anyhow::Result<ExitCode> {

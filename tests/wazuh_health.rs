@@ -430,3 +430,51 @@ async fn serve_demo_runs_against_the_built_in_simulator() {
     assert!(sc["agents"]["total"].as_u64().unwrap() > 0);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_health_cli_reports_and_exits_by_verdict() {
+    let scratch = Scratch::new();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+            .args([
+                "check",
+                "health",
+                "--demo",
+                "--json",
+                "--include",
+                "manager",
+                "--include",
+                "indexer",
+            ])
+            .env("SECOPS_STATE_DIR", scratch.state_dir())
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("check health must finish")
+    .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report on stdout");
+    assert_eq!(report["manager"]["reachable"], json!(true));
+    assert_eq!(report["status"], json!("healthy"), "{report:#}");
+    assert_eq!(out.status.code(), Some(0));
+    // Not configured, no demo: exit code 3 and a readable reason.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+        .args(["check", "health", "--include", "manager"])
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .env_remove("SECOPS_WAZUH_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not configured"));
+    // A bad component name is a usage error naming the argument.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+        .args(["check", "health", "--include", "kernel"])
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`include`"));
+}
