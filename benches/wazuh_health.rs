@@ -14,20 +14,15 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use secops_mcp::checks::wazuh_health::COMPONENTS;
 use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
 use secops_mcp::server::http::HttpServer;
 use secops_mcp::sim::{SimConfig, Simulator};
 
 const CALLS: usize = 200;
-const WAZUH: [&str; 6] = [
-    "manager",
-    "cluster",
-    "agents",
-    "indexer",
-    "logs",
-    "certificates",
-];
+/// The components that talk to Wazuh (all but host and containers).
+const WAZUH: &[&str] = COMPONENTS.split_at(6).0;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

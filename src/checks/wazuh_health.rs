@@ -294,38 +294,14 @@ pub async fn run(deps: &HealthDeps<'_>, args: &HealthArgs) -> Result<HealthRepor
     );
 
     let mut findings = Vec::new();
-    let manager = manager.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let cluster = cluster.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let agents = agents.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let indexer = indexer.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let logs = logs.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let certificates = certificates.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let host = host.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
-    let containers = containers.map(|(s, f)| {
-        findings.extend(f);
-        s
-    });
+    let manager = collect(&mut findings, manager);
+    let cluster = collect(&mut findings, cluster);
+    let agents = collect(&mut findings, agents);
+    let indexer = collect(&mut findings, indexer);
+    let logs = collect(&mut findings, logs);
+    let certificates = collect(&mut findings, certificates);
+    let host = collect(&mut findings, host);
+    let containers = collect(&mut findings, containers);
     // Most severe first, stable within a severity.
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 
@@ -358,6 +334,14 @@ pub async fn run(deps: &HealthDeps<'_>, args: &HealthArgs) -> Result<HealthRepor
         certificates,
         host,
         containers,
+    })
+}
+
+/// Move a component's findings into the report's list and keep its section.
+fn collect<T>(findings: &mut Vec<Finding>, checked: Option<(T, Vec<Finding>)>) -> Option<T> {
+    checked.map(|(section, f)| {
+        findings.extend(f);
+        section
     })
 }
 
