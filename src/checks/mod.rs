@@ -5,6 +5,7 @@ pub mod cert;
 pub mod containers;
 pub mod finding;
 pub mod host;
+pub mod scan;
 pub mod wazuh_health;
 
 pub use finding::{Finding, Severity};

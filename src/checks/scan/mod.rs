@@ -1,0 +1,4 @@
+//! scan_host: a scope-gated TCP scanner (issue 4, in progress). So far: the scope rules that
+//! decide, before any packet, which addresses a scan may touch.
+
+pub mod scope;
