@@ -14,7 +14,7 @@ use super::super::Shared;
 use super::super::clock;
 use super::super::state::{ActiveResponseRecord, AgentStatus};
 use super::auth::Authed;
-use super::error::{ApiError, group_failures};
+use super::error::{ApiError, failed_items};
 use super::params::{self, Params};
 use super::{Messages, items_envelope, json_body, ok};
 
@@ -198,17 +198,8 @@ pub async fn list(
         });
     }
     let valid: Vec<String> = AGENT_FIELDS.iter().map(|s| s.to_string()).collect();
-    items = params::apply_search(items, p.get("search"));
-    items = params::apply_q(items, p.get("q"), &valid)?;
-    params::apply_sort(&mut items, p.get("sort"), &valid)?;
-    let items = params::apply_select(items, p.list("select"), &valid, &["id"])?;
-    let items = params::apply_distinct(items, p.bool("distinct")?);
-    let (page, total) = params::paginate(items, offset, limit);
-    let failed = group_failures(failures);
-    let total_failed = failed
-        .iter()
-        .map(|f| f["id"].as_array().map_or(0, Vec::len))
-        .sum();
+    let (page, total) = params::list_query(items, &p, &valid, &["id"], offset, limit)?;
+    let (failed, total_failed) = failed_items(failures);
     Ok(ok(items_envelope(
         page,
         total,
@@ -333,11 +324,7 @@ pub async fn active_response(
             at: clock::now(),
         });
     }
-    let failed = group_failures(failures);
-    let total_failed = failed
-        .iter()
-        .map(|f| f["id"].as_array().map_or(0, Vec::len))
-        .sum();
+    let (failed, total_failed) = failed_items(failures);
     let n = sent.len();
     Ok(ok(items_envelope(
         sent.into_iter().map(Value::String).collect(),

@@ -235,6 +235,17 @@ pub fn failed_item(code: u32, extra: Option<&str>, ids: Vec<Value>) -> Value {
     json!({"error": Value::Object(err), "id": ids})
 }
 
+/// `failed_items` and `total_failed_items`: failures grouped by code, and how many ids
+/// they name in all.
+pub fn failed_items(failures: Vec<(u32, Value)>) -> (Vec<Value>, usize) {
+    let failed = group_failures(failures);
+    let total = failed
+        .iter()
+        .map(|f| f["id"].as_array().map_or(0, Vec::len))
+        .sum();
+    (failed, total)
+}
+
 /// Group failures by code into `failed_items`, keeping first-seen order.
 pub fn group_failures(failures: Vec<(u32, Value)>) -> Vec<Value> {
     let mut groups: Vec<(u32, Vec<Value>)> = Vec::new();

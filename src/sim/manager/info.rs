@@ -179,7 +179,7 @@ pub async fn logs(
         )));
     }
     let tag = p.get("tag");
-    let mut items: Vec<Value> = {
+    let items: Vec<Value> = {
         let st = shared.state();
         st.logs
             .iter()
@@ -193,12 +193,7 @@ pub async fn logs(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    items = params::apply_search(items, p.get("search"));
-    items = params::apply_q(items, p.get("q"), &valid)?;
-    params::apply_sort(&mut items, p.get("sort"), &valid)?;
-    let items = params::apply_select(items, p.list("select"), &valid, &[])?;
-    let items = params::apply_distinct(items, p.bool("distinct")?);
-    let (page, total) = params::paginate(items, offset, limit);
+    let (page, total) = params::list_query(items, &p, &valid, &[], offset, limit)?;
     Ok(ok(items_envelope(
         page,
         total,

@@ -278,6 +278,25 @@ fn insert_path(out: &mut Map<String, Value>, path: &str, v: Value) {
     }
 }
 
+/// The list-query pipeline every collection endpoint shares, in the API's order:
+/// `search`, `q`, `sort`, `select` (plus `always`), `distinct`, then `offset`/`limit`.
+/// Returns the page and the total before paging.
+pub fn list_query(
+    mut items: Vec<Value>,
+    p: &Params,
+    valid: &[String],
+    always: &[&str],
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Value>, usize), ApiError> {
+    items = apply_search(items, p.get("search"));
+    items = apply_q(items, p.get("q"), valid)?;
+    apply_sort(&mut items, p.get("sort"), valid)?;
+    let items = apply_select(items, p.list("select"), valid, always)?;
+    let items = apply_distinct(items, p.bool("distinct")?);
+    Ok(paginate(items, offset, limit))
+}
+
 /// `select`: keep only these (dotted) fields, plus `always`.
 pub fn apply_select(
     items: Vec<Value>,

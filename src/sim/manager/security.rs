@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::super::Shared;
 use super::super::clock;
 use super::auth::Authed;
-use super::error::{ApiError, group_failures};
+use super::error::{ApiError, failed_items, group_failures};
 use super::params::{self, Params};
 use super::{Messages, items_envelope, json_body, ok};
 
@@ -43,7 +43,7 @@ pub async fn list_users(
     )?;
     let offset = p.int("offset", 0, 0, None)?;
     let limit = p.int("limit", 500, 1, Some(100_000))?;
-    let (mut items, failures) = {
+    let (items, failures) = {
         let st = shared.state();
         match p.list("user_ids") {
             Some(ids) => {
@@ -67,17 +67,8 @@ pub async fn list_users(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    items = params::apply_search(items, p.get("search"));
-    items = params::apply_q(items, p.get("q"), &valid)?;
-    params::apply_sort(&mut items, p.get("sort"), &valid)?;
-    let items = params::apply_select(items, p.list("select"), &valid, &["id"])?;
-    let items = params::apply_distinct(items, p.bool("distinct")?);
-    let (page, total) = params::paginate(items, offset, limit);
-    let failed = group_failures(failures);
-    let total_failed = failed
-        .iter()
-        .map(|f| f["id"].as_array().map_or(0, Vec::len))
-        .sum();
+    let (page, total) = params::list_query(items, &p, &valid, &["id"], offset, limit)?;
+    let (failed, total_failed) = failed_items(failures);
     Ok(ok(items_envelope(
         page,
         total,
