@@ -26,6 +26,21 @@ const MIGRATIONS: &[&str] = &[
         value      TEXT NOT NULL,
         updated_at TEXT NOT NULL
     );",
+    // 3: the append-only, hash-chained audit log (gate decisions, remediation, incidents).
+    "CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        ts          TEXT NOT NULL,
+        caller      TEXT NOT NULL,
+        tool        TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        args_digest TEXT,
+        outcome     TEXT NOT NULL,
+        detail      TEXT,
+        incident_id TEXT,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    );
+    CREATE INDEX audit_incident ON audit(incident_id) WHERE incident_id IS NOT NULL;",
 ];
 
 pub fn latest() -> i64 {

@@ -2,6 +2,7 @@
 //! the database in the state directory, applies versioned migrations, and owns the tables:
 //! today the `tool_calls` log; later the audit chain, incidents, scan baselines, rotations.
 
+pub mod audit;
 mod migrations;
 mod tool_calls;
 
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.
@@ -124,7 +126,31 @@ impl Store {
         Ok(())
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Append one audit row durably; the caller must not proceed if this fails.
+    pub fn audit_append(&self, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
+        audit::append(&mut self.conn(), entry)
+    }
+
+    /// The most recent audit rows, newest first.
+    pub fn audit_recent(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::recent(&self.conn(), limit)
+    }
+
+    /// Audit rows naming an incident, oldest first.
+    pub fn audit_for_incident(
+        &self,
+        incident_id: &str,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::for_incident(&self.conn(), incident_id, limit)
+    }
+
+    /// Walk the audit hash chain.
+    pub fn audit_verify(&self) -> Result<ChainReport, StoreError> {
+        audit::verify(&self.conn())
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions
         // roll back), so a poisoned lock is safe to reuse.
         self.inner.conn.lock().unwrap_or_else(|p| p.into_inner())
