@@ -142,6 +142,8 @@ pub struct Config {
     pub extra_ca_file: Option<PathBuf>,
     pub tls_insecure: bool,
     pub scan_allow: Vec<String>,
+    /// scan_host calls each caller may start per minute.
+    pub scan_rate_per_minute: u32,
     pub http: HttpConfig,
     pub remediation_enabled: bool,
     pub cert: CertDefaults,
@@ -195,6 +197,7 @@ struct FileTls {
 #[serde(deny_unknown_fields)]
 struct FileScan {
     allow: Option<Vec<String>>,
+    rate_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -273,6 +276,7 @@ pub const ENV_VARS: &[&str] = &[
     "SECOPS_EXTRA_CA_FILE",
     "SECOPS_TLS_INSECURE",
     "SECOPS_SCAN_ALLOW",
+    "SECOPS_SCAN_RATE_PER_MINUTE",
     "SECOPS_HTTP_TOKENS_FILE",
     "SECOPS_ALLOWED_ORIGINS",
     "SECOPS_ALLOWED_HOSTS",
@@ -392,13 +396,23 @@ impl Config {
             None => tls.insecure.unwrap_or(false),
         };
 
+        let fscan = fc.scan.unwrap_or_default();
         let scan_allow = match env.var("SECOPS_SCAN_ALLOW") {
             Some(v) => split_list(&v),
-            None => fc
-                .scan
-                .and_then(|s| s.allow)
+            None => fscan
+                .allow
                 .unwrap_or_else(|| DEFAULT_SCAN_ALLOW.iter().map(|s| s.to_string()).collect()),
         };
+        let scan_rate_per_minute = match env.var("SECOPS_SCAN_RATE_PER_MINUTE") {
+            Some(v) => parse_num("SECOPS_SCAN_RATE_PER_MINUTE", &v)?,
+            None => fscan.rate_per_minute.unwrap_or(10),
+        };
+        if !(1..=10_000).contains(&scan_rate_per_minute) {
+            return Err(ConfigError::new(
+                "scan.rate_per_minute",
+                format!("{scan_rate_per_minute} is out of range (1..=10000)"),
+            ));
+        }
         for entry in &scan_allow {
             validate_scope_entry(entry)?;
         }
@@ -572,6 +586,7 @@ impl Config {
             extra_ca_file,
             tls_insecure,
             scan_allow,
+            scan_rate_per_minute,
             http: HttpConfig {
                 tokens_file,
                 allowed_origins,
@@ -613,7 +628,7 @@ impl Config {
                 "url": w.url, "login": login(&w.login), "ca_file": w.ca_file,
             })),
             "tls": {"extra_ca_file": self.extra_ca_file, "insecure": self.tls_insecure},
-            "scan": {"allow": self.scan_allow},
+            "scan": {"allow": self.scan_allow, "rate_per_minute": self.scan_rate_per_minute},
             "http": {
                 "tokens_file": self.http.tokens_file,
                 "allowed_origins": self.http.allowed_origins,

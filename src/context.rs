@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::checks::cert::CertChecker;
+use crate::checks::scan::{ScanDeps, ScanLimiter, Scope};
 use crate::checks::wazuh_health::HealthDeps;
 use crate::config::Config;
 use crate::server::metrics::Metrics;
@@ -30,6 +31,10 @@ pub struct AppContext {
     pub demo: bool,
     /// Tool calls in progress, so shutdown can let them finish.
     pub inflight: InFlight,
+    /// scan_host: parsed scope, per-caller limit, and the connection budget all scans share.
+    pub scan_scope: Scope,
+    pub scan_limiter: ScanLimiter,
+    pub scan_budget: Arc<Semaphore>,
 }
 
 impl AppContext {
@@ -67,7 +72,13 @@ impl AppContext {
             )?),
             None => None,
         };
+        let scan_scope = Scope::parse(&config.scan_allow)
+            .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
+        let scan_limiter = ScanLimiter::new(config.scan_rate_per_minute);
         Ok(Arc::new(Self {
+            scan_scope,
+            scan_limiter,
+            scan_budget: crate::checks::scan::connection_budget(),
             config,
             store,
             cert,
@@ -83,6 +94,16 @@ impl AppContext {
 }
 
 impl AppContext {
+    /// What scan_host needs, borrowed from the context.
+    pub fn scan_deps(&self) -> ScanDeps<'_> {
+        ScanDeps {
+            scope: &self.scan_scope,
+            store: Some(&self.store),
+            cert: &self.cert,
+            budget: self.scan_budget.clone(),
+        }
+    }
+
     /// What wazuh_health needs, borrowed from the context.
     pub fn health_deps(&self) -> HealthDeps<'_> {
         HealthDeps {

@@ -4,8 +4,10 @@
 
 use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::tool::schema_for_output;
+use rmcp::model::ProgressNotificationParam;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
-use rmcp::{ErrorData, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -14,12 +16,14 @@ use crate::checks::ArgError;
 use crate::checks::cert::{CertArgs, CertError, CertReport};
 use crate::checks::containers::ContainersReport;
 use crate::checks::host::{HostReport, HostThresholds};
+use crate::checks::scan::{ScanArgs, ScanError, ScanReport};
 use crate::checks::wazuh_health::{HealthArgs, HealthReport};
 
 const CHECK_CERT_DESC: &str = include_str!("../../tools/check_cert.md");
 const WAZUH_HEALTH_DESC: &str = include_str!("../../tools/wazuh_health.md");
 const HOST_METRICS_DESC: &str = include_str!("../../tools/host_metrics.md");
 const CONTAINER_STATUS_DESC: &str = include_str!("../../tools/container_status.md");
+const SCAN_HOST_DESC: &str = include_str!("../../tools/scan_host.md");
 
 /// Arguments of tools that take none (unknown arguments are still refused).
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -78,6 +82,72 @@ impl SecopsServer {
         match crate::checks::wazuh_health::run(&self.context().health_deps(), &args).await {
             Ok(report) => structured(&report, report.summary_text()),
             Err(e) => arg_error(&e),
+        }
+    }
+
+    #[tool(
+        name = "scan_host",
+        description = SCAN_HOST_DESC,
+        input_schema = schema_for_input::<ScanArgs>().expect("ScanArgs schema is an object"),
+        output_schema = schema_for_output::<ScanReport>(),
+        annotations(
+            title = "Scan a host's TCP ports",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn scan_host(
+        &self,
+        rctx: RequestContext<RoleServer>,
+        args: JsonObject,
+    ) -> CallToolResult {
+        let args: ScanArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return arg_error(&e),
+        };
+        if let Err(e) = args.validate() {
+            return arg_error(&e);
+        }
+        let caller = self.caller(&rctx);
+        if let Err(msg) = self.context().scan_limiter.check(&caller.0) {
+            return tool_error(&msg);
+        }
+        // Progress: the engine reports every probe; a task forwards the latest count to the
+        // client at most every 250 ms (only when the client asked for progress).
+        let (tx, mut rx) = tokio::sync::watch::channel((0usize, 0usize));
+        let forwarder = rctx.meta.get_progress_token().map(|token| {
+            let peer = rctx.peer.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let (done, total) = *rx.borrow_and_update();
+                    let note = ProgressNotificationParam::new(token.clone(), done as f64)
+                        .with_total(total as f64)
+                        .with_message(format!("{done}/{total} ports probed"));
+                    if peer.notify_progress(note).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+            })
+        });
+        let progress = move |done: usize, total: usize| {
+            if done == total || done.is_multiple_of(256) {
+                let _ = tx.send((done, total));
+            }
+        };
+        let deps = self.context().scan_deps();
+        let result = crate::checks::scan::run(&deps, &args, &rctx.ct, &progress).await;
+        drop(progress);
+        if let Some(f) = forwarder {
+            // Let the last count go out, but never hold the result for a slow client.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(300), f).await;
+        }
+        match result {
+            Ok(report) => structured(&report, report.summary_text()),
+            Err(ScanError::InvalidArgument(e)) => arg_error(&e),
+            Err(ScanError::Refused(r)) => tool_error(&r.to_string()),
         }
     }
 
@@ -236,6 +306,20 @@ pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
             .get("targets")
             .and_then(|t| t.as_array())
             .map(|t| format!("targets={}", t.len())),
+        "scan_host" => {
+            let target = args.get("target").and_then(|t| t.as_str()).unwrap_or("");
+            let spec = args
+                .get("ports")
+                .and_then(|p| p.as_str())
+                .unwrap_or("top100");
+            let ports = crate::checks::scan::ports::parse(spec)
+                .map(|p| p.0.len().to_string())
+                .unwrap_or_else(|_| "invalid".into());
+            Some(format!(
+                "target={} ports={ports}",
+                crate::util::sanitize_untrusted(target.as_bytes(), 80)
+            ))
+        }
         _ => None,
     }
 }

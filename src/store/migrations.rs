@@ -41,6 +41,21 @@ const MIGRATIONS: &[&str] = &[
         hash        TEXT NOT NULL
     );
     CREATE INDEX audit_incident ON audit(incident_id) WHERE incident_id IS NOT NULL;",
+    // 4: scan baselines (the open ports of each scan, for changes_since_last).
+    "CREATE TABLE scans (
+        id          INTEGER PRIMARY KEY,
+        target      TEXT NOT NULL,
+        scanned_at  TEXT NOT NULL,
+        ports_spec  TEXT NOT NULL,
+        addresses   TEXT NOT NULL
+    );
+    CREATE INDEX scans_target ON scans(target, id);
+    CREATE TABLE scan_open_ports (
+        scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+        address TEXT    NOT NULL,
+        port    INTEGER NOT NULL,
+        PRIMARY KEY (scan_id, address, port)
+    );",
 ];
 
 pub fn latest() -> i64 {

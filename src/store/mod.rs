@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod migrations;
+mod scans;
 mod tool_calls;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use scans::ScanBaseline;
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.
@@ -148,6 +150,30 @@ impl Store {
     /// Walk the audit hash chain.
     pub fn audit_verify(&self) -> Result<ChainReport, StoreError> {
         audit::verify(&self.conn())
+    }
+
+    /// The newest stored scan of a target.
+    pub fn last_scan(&self, target: &str) -> Result<Option<ScanBaseline>, StoreError> {
+        scans::last(&self.conn(), target)
+    }
+
+    /// Store a completed scan as the target's new baseline.
+    pub fn save_scan(
+        &self,
+        target: &str,
+        scanned_at: &str,
+        ports_spec: &str,
+        addresses: &[String],
+        open: &[(String, u16)],
+    ) -> Result<i64, StoreError> {
+        scans::save(
+            &mut self.conn(),
+            target,
+            scanned_at,
+            ports_spec,
+            addresses,
+            open,
+        )
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -16,7 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 /// File descriptors kept free for everything else the server does.
 const FD_HEADROOM: u64 = 256;
-const MAX_CONCURRENCY: usize = 4096;
+const MAX_CONCURRENCY: usize = 8192;
+/// Default per-host cap: a single host may use the whole budget (a full-range scan of one
+/// filtering host needs it); with many hosts the interleaved order spreads the load.
+const PER_HOST: usize = 8192;
+/// How often a pending connect re-reads the adaptive timeout (which shrinks as soon as the
+/// first answers arrive, also for probes already in flight).
+const RECHECK: Duration = Duration::from_millis(50);
 const INITIAL_TIMEOUT: Duration = Duration::from_millis(1000);
 const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_TIMEOUT: Duration = Duration::from_millis(3000);
@@ -44,6 +50,8 @@ pub struct EngineOptions {
     pub per_host: usize,
     /// Extra attempts for filtered ports.
     pub filtered_retries: u32,
+    /// Connection budget shared with concurrent scans; `None`: `concurrency` for this scan.
+    pub budget: Option<Arc<Semaphore>>,
 }
 
 impl Default for EngineOptions {
@@ -51,8 +59,9 @@ impl Default for EngineOptions {
         Self {
             timeout: None,
             concurrency: default_concurrency(),
-            per_host: 512,
+            per_host: PER_HOST,
             filtered_retries: 1,
+            budget: None,
         }
     }
 }
@@ -115,7 +124,10 @@ pub async fn scan(
     progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> ScanOutcome {
     let total = addresses.len() * ports.len();
-    let global = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let global = opts
+        .budget
+        .clone()
+        .unwrap_or_else(|| Arc::new(Semaphore::new(opts.concurrency.max(1))));
     let per_host: HashMap<IpAddr, Arc<Semaphore>> = addresses
         .iter()
         .map(|a| (*a, Arc::new(Semaphore::new(opts.per_host.max(1)))))
@@ -204,22 +216,40 @@ async fn probe_with_retries(
     state
 }
 
-/// One connect attempt (with backoff and retry on local resource errors).
+/// One connect attempt (with backoff and retry on local resource errors). The deadline
+/// follows the adaptive estimate while the attempt is pending.
 async fn probe(sa: SocketAddr, fixed: Option<Duration>, rtt: &Mutex<RttEstimator>) -> PortState {
+    let current =
+        || fixed.unwrap_or_else(|| rtt.lock().map(|r| r.timeout()).unwrap_or(INITIAL_TIMEOUT));
     let mut backoff = Duration::from_millis(10);
     for _ in 0..=RESOURCE_RETRIES {
-        let timeout =
-            fixed.unwrap_or_else(|| rtt.lock().map(|r| r.timeout()).unwrap_or(INITIAL_TIMEOUT));
         let started = Instant::now();
-        match tokio::time::timeout(timeout, TcpStream::connect(sa)).await {
-            Ok(Ok(stream)) => {
+        let connect = TcpStream::connect(sa);
+        tokio::pin!(connect);
+        let answer = loop {
+            let elapsed = started.elapsed();
+            let timeout = current();
+            if elapsed >= timeout {
+                break None;
+            }
+            let wait = if fixed.is_some() {
+                timeout - elapsed
+            } else {
+                (timeout - elapsed).min(RECHECK)
+            };
+            if let Ok(res) = tokio::time::timeout(wait, &mut connect).await {
+                break Some(res);
+            }
+        };
+        match answer {
+            Some(Ok(stream)) => {
                 if let Ok(mut r) = rtt.lock() {
                     r.observe(started.elapsed());
                 }
                 drop(stream);
                 return PortState::Open;
             }
-            Ok(Err(e)) => match classify(&e) {
+            Some(Err(e)) => match classify(&e) {
                 Some(state) => {
                     if state == PortState::Closed
                         && let Ok(mut r) = rtt.lock()
@@ -234,7 +264,7 @@ async fn probe(sa: SocketAddr, fixed: Option<Duration>, rtt: &Mutex<RttEstimator
                     backoff = (backoff * 2).min(Duration::from_millis(500));
                 }
             },
-            Err(_) => return PortState::Filtered,
+            None => return PortState::Filtered,
         }
     }
     PortState::Inconclusive

@@ -20,6 +20,8 @@ pub struct Service {
     pub name: String,
     /// Sanitised first line(s) the service sent, or the HTTP `Server` header.
     pub banner: Option<String>,
+    /// The port answered plaintext with a TLS record: worth a TLS handshake.
+    pub tls: bool,
 }
 
 /// Well-known names by port, used when the service says nothing identifying.
@@ -51,6 +53,15 @@ pub fn name_by_port(port: u16) -> Option<&'static str> {
         55000 => "wazuh-api",
         _ => return None,
     })
+}
+
+/// Ports that usually speak TLS from the first byte (a TLS handshake is tried on them
+/// when they stay silent).
+pub fn is_tls_port(port: u16) -> bool {
+    matches!(
+        port,
+        443 | 465 | 636 | 853 | 993 | 995 | 1515 | 5601 | 5986 | 6443 | 8443 | 9200 | 9443 | 55000
+    )
 }
 
 /// Identify the service on an open port within `timeout` (total).
@@ -91,12 +102,14 @@ async fn detect_inner(addr: SocketAddr, timeout: Duration) -> Service {
                 .unwrap_or("tls")
                 .to_string(),
             banner: None,
+            tls: true,
         };
     }
     if reply.starts_with(b"-ERR") || reply.starts_with(b"-NOAUTH") {
         return Service {
             name: "redis".into(),
             banner: Some(clean(&reply)),
+            tls: false,
         };
     }
     fallback(addr.port(), (!reply.is_empty()).then(|| clean(&reply)))
@@ -147,6 +160,7 @@ fn classify_greeting(port: u16, data: &[u8]) -> Service {
     Service {
         name: name.to_string(),
         banner,
+        tls: false,
     }
 }
 
@@ -172,6 +186,7 @@ fn classify_http(port: u16, reply: &[u8]) -> Service {
     Service {
         name: name.to_string(),
         banner: server.or_else(|| text.lines().next().map(|l| clean(l.as_bytes()))),
+        tls: false,
     }
 }
 
@@ -179,6 +194,7 @@ fn fallback(port: u16, banner: Option<String>) -> Service {
     Service {
         name: name_by_port(port).unwrap_or("unknown").to_string(),
         banner,
+        tls: false,
     }
 }
 
