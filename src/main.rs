@@ -25,6 +25,7 @@ Examples:
   secops-mcp check cert example.com mail.example.com:25 --starttls smtp
   secops-mcp check cert file:/etc/wazuh-indexer/certs/indexer.pem
   secops-mcp check health --include manager --include agents
+  secops-mcp check scan 127.0.0.1 --ports all  TCP ports, services and changes since the last scan
   secops-mcp check health --demo               the health report against the built-in simulator
   secops-mcp sim --port 55000 --indexer-port 9200   run the Wazuh simulator alone
   secops-mcp config check                      validate configuration, print it with secrets masked
@@ -98,6 +99,27 @@ enum CheckCommand {
     Cert(CertCli),
     /// Check the health of the Wazuh platform (same report as the wazuh_health tool).
     Health(HealthCli),
+    /// Scan an in-scope host's TCP ports (same report as the scan_host tool).
+    Scan(ScanCli),
+}
+
+#[derive(Args)]
+struct ScanCli {
+    /// Hostname, IP address, or CIDR of at most 256 addresses (inside SECOPS_SCAN_ALLOW).
+    #[arg(value_name = "TARGET")]
+    target: String,
+    /// top100, top1000, all, or ports and ranges like 22,80,8000-8100.
+    #[arg(long, short = 'p', default_value = "top100")]
+    ports: String,
+    /// Skip banners, service names and TLS details.
+    #[arg(long)]
+    no_services: bool,
+    /// Fixed per-connection timeout in milliseconds (default: adaptive).
+    #[arg(long, allow_negative_numbers = true)]
+    timeout_ms: Option<i64>,
+    /// Print the JSON report instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -170,6 +192,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(config, args).await,
             Command::Check(CheckCommand::Cert(args)) => check_cert(config, args).await,
             Command::Check(CheckCommand::Health(args)) => check_health(config, args).await,
+            Command::Check(CheckCommand::Scan(args)) => check_scan(config, args).await,
             Command::Config(ConfigCommand::Check) => config_check(config),
             Command::Sim(args) => run_sim(args).await,
         }
@@ -382,6 +405,168 @@ async fn check_cert(config: Config, args: CertCli) -> anyhow::Result<ExitCode> {
         print!("{}", render_cert_report(&report));
     }
     Ok(exit_for(&report))
+}
+
+async fn check_scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
+    use secops_mcp::checks::scan::{self, ScanArgs, ScanDeps, ScanError, Scope};
+    let scope = Scope::parse(&config.scan_allow)
+        .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
+    let store = secops_mcp::store::Store::open(&config.state_dir)?;
+    let cert = secops_mcp::checks::cert::CertChecker::new(config.extra_ca_file.as_deref())?;
+    let deps = ScanDeps {
+        scope: &scope,
+        store: Some(&store),
+        cert: &cert,
+        budget: scan::connection_budget(),
+    };
+    let scan_args = ScanArgs {
+        target: args.target,
+        ports: Some(args.ports),
+        detect_services: Some(!args.no_services),
+        timeout_ms: args.timeout_ms,
+    };
+    // Ctrl-C stops the scan and still prints what was found.
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} probes ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = {
+        let bar = bar.clone();
+        move |done: usize, total: usize| {
+            if bar.length() != Some(total as u64) {
+                bar.set_length(total as u64);
+            }
+            bar.set_position(done as u64);
+        }
+    };
+    let result = scan::run(&deps, &scan_args, &cancel, &progress).await;
+    bar.finish_and_clear();
+    store.flush();
+    let report = match result {
+        Ok(r) => r,
+        Err(ScanError::InvalidArgument(e)) => {
+            eprintln!("secops-mcp: {e}");
+            return Ok(ExitCode::from(64));
+        }
+        Err(ScanError::Refused(r)) => {
+            eprintln!("secops-mcp: {r}");
+            return Ok(ExitCode::from(77)); // EX_NOPERM
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_scan_report(&report));
+    }
+    Ok(if !report.complete {
+        ExitCode::from(3)
+    } else if report
+        .findings
+        .iter()
+        .any(|f| f.severity == secops_mcp::checks::Severity::Critical)
+    {
+        ExitCode::from(2)
+    } else if report
+        .findings
+        .iter()
+        .any(|f| f.severity == secops_mcp::checks::Severity::Warning)
+    {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn render_scan_report(report: &secops_mcp::checks::scan::ScanReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} -> {} ({} ports each, {} ms, timeout {} ms)",
+        report.target,
+        report.addresses.join(", "),
+        report.ports_scanned,
+        report.duration_ms,
+        report.timeout_ms
+    );
+    for h in &report.hosts {
+        let _ = writeln!(
+            out,
+            "\n{}: {} open, {} closed, {} filtered, {} inconclusive",
+            h.address,
+            h.open.len(),
+            h.closed_count,
+            h.filtered_count,
+            h.inconclusive_count
+        );
+        if !h.open.is_empty() {
+            let _ = writeln!(out, "  {:<7} {:<20} {}", "PORT", "SERVICE", "DETAIL");
+        }
+        for p in &h.open {
+            let mut detail = p.banner.clone().unwrap_or_default();
+            if let Some(t) = &p.tls {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                let _ = write!(detail, "TLS {} ({} days left)", t.subject, t.days_left);
+            }
+            let _ = writeln!(out, "  {:<7} {:<20} {}", p.port, p.service, detail);
+            if let Some(r) = &p.risk {
+                let _ = writeln!(out, "  {:<7} {:<20} risk: {r}", "", "");
+            }
+        }
+        if h.filtered_count > 0 && h.filtered.len() <= 200 {
+            let _ = writeln!(out, "  filtered: {}", h.filtered);
+        }
+    }
+    if let Some(c) = &report.changes_since_last {
+        let fmt = |v: &[secops_mcp::checks::scan::PortRef]| {
+            v.iter()
+                .map(|p| format!("{}:{}", p.address, p.port))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(out, "\nSince {}:", c.previous_scan_at);
+        let _ = writeln!(
+            out,
+            "  opened: {}",
+            if c.opened.is_empty() {
+                "-".into()
+            } else {
+                fmt(&c.opened)
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  closed: {}",
+            if c.closed.is_empty() {
+                "-".into()
+            } else {
+                fmt(&c.closed)
+            }
+        );
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(out);
+    }
+    for f in &report.findings {
+        let sev = format!("{:?}", f.severity).to_uppercase();
+        let _ = writeln!(out, "{sev:<8} {} {}", f.code, f.message);
+    }
+    if !report.complete {
+        let _ = writeln!(out, "\nINCOMPLETE: some ports could not be decided.");
+    }
+    out
 }
 
 /// 0 all ok, 1 some warning, 2 some critical or error (like monitoring plugins).

@@ -101,7 +101,7 @@ pub async fn stdio_client(env: &BTreeMap<String, String>, era: Era) -> Client {
     stdio_client_args(env, &["serve"], era).await
 }
 
-fn server_command(env: &BTreeMap<String, String>, args: &[&str]) -> tokio::process::Command {
+pub fn server_command(env: &BTreeMap<String, String>, args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
     cmd.args(args).env_clear();
     for (k, v) in env {

@@ -3,4 +3,5 @@
 //! STARTTLS) servers on 127.0.0.1 for `check_cert` and anything else that speaks TLS.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod tls;
