@@ -510,7 +510,7 @@ fn render_scan_report(report: &secops_mcp::checks::scan::ScanReport) -> String {
             h.inconclusive_count
         );
         if !h.open.is_empty() {
-            let _ = writeln!(out, "  {:<7} {:<20} {}", "PORT", "SERVICE", "DETAIL");
+            let _ = writeln!(out, "  {:<7} {:<20} DETAIL", "PORT", "SERVICE");
         }
         for p in &h.open {
             let mut detail = p.banner.clone().unwrap_or_default();

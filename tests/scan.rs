@@ -258,7 +258,10 @@ async fn scan_refuses_targets_outside_scope_metadata_oversized_cidrs_and_bad_por
 
 /// A client that records progress notifications.
 #[derive(Clone, Default)]
-struct ProgressRecorder(Arc<Mutex<Vec<(f64, Option<f64>)>>>);
+struct ProgressRecorder(Arc<Mutex<Vec<Progress>>>);
+
+/// (progress, total) of one notification.
+type Progress = (f64, Option<f64>);
 
 impl ClientHandler for ProgressRecorder {
     async fn on_progress(
