@@ -114,7 +114,7 @@ impl SecopsServer {
         if let Err(msg) = self.context().scan_limiter.check(&caller.0) {
             return tool_error(&msg);
         }
-        // Progress: the engine reports every probe; a task forwards the latest count to the
+        // Progress: the engine reports every 100 ms; a task forwards the latest count to the
         // client at most every 250 ms (only when the client asked for progress).
         let (tx, mut rx) = tokio::sync::watch::channel((0usize, 0usize));
         let forwarder = rctx.meta.get_progress_token().map(|token| {
@@ -133,9 +133,7 @@ impl SecopsServer {
             })
         });
         let progress = move |done: usize, total: usize| {
-            if done == total || done.is_multiple_of(256) {
-                let _ = tx.send((done, total));
-            }
+            let _ = tx.send((done, total));
         };
         let deps = self.context().scan_deps();
         let result = crate::checks::scan::run(&deps, &args, &rctx.ct, &progress).await;

@@ -4,13 +4,14 @@
 //! for filtered ports, backoff on local resource errors (never a wrong answer), and an
 //! inconclusive count so a result is never silently incomplete. Stops promptly on cancel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,10 @@ const MAX_CONCURRENCY: usize = 8192;
 /// Default per-host cap: a single host may use the whole budget (a full-range scan of one
 /// filtering host needs it); with many hosts the interleaved order spreads the load.
 const PER_HOST: usize = 8192;
+/// Connects a scan shard starts with in flight (see `run_shard`).
+const INITIAL_WINDOW: usize = 64;
+/// A full window that waits this long for an answer grows.
+const GROW_AFTER: Duration = Duration::from_millis(2);
 /// How often a pending connect re-reads the adaptive timeout (which shrinks as soon as the
 /// first answers arrive, also for probes already in flight).
 const RECHECK: Duration = Duration::from_millis(50);
@@ -116,6 +121,11 @@ pub struct ScanOutcome {
 }
 
 /// Probe every port on every address. `progress(done, total)` is called as probes finish.
+///
+/// The probes are split into one shard per core, each a task driving its own window of
+/// connects (no task per probe: on a fast network the per-probe cost is what limits a
+/// full-range scan); shards share the connection budget, the RTT estimate and the
+/// cancellation token.
 pub async fn scan(
     addresses: &[IpAddr],
     ports: &[u16],
@@ -124,71 +134,96 @@ pub async fn scan(
     progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> ScanOutcome {
     let total = addresses.len() * ports.len();
-    let global = opts
+    let budget = opts
         .budget
         .clone()
         .unwrap_or_else(|| Arc::new(Semaphore::new(opts.concurrency.max(1))));
-    let per_host: HashMap<IpAddr, Arc<Semaphore>> = addresses
-        .iter()
-        .map(|a| (*a, Arc::new(Semaphore::new(opts.per_host.max(1)))))
-        .collect();
     let rtt = Arc::new(Mutex::new(RttEstimator {
         srtt: None,
         rttvar: 0.0,
     }));
-    let mut done = 0usize;
-    let mut results = HashMap::with_capacity(total.min(1 << 20));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut record = |joined: Result<((IpAddr, u16), PortState), tokio::task::JoinError>,
-                      results: &mut HashMap<(IpAddr, u16), PortState>| {
-        if let Ok((key, state)) = joined {
-            results.insert(key, state);
-        }
-        done += 1;
-        progress(done, total);
+    let shards = if total < 2048 {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8)
     };
-    // Interleave hosts so one slow host does not hold the whole window. A task is spawned
-    // only once a global permit is held, so memory stays bounded by the concurrency.
-    'outer: for &port in ports {
-        for &addr in addresses {
-            let permit = tokio::select! {
-                _ = cancel.cancelled() => break 'outer,
-                p = global.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break 'outer,
-                },
-            };
-            while let Some(joined) = tasks.try_join_next() {
-                record(joined, &mut results);
-            }
-            let host = per_host[&addr].clone();
-            let rtt = rtt.clone();
-            let task_cancel = cancel.clone();
-            let fixed = opts.timeout;
-            let retries = opts.filtered_retries;
-            tasks.spawn(async move {
-                let _permit = permit;
-                let state = tokio::select! {
-                    _ = task_cancel.cancelled() => PortState::Inconclusive,
-                    s = async {
-                        let Ok(_h) = host.acquire_owned().await else { return PortState::Inconclusive };
-                        probe_with_retries(SocketAddr::new(addr, port), fixed, retries, &rtt).await
-                    } => s,
-                };
-                ((addr, port), state)
+    // Interleave hosts (port-major order) so one slow host does not hold the window.
+    let order: Arc<Vec<(IpAddr, u16)>> = Arc::new(
+        ports
+            .iter()
+            .flat_map(|&p| addresses.iter().map(move |&a| (a, p)))
+            .collect(),
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut pending = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let shard_opts = ShardOptions {
+            window: (opts.concurrency / shards).max(1),
+            per_host: (opts.per_host / shards).max(1),
+            timeout: opts.timeout,
+            retries: opts.filtered_retries,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (order, budget, rtt, cancel, done) = (
+            order.clone(),
+            budget.clone(),
+            rtt.clone(),
+            cancel.clone(),
+            done.clone(),
+        );
+        // Each shard is a plain thread driving its sockets with poll(2), as nmap does: no
+        // task, timer or epoll registration per probe, which is what limits a full-range
+        // scan of a host that answers at once.
+        let spawned = std::thread::Builder::new()
+            .name(format!("secops-scan-{shard}"))
+            .spawn(move || {
+                let part = run_shard(
+                    &order,
+                    shard,
+                    shards,
+                    &shard_opts,
+                    &budget,
+                    &rtt,
+                    &cancel,
+                    &done,
+                );
+                let _ = tx.send(part);
             });
+        match spawned {
+            Ok(_) => pending.push(rx),
+            Err(e) => tracing::error!(error = %e, "cannot start a scan thread"),
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        record(joined, &mut results);
-    }
-    // Anything never probed (cancelled before its task started) is inconclusive.
-    for &port in ports {
-        for &addr in addresses {
-            results
-                .entry((addr, port))
-                .or_insert(PortState::Inconclusive);
+    let mut results = HashMap::with_capacity(total.min(1 << 20));
+    let mut last_reported = usize::MAX;
+    let mut all = futures::future::join_all(pending);
+    loop {
+        tokio::select! {
+            parts = &mut all => {
+                for part in parts.into_iter().flatten() {
+                    results.extend(part);
+                }
+                break;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
+        let d = done.load(AtomicOrdering::Relaxed);
+        if d != last_reported {
+            progress(d, total);
+            last_reported = d;
+        }
+    }
+    // Anything never probed (cancelled first, or a failed shard) is inconclusive.
+    for &(addr, port) in order.iter() {
+        results
+            .entry((addr, port))
+            .or_insert(PortState::Inconclusive);
+    }
+    if last_reported != total {
+        progress(total, total);
     }
     let final_timeout = opts
         .timeout
@@ -200,74 +235,233 @@ pub async fn scan(
     }
 }
 
-async fn probe_with_retries(
-    sa: SocketAddr,
-    fixed: Option<Duration>,
-    filtered_retries: u32,
-    rtt: &Mutex<RttEstimator>,
-) -> PortState {
-    let mut state = PortState::Inconclusive;
-    for _ in 0..=filtered_retries {
-        state = probe(sa, fixed, rtt).await;
-        if state != PortState::Filtered {
-            break;
-        }
-    }
-    state
+struct ShardOptions {
+    window: usize,
+    per_host: usize,
+    timeout: Option<Duration>,
+    retries: u32,
 }
 
-/// One connect attempt (with backoff and retry on local resource errors). The deadline
-/// follows the adaptive estimate while the attempt is pending.
-async fn probe(sa: SocketAddr, fixed: Option<Duration>, rtt: &Mutex<RttEstimator>) -> PortState {
-    let current =
-        || fixed.unwrap_or_else(|| rtt.lock().map(|r| r.timeout()).unwrap_or(INITIAL_TIMEOUT));
-    let mut backoff = Duration::from_millis(10);
-    for _ in 0..=RESOURCE_RETRIES {
-        let started = Instant::now();
-        let connect = TcpStream::connect(sa);
-        tokio::pin!(connect);
-        let answer = loop {
-            let elapsed = started.elapsed();
-            let timeout = current();
-            if elapsed >= timeout {
-                break None;
-            }
-            let wait = if fixed.is_some() {
-                timeout - elapsed
-            } else {
-                (timeout - elapsed).min(RECHECK)
-            };
-            if let Ok(res) = tokio::time::timeout(wait, &mut connect).await {
-                break Some(res);
-            }
-        };
-        match answer {
-            Some(Ok(stream)) => {
-                if let Ok(mut r) = rtt.lock() {
-                    r.observe(started.elapsed());
-                }
-                drop(stream);
-                return PortState::Open;
-            }
-            Some(Err(e)) => match classify(&e) {
-                Some(state) => {
-                    if state == PortState::Closed
-                        && let Ok(mut r) = rtt.lock()
-                    {
-                        r.observe(started.elapsed());
+/// One probe in flight.
+struct Slot {
+    socket: socket2::Socket,
+    key: (IpAddr, u16),
+    started: Instant,
+    /// Earlier attempts that timed out (filtered).
+    timeouts: u32,
+    /// Earlier attempts that hit a local resource error.
+    resource_errors: u32,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A probe waiting to be (re)started.
+struct Queued {
+    key: (IpAddr, u16),
+    timeouts: u32,
+    resource_errors: u32,
+    not_before: Instant,
+}
+
+/// Probe every `shards`-th entry of `order`, starting at `shard`, keeping up to a window of
+/// connects in flight (and `per_host` per address). The window starts small (answers that
+/// come back at once need no more, and fewer live sockets are cheaper for the kernel) and
+/// doubles whenever a full window has to wait for answers.
+#[allow(clippy::too_many_arguments)]
+fn run_shard(
+    order: &[(IpAddr, u16)],
+    shard: usize,
+    shards: usize,
+    opts: &ShardOptions,
+    budget: &Arc<Semaphore>,
+    rtt: &Mutex<RttEstimator>,
+    cancel: &CancellationToken,
+    done: &AtomicUsize,
+) -> Vec<((IpAddr, u16), PortState)> {
+    let mut out = Vec::with_capacity(order.len() / shards + 1);
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut pollfds: Vec<libc::pollfd> = Vec::new();
+    let mut retry: VecDeque<Queued> = VecDeque::new();
+    let mut per_host: HashMap<IpAddr, usize> = HashMap::new();
+    let mut next = shard;
+    let mut window = INITIAL_WINDOW.min(opts.window);
+    let current_timeout = || {
+        opts.timeout
+            .unwrap_or_else(|| rtt.lock().map(|r| r.timeout()).unwrap_or(INITIAL_TIMEOUT))
+    };
+    let finish = |out: &mut Vec<_>, key, state| {
+        out.push((key, state));
+        done.fetch_add(1, AtomicOrdering::Relaxed);
+    };
+    loop {
+        if cancel.is_cancelled() {
+            return out;
+        }
+        // Fill the window: retries that are due first, then new probes.
+        let now = Instant::now();
+        let mut budget_empty = false;
+        while slots.len() < window {
+            let job = match retry.front() {
+                Some(q) if q.not_before <= now => retry.pop_front(),
+                _ if next < order.len() => {
+                    let key = order[next];
+                    if per_host.get(&key.0).copied().unwrap_or(0) >= opts.per_host {
+                        None
+                    } else {
+                        next += shards;
+                        Some(Queued {
+                            key,
+                            timeouts: 0,
+                            resource_errors: 0,
+                            not_before: now,
+                        })
                     }
-                    return state;
                 }
-                None => {
-                    // Our own machine ran out of something: wait and try again.
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                _ => None,
+            };
+            let Some(job) = job else { break };
+            let Ok(permit) = budget.clone().try_acquire_owned() else {
+                retry.push_front(job);
+                budget_empty = true;
+                break;
+            };
+            match start_connect(job.key) {
+                Ok(Some(socket)) => {
+                    *per_host.entry(job.key.0).or_default() += 1;
+                    pollfds.push(libc::pollfd {
+                        fd: socket.as_raw_fd(),
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    });
+                    slots.push(Slot {
+                        socket,
+                        key: job.key,
+                        started: Instant::now(),
+                        timeouts: job.timeouts,
+                        resource_errors: job.resource_errors,
+                        _permit: permit,
+                    });
                 }
-            },
-            None => return PortState::Filtered,
+                // Refused at once.
+                Ok(None) => finish(&mut out, job.key, PortState::Closed),
+                Err(e) => match classify(&e) {
+                    Some(state) => finish(&mut out, job.key, state),
+                    None => requeue_after_resource_error(&mut out, &mut retry, job, done),
+                },
+            }
+        }
+        if slots.is_empty() {
+            if next >= order.len() && retry.is_empty() {
+                return out;
+            }
+            // Waiting for a retry's backoff or for budget held by another scan.
+            std::thread::sleep(Duration::from_millis(if budget_empty { 5 } else { 2 }));
+            continue;
+        }
+        // Wait for answers, at most until the oldest probe's deadline (and never long, so
+        // cancellation and a shrinking adaptive timeout are noticed).
+        let timeout = current_timeout();
+        let oldest = slots.iter().map(|s| s.started).min().unwrap_or(now);
+        let until_deadline = (oldest + timeout).saturating_duration_since(Instant::now());
+        let wait_ms = until_deadline.min(RECHECK).as_millis().max(1) as i32;
+        let full = slots.len() >= window;
+        let waiting = Instant::now();
+        // SAFETY: `pollfds` is a valid, initialised array of `pollfds.len()` entries.
+        let ready =
+            unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as libc::nfds_t, wait_ms) };
+        if full && (ready == 0 || waiting.elapsed() >= GROW_AFTER) {
+            window = (window * 2).min(opts.window);
+        }
+        // Collect answers and timeouts; swap_remove keeps `slots` and `pollfds` aligned.
+        let now = Instant::now();
+        let timeout = current_timeout();
+        let mut i = 0;
+        while i < slots.len() {
+            let answered = ready > 0 && pollfds[i].revents != 0;
+            let expired = now.duration_since(slots[i].started) >= timeout;
+            if !answered && !expired {
+                i += 1;
+                continue;
+            }
+            let slot = slots.swap_remove(i);
+            pollfds.swap_remove(i);
+            if let Some(n) = per_host.get_mut(&slot.key.0) {
+                *n = n.saturating_sub(1);
+            }
+            if answered {
+                let elapsed = now.duration_since(slot.started);
+                let state = match slot.socket.take_error() {
+                    Ok(None) => Some(PortState::Open),
+                    Ok(Some(e)) | Err(e) => classify(&e),
+                };
+                match state {
+                    Some(state) => {
+                        if matches!(state, PortState::Open | PortState::Closed)
+                            && let Ok(mut r) = rtt.lock()
+                        {
+                            r.observe(elapsed);
+                        }
+                        finish(&mut out, slot.key, state);
+                    }
+                    None => requeue_after_resource_error(
+                        &mut out,
+                        &mut retry,
+                        Queued {
+                            key: slot.key,
+                            timeouts: slot.timeouts,
+                            resource_errors: slot.resource_errors,
+                            not_before: now,
+                        },
+                        done,
+                    ),
+                }
+            } else if slot.timeouts < opts.retries {
+                retry.push_back(Queued {
+                    key: slot.key,
+                    timeouts: slot.timeouts + 1,
+                    resource_errors: slot.resource_errors,
+                    not_before: now,
+                });
+            } else {
+                finish(&mut out, slot.key, PortState::Filtered);
+            }
         }
     }
-    PortState::Inconclusive
+}
+
+/// Back off and try again after a local resource error; give up (inconclusive, never a
+/// wrong answer) after `RESOURCE_RETRIES`.
+fn requeue_after_resource_error(
+    out: &mut Vec<((IpAddr, u16), PortState)>,
+    retry: &mut VecDeque<Queued>,
+    mut job: Queued,
+    done: &AtomicUsize,
+) {
+    job.resource_errors += 1;
+    if job.resource_errors > RESOURCE_RETRIES {
+        out.push((job.key, PortState::Inconclusive));
+        done.fetch_add(1, AtomicOrdering::Relaxed);
+        return;
+    }
+    let backoff = Duration::from_millis(10u64 << job.resource_errors.min(6));
+    job.not_before = Instant::now() + backoff.min(Duration::from_millis(500));
+    retry.push_back(job);
+}
+
+/// Create a non-blocking socket and start connecting. `Ok(None)`: refused at once.
+fn start_connect(key: (IpAddr, u16)) -> std::io::Result<Option<socket2::Socket>> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let sa = SocketAddr::new(key.0, key.1);
+    let socket = Socket::new(
+        Domain::for_address(sa),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&SockAddr::from(sa)) {
+        Ok(()) => Ok(Some(socket)),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(Some(socket)),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a connect error says about the port; `None` for local resource errors.
@@ -354,9 +548,10 @@ mod tests {
             &ports,
             &EngineOptions::default(),
             &CancellationToken::new(),
-            &|_, total| {
+            &|done, total| {
                 assert_eq!(total, 4);
-                calls.fetch_add(1, Ordering::Relaxed);
+                assert!(done <= total);
+                calls.store(done, Ordering::Relaxed);
             },
         )
         .await;
@@ -364,7 +559,11 @@ mod tests {
             assert_eq!(out.results[&(ip, *p)], PortState::Open, "port {p}");
         }
         assert_eq!(out.results[&(ip, closed)], PortState::Closed);
-        assert_eq!(calls.load(Ordering::Relaxed), 4);
+        assert_eq!(
+            calls.load(Ordering::Relaxed),
+            4,
+            "the last report is complete"
+        );
         assert!(!out.cancelled);
         drop(listeners);
     }
