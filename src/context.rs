@@ -30,6 +30,10 @@ pub struct AppContext {
     pub demo: bool,
     /// Tool calls in progress, so shutdown can let them finish.
     pub inflight: InFlight,
+    /// The remediation gate (policy, confirmation tokens, audit).
+    pub gate: crate::remediation::Gate,
+    /// Interrupted credential rotations are reconciled once per process.
+    pub reconciled: tokio::sync::OnceCell<()>,
 }
 
 impl AppContext {
@@ -67,6 +71,7 @@ impl AppContext {
             )?),
             None => None,
         };
+        let gate = crate::remediation::Gate::new(&config, store.clone());
         Ok(Arc::new(Self {
             config,
             store,
@@ -78,6 +83,8 @@ impl AppContext {
             metrics: Metrics::new(),
             demo,
             inflight: InFlight::default(),
+            gate,
+            reconciled: tokio::sync::OnceCell::new(),
         }))
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 mod migrations;
+pub mod remediation;
 mod tool_calls;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use remediation::{RotationRow, TokenRow};
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.
