@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use base64::Engine;
 use governor::clock::DefaultClock;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -246,9 +245,9 @@ impl Gate {
         let nonce: [u8; 16] = random_bytes().map_err(|e| self.refuse(call, e))?;
         let now = unix_now();
         let expires = now + self.policy.token_ttl_secs as i64;
-        let nonce_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
-        let mac = token_mac(&key, &nonce_b64, expires, call);
-        let token = format!("{TOKEN_PREFIX}_{nonce_b64}_{expires}_{mac}");
+        let nonce = hex::encode(nonce);
+        let mac = token_mac(&key, &nonce, expires, call);
+        let token = format!("{TOKEN_PREFIX}_{nonce}_{expires}_{mac}");
         let audit = self.audit(call, "plan", "planned", Some(summary.to_string()))?;
         self.store.token_insert(&TokenRow {
             token_digest: token_digest(&token),
@@ -522,7 +521,7 @@ fn parse_token(token: &str) -> Option<(&str, i64)> {
     ) else {
         return None;
     };
-    if nonce.len() != 22 || mac.len() != 64 {
+    if nonce.len() != 32 || mac.len() != 64 {
         return None;
     }
     Some((nonce, exp.parse().ok()?))

@@ -84,6 +84,7 @@ pub struct Faults {
     indexer_latency_ms: AtomicU64,
     fail_next: AtomicU64,
     invalid_json_next: AtomicU64,
+    ignore_password_changes: AtomicU64,
     tokens_valid_after_us: AtomicU64,
     rate_limit: AtomicU32,
     /// Length of the rate-limit window in milliseconds (Wazuh: 60 s).
@@ -125,6 +126,7 @@ impl Faults {
             indexer_latency_ms: AtomicU64::new(0),
             fail_next: AtomicU64::new(0),
             invalid_json_next: AtomicU64::new(0),
+            ignore_password_changes: AtomicU64::new(0),
             tokens_valid_after_us: AtomicU64::new(0),
             rate_limit: AtomicU32::new(rate_limit_per_minute),
             rate_window_ms: std::sync::atomic::AtomicU64::new(60_000),
@@ -226,6 +228,16 @@ impl Faults {
         counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// The next `n` password changes (`PUT /security/users/{id}`) answer success but do not
+    /// take effect (as a cluster node that drops the change): the new password will not log in.
+    pub fn ignore_next_password_changes(&self, n: u64) {
+        self.ignore_password_changes.store(n, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_ignore_password_change(&self) -> bool {
+        Self::take(&self.ignore_password_changes)
     }
 
     pub(crate) fn take_fail(&self) -> bool {
