@@ -722,3 +722,81 @@ async fn block_ip_refuses_unsafe_targets_and_reports_failed_agents() {
         "203.0.113.5"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_our_own_login_switches_the_live_client() {
+    // The credential is the very user secops-mcp logs in with (`wazuh`, the admin).
+    let w = world("require_human = false").await;
+    let own = w.scratch.path().join("secrets").join("wazuh");
+    std::fs::write(&own, "Wazuh-Sim-Pass1!\n").unwrap();
+    set_mode(&own, 0o600);
+    let toml = std::fs::read_to_string(&w.env["SECOPS_CONFIG"]).unwrap()
+        + &format!(
+            "\n[[credentials]]\nid = \"self\"\nkind = \"wazuh_api_user\"\nuser = \"wazuh\"\n\
+             secret_file = \"{}\"\n",
+            own.display()
+        );
+    std::fs::write(&w.env["SECOPS_CONFIG"], toml).unwrap();
+    let client = w.client(Human(None), Era::Legacy, "own.log").await;
+    let rotate = |mode: &str, token: Option<&str>| {
+        let mut v = json!({"credential": "self", "reason": "yearly", "mode": mode});
+        if let Some(t) = token {
+            v["confirmation_token"] = json!(t);
+        }
+        v
+    };
+    for round in 0..2 {
+        let r = call_h(&client, "rotate_credentials", rotate("plan", None)).await;
+        let token = sc(&r)["confirmation_token"].as_str().unwrap().to_string();
+        let steps = sc(&r)["steps"].to_string();
+        assert!(steps.contains("own Wazuh login"), "{steps}");
+        let r = call_h(&client, "rotate_credentials", rotate("apply", Some(&token))).await;
+        assert_eq!(
+            sc(&r)["outcome"],
+            "rotated",
+            "round {round}: {}",
+            text_of(&r)
+        );
+        assert_eq!(file_secret(&own), w.sim.user_password("wazuh").unwrap());
+    }
+    // The second round's preflight and set went through the live client with the first
+    // round's secret; a read-only check still works without a restart.
+    let r = call_h(&client, "wazuh_health", json!({"include": ["manager"]})).await;
+    assert_eq!(sc(&r)["manager"]["reachable"], true, "{}", text_of(&r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_bound_to_the_caller_that_planned() {
+    let w = world("").await;
+    let toml = std::fs::read_to_string(&w.env["SECOPS_CONFIG"]).unwrap();
+    let env: Vec<(&str, &str)> = w
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("SECOPS_WAZUH"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    // alice plans over HTTP ...
+    let http = HttpHarness::start(&w.scratch, &toml, &env).await;
+    let alice = http.client(Era::Legacy).await;
+    let r = call(&alice, "rotate_credentials", rotate_args("plan", None)).await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    let token = sc(&r)["confirmation_token"].as_str().unwrap().to_string();
+    // ... and a stdio caller cannot apply her plan.
+    let other = w
+        .client(
+            Human(Some(ElicitationAction::Accept)),
+            Era::Legacy,
+            "caller.log",
+        )
+        .await;
+    let r = call_h(
+        &other,
+        "rotate_credentials",
+        rotate_args("apply", Some(&token)),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("another caller"), "{}", text_of(&r));
+    assert_eq!(w.sim.user_password("wazuh-wui").unwrap(), OLD_WUI);
+    http.stop().await;
+}

@@ -590,6 +590,10 @@ fn finish(
         detail
     );
     out.audit_id = Some(gate_audit(ctx, call, action, outcome, audit_detail)?);
+    if outcome != "rotated" {
+        // Not promoted: the stored secret is still the previous version.
+        out.version = out.previous_version.clone();
+    }
     out.outcome = Some(outcome.to_string());
     if !detail.is_empty() {
         out.detail = Some(detail);
