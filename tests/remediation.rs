@@ -800,3 +800,30 @@ async fn a_token_is_bound_to_the_caller_that_planned() {
     assert_eq!(w.sim.user_password("wazuh-wui").unwrap(), OLD_WUI);
     http.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_refuses_a_credential_whose_current_secret_does_not_work() {
+    let w = world("").await;
+    std::fs::write(&w.secret_file, "Not-The-Pass-9!\n").unwrap();
+    let client = w.client(Human(None), Era::Legacy, "preflight.log").await;
+    let r = call_h(&client, "rotate_credentials", rotate_args("plan", None)).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(
+        text_of(&r).contains("does not log in as `wazuh-wui`"),
+        "{}",
+        text_of(&r)
+    );
+    assert!(!text_of(&r).contains("Not-The-Pass-9!"));
+    let r = call_h(
+        &client,
+        "rotate_credentials",
+        json!({"credential": "nope", "reason": "x"}),
+    )
+    .await;
+    assert!(
+        text_of(&r).contains("invalid argument `credential`") && text_of(&r).contains("wazuh-wui"),
+        "{}",
+        text_of(&r)
+    );
+    assert_eq!(w.sim.user_password("wazuh-wui").unwrap(), OLD_WUI);
+}

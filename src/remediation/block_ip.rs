@@ -379,6 +379,16 @@ fn agent_results(resp: &Value, requested: Option<&[String]>) -> Vec<AgentResult>
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_manager_address_comes_from_its_url() {
+        let v4 = manager_addresses("https://192.0.2.5:55000").await;
+        assert_eq!(v4, vec!["192.0.2.5".parse::<IpAddr>().unwrap()]);
+        let v6 = manager_addresses("https://[2001:db8::5]:55000/").await;
+        assert_eq!(v6, vec!["2001:db8::5".parse::<IpAddr>().unwrap()]);
+        let named = manager_addresses("https://localhost:55000").await;
+        assert!(named.iter().all(|ip| ip.is_loopback()) && !named.is_empty());
+    }
+
     #[test]
     fn results_come_from_failed_items_and_missing_agents_fail() {
         let resp = json!({"data": {

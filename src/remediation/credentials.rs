@@ -335,6 +335,31 @@ fn new_version() -> Result<String, GateError> {
     Ok(format!("v{ts}-{}", hex::encode(r)))
 }
 
+/// Plan-time checks (read-only): the current secret logs in, no rotation holds the lock.
+/// Returns warnings worth showing in the plan (e.g. an earlier orphaned rotation).
+pub async fn check(ctx: &AppContext, p: &Prepared<'_>) -> Result<Vec<String>, RotateError> {
+    ensure_reconciled(ctx).await;
+    let cred = p.cred;
+    let current = read_secret_file(&cred.secret_file).map_err(RotateError::Preflight)?;
+    login_works(ctx, &cred.user, &current).await.map_err(|e| {
+        RotateError::Preflight(format!(
+            "the current secret in {} does not log in as `{}` ({e}); fix the file or the \
+             account first",
+            cred.secret_file.display(),
+            cred.user
+        ))
+    })?;
+    let row = ctx.store.rotation_get(&cred.id).map_err(GateError::from)?;
+    if row.as_ref().is_some_and(|r| r.lock_step.is_some()) {
+        return Err(RotateError::InProgress(cred.id.clone()));
+    }
+    Ok(row
+        .and_then(|r| r.orphaned)
+        .map(|o| format!("note: an earlier rotation was marked {o}"))
+        .into_iter()
+        .collect())
+}
+
 /// Apply a plan whose token the gate has consumed (`audit_id` is the `apply` row).
 pub async fn execute(
     ctx: &AppContext,

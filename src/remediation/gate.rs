@@ -726,6 +726,25 @@ mod tests {
     }
 
     #[test]
+    fn an_unwritable_audit_log_refuses_before_anything_happens() {
+        let (_t, g) = gate(ON);
+        let c = call("stdio", "192.0.2.1");
+        let issued = g.issue(&c, "plan").unwrap();
+        let r = g.redeem(&c, Some(&issued.token)).unwrap();
+        g.store
+            .conn()
+            .execute_batch(
+                "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        assert!(matches!(g.issue(&c, "plan"), Err(GateError::Audit(_))));
+        assert!(matches!(
+            g.consume(&c, &r, "apply"),
+            Err(GateError::Audit(_))
+        ));
+    }
+
+    #[test]
     fn expired_tokens_are_refused() {
         let (_t, g) = gate("[remediation]\nenabled = true\ntoken_ttl_secs = 1\n");
         let c = call("stdio", "192.0.2.1");

@@ -71,10 +71,16 @@ impl SecopsServer {
             Ok(a) => a,
             Err(e) => return self.refused(&call, e.to_string()),
         };
-        let prepared = match credentials::prepare(&ctx, &args) {
+        let mut prepared = match credentials::prepare(&ctx, &args) {
             Ok(p) => p,
             Err(e) => return self.refused(&call, e.to_string()),
         };
+        if args.mode == Mode::Plan {
+            match credentials::check(&ctx, &prepared).await {
+                Ok(notes) => prepared.steps.extend(notes),
+                Err(e) => return self.refused(&call, e.to_string()),
+            }
+        }
         let summary = format!("rotate `{}`: {}", prepared.cred.id, prepared.target);
         let mut out = RotateOutput {
             credential: prepared.cred.id.clone(),
