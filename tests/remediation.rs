@@ -827,3 +827,54 @@ async fn plan_refuses_a_credential_whose_current_secret_does_not_work() {
     );
     assert_eq!(w.sim.user_password("wazuh-wui").unwrap(), OLD_WUI);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_rollback_is_orphaned_with_instructions_and_reconciled_later() {
+    let w = world("require_human = false").await;
+    let client = w.client(Human(None), Era::Legacy, "orphan.log").await;
+    let token = plan_rotation(&client).await;
+    // The manager dies right after accepting the new password: test and rollback fail.
+    w.sim.faults().fail_after_next_password_change();
+    let r = call_h(
+        &client,
+        "rotate_credentials",
+        rotate_args("apply", Some(&token)),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    let out = sc(&r);
+    assert_eq!(out["outcome"], "failed", "{}", text_of(&r));
+    let detail = out["detail"].as_str().unwrap();
+    assert!(detail.contains("ORPHANED"), "{detail}");
+    assert!(
+        detail.contains("set the password of API user `wazuh-wui`"),
+        "{detail}"
+    );
+    let new = w.sim.user_password("wazuh-wui").unwrap();
+    assert!(
+        !text_of(&r).contains(&new),
+        "the secret leaked into the instructions"
+    );
+    assert!(
+        side(&w.secret_file, ".pending").exists(),
+        "the staged secret must be kept"
+    );
+    client.cancel().await.ok();
+
+    // The manager comes back; the next start makes file and target agree.
+    w.sim.faults().fail_next(0);
+    let client = w
+        .client(Human(None), Era::Legacy, "orphan-restart.log")
+        .await;
+    client.list_all_tools().await.unwrap();
+    assert_eq!(file_secret(&w.secret_file), new);
+    assert!(!side(&w.secret_file, ".pending").exists());
+    let token = plan_rotation(&client).await;
+    let r = call_h(
+        &client,
+        "rotate_credentials",
+        rotate_args("apply", Some(&token)),
+    )
+    .await;
+    assert_eq!(sc(&r)["outcome"], "rotated", "{}", text_of(&r));
+}

@@ -85,6 +85,7 @@ pub struct Faults {
     fail_next: AtomicU64,
     invalid_json_next: AtomicU64,
     ignore_password_changes: AtomicU64,
+    fail_after_password_change: AtomicBool,
     tokens_valid_after_us: AtomicU64,
     rate_limit: AtomicU32,
     /// Length of the rate-limit window in milliseconds (Wazuh: 60 s).
@@ -127,6 +128,7 @@ impl Faults {
             fail_next: AtomicU64::new(0),
             invalid_json_next: AtomicU64::new(0),
             ignore_password_changes: AtomicU64::new(0),
+            fail_after_password_change: AtomicBool::new(false),
             tokens_valid_after_us: AtomicU64::new(0),
             rate_limit: AtomicU32::new(rate_limit_per_minute),
             rate_window_ms: std::sync::atomic::AtomicU64::new(60_000),
@@ -234,6 +236,18 @@ impl Faults {
     /// take effect (as a cluster node that drops the change): the new password will not log in.
     pub fn ignore_next_password_changes(&self, n: u64) {
         self.ignore_password_changes.store(n, Ordering::SeqCst);
+    }
+
+    /// After the next password change takes effect, every manager API request answers 500
+    /// (as a manager that dies right after the change) until `fail_next(0)`.
+    pub fn fail_after_next_password_change(&self) {
+        self.fail_after_password_change
+            .store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_fail_after_password_change(&self) -> bool {
+        self.fail_after_password_change
+            .swap(false, Ordering::SeqCst)
     }
 
     pub(crate) fn take_ignore_password_change(&self) -> bool {

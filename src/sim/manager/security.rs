@@ -196,6 +196,9 @@ pub async fn update_user(
     }
     if !shared.faults.take_ignore_password_change() {
         user.password = password;
+        if shared.faults.take_fail_after_password_change() {
+            shared.faults.fail_next(u64::MAX);
+        }
     }
     user.tokens_valid_after = clock::unix_f64(clock::now());
     let item = user.to_json();
