@@ -650,7 +650,7 @@ async fn reconcile(ctx: &AppContext) {
         let result =
             reconcile_one(ctx, cred, row.and_then(|r| r.pending_fingerprint.clone())).await;
         let call = Call {
-            tool: TOOL,
+            tool: TOOL.into(),
             caller: "system".into(),
             args_digest: crate::store::audit::canonical_digest(&json!({"credential": cred.id})),
             incident_id: None,

@@ -96,7 +96,7 @@ pub enum GateError {
 /// One destructive call, as the gate sees it.
 #[derive(Debug, Clone)]
 pub struct Call {
-    pub tool: &'static str,
+    pub tool: String,
     pub caller: String,
     /// Canonical digest of the arguments without `mode` and `confirmation_token`.
     pub args_digest: String,
@@ -105,7 +105,7 @@ pub struct Call {
 
 impl Call {
     /// Bind a call to its exact (secret-free) arguments.
-    pub fn new(tool: &'static str, caller: &str, args: &Value) -> Self {
+    pub fn new(tool: &str, caller: &str, args: &Value) -> Self {
         let mut bound = args.clone();
         if let Some(o) = bound.as_object_mut() {
             o.remove("mode");
@@ -116,7 +116,7 @@ impl Call {
             .and_then(Value::as_str)
             .map(str::to_string);
         Self {
-            tool,
+            tool: tool.to_string(),
             caller: caller.to_string(),
             args_digest: canonical_digest(&serde_json::json!({"tool": tool, "args": bound})),
             incident_id,
@@ -196,7 +196,7 @@ impl Gate {
 
     /// Enablement and the per-caller rate limit, for every destructive call.
     pub fn admit(&self, call: &Call) -> Result<(), GateError> {
-        let result = self.tool_enabled(call.tool).and_then(|()| {
+        let result = self.tool_enabled(&call.tool).and_then(|()| {
             self.limiter
                 .check_key(&call.caller)
                 .map_err(|_| GateError::RateLimited {
@@ -218,7 +218,7 @@ impl Gate {
         self.store
             .audit_append(&AuditEntry {
                 caller: call.caller.clone(),
-                tool: call.tool.to_string(),
+                tool: call.tool.clone(),
                 action: action.to_string(),
                 args_digest: Some(call.args_digest.clone()),
                 outcome: outcome.to_string(),
@@ -234,7 +234,7 @@ impl Gate {
         // Never put a token in the audit log: keep only the reason before any command.
         let detail = detail.split("`secops-mcp approve").next().unwrap_or("");
         if let Err(e) = self.audit(call, "refuse", "refused", Some(detail.trim().to_string())) {
-            tracing::error!(tool = call.tool, "cannot audit a refusal: {e}");
+            tracing::error!(tool = %call.tool, "cannot audit a refusal: {e}");
         }
         err
     }
@@ -251,7 +251,7 @@ impl Gate {
         let audit = self.audit(call, "plan", "planned", Some(summary.to_string()))?;
         self.store.token_insert(&TokenRow {
             token_digest: token_digest(&token),
-            tool: call.tool.to_string(),
+            tool: call.tool.clone(),
             args_digest: call.args_digest.clone(),
             caller: call.caller.clone(),
             state: "issued".into(),
@@ -283,7 +283,7 @@ impl Gate {
             .ok_or(GateError::UnknownToken)?;
         if row.tool != call.tool {
             return Err(GateError::WrongTool {
-                tool: call.tool.to_string(),
+                tool: call.tool.clone(),
                 issued_for: row.tool,
             });
         }
@@ -419,11 +419,7 @@ pub fn approve_out_of_band(
     let row = store.token_get(&digest)?.ok_or(GateError::UnknownToken)?;
     let key = load_or_create_key(state_dir)?;
     let call = Call {
-        tool: match row.tool.as_str() {
-            "rotate_credentials" => "rotate_credentials",
-            "block_ip" => "block_ip",
-            _ => "unknown",
-        },
+        tool: row.tool.clone(),
         caller: row.caller.clone(),
         args_digest: row.args_digest.clone(),
         incident_id: None,
@@ -677,7 +673,7 @@ mod tests {
             Err(GateError::WrongArguments)
         ));
         let mut other = apply.clone();
-        other.tool = "rotate_credentials";
+        other.tool = "rotate_credentials".into();
         assert!(matches!(
             g.redeem(&other, Some(&issued.token)),
             Err(GateError::WrongTool { .. })

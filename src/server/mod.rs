@@ -120,12 +120,7 @@ impl ServerHandler for SecopsServer {
                 }
                 Err(e) => {
                     let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
-                    let name = if tool == "block_ip" {
-                        "block_ip"
-                    } else {
-                        "rotate_credentials"
-                    };
-                    let call = crate::remediation::Call::new(name, &caller.0, &args);
+                    let call = crate::remediation::Call::new(&tool, &caller.0, &args);
                     let e = self.ctx.gate.refuse(&call, e);
                     Ok(tools::tool_error(&e.to_string()).into())
                 }

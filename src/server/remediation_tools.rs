@@ -244,7 +244,7 @@ impl SecopsServer {
             .gate
             .audit(call, "refuse", "refused", Some(msg.clone()))
         {
-            tracing::error!(tool = call.tool, "cannot audit a refusal: {e}");
+            tracing::error!(tool = %call.tool, "cannot audit a refusal: {e}");
         }
         done(tool_error(&msg))
     }
