@@ -798,6 +798,35 @@ async fn a_token_is_bound_to_the_caller_that_planned() {
     assert_eq!(r.is_error, Some(true));
     assert!(text_of(&r).contains("another caller"), "{}", text_of(&r));
     assert_eq!(w.sim.user_password("wazuh-wui").unwrap(), OLD_WUI);
+
+    // alice herself, over stateless (2026-07-28) HTTP with a client that can ask her:
+    // the input-required round trip carries the question and the sealed state.
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            http.url(),
+        )
+        .auth_header(TEST_TOKEN),
+    );
+    let alice_human = Human(Some(ElicitationAction::Accept))
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover");
+    let r = call_h(
+        &alice_human,
+        "rotate_credentials",
+        rotate_args("apply", Some(&token)),
+    )
+    .await;
+    assert_eq!(sc(&r)["outcome"], "rotated", "{}", text_of(&r));
+    assert_eq!(
+        file_secret(&w.secret_file),
+        w.sim.user_password("wazuh-wui").unwrap()
+    );
     http.stop().await;
 }
 
