@@ -522,6 +522,10 @@ async fn client_without_elicitation_is_told_to_approve_out_of_band() {
     let (code, out) = w.cli(&["approve", &token]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("approved"), "{out}");
+    assert!(
+        out.contains("rotate credential `wazuh-wui`") && out.contains("suspected exposure"),
+        "the operator must see what they approve: {out}"
+    );
     let (code, _) = w.cli(&["approve", "sct1_bogus"]).await;
     assert_ne!(code, 0);
 

@@ -254,6 +254,7 @@ impl Gate {
             tool: call.tool.clone(),
             args_digest: call.args_digest.clone(),
             caller: call.caller.clone(),
+            summary: summary.to_string(),
             state: "issued".into(),
             issued_at: crate::util::now_rfc3339(),
             expires_at: expires,
@@ -456,10 +457,9 @@ pub fn approve_out_of_band(
         store.token_approve(&digest, "cli")?;
     }
     Ok(format!(
-        "approved `{}` for caller `{}` (arguments digest {}); the token expires at {}",
-        row.tool,
+        "approved for caller `{}`: {}\nThe caller may now apply it with the same token until {}.",
         row.caller,
-        &row.args_digest[..16.min(row.args_digest.len())],
+        row.summary,
         rfc3339_unix(row.expires_at)
     ))
 }

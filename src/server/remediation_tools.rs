@@ -81,7 +81,12 @@ impl SecopsServer {
                 Err(e) => return self.refused(&call, e.to_string()),
             }
         }
-        let summary = format!("rotate `{}`: {}", prepared.cred.id, prepared.target);
+        let summary = format!(
+            "rotate credential `{}` ({}); reason: {}",
+            prepared.cred.id,
+            prepared.target,
+            clean(&args.reason)
+        );
         let mut out = RotateOutput {
             credential: prepared.cred.id.clone(),
             target: prepared.target.clone(),
@@ -112,7 +117,7 @@ impl SecopsServer {
              Approve this change?",
             prepared.cred.id,
             prepared.target,
-            args.reason,
+            clean(&args.reason),
             prepared.steps.join("\n- ")
         );
         if let Err(stop) = self
@@ -179,7 +184,12 @@ impl SecopsServer {
             .agents
             .clone()
             .unwrap_or_else(|| vec!["all".into()]);
-        let summary = format!("block {} on {}", prepared.ip, agents.join(","));
+        let summary = format!(
+            "block {} (firewall-drop) on agent(s) {}; reason: {}",
+            prepared.ip,
+            agents.join(","),
+            clean(&args.reason)
+        );
         let r = match args.mode {
             Mode::Plan => {
                 return match ctx.gate.issue(&call, &summary) {
@@ -210,7 +220,7 @@ impl SecopsServer {
              Approve this change?",
             prepared.ip,
             agents.join(", "),
-            args.reason
+            clean(&args.reason)
         );
         if let Err(stop) = self
             .confirm_human(&call, &r, question, &context, state, responses)
@@ -323,6 +333,11 @@ impl SecopsServer {
         };
         gate.human_answer(call, r, answer).map_err(refuse)
     }
+}
+
+/// Caller-supplied text shown to a human (elicitation, `approve`): printable and short.
+fn clean(text: &str) -> String {
+    crate::util::sanitize_untrusted(text.as_bytes(), 300)
 }
 
 fn confirmed(content: Option<Value>) -> Result<(), &'static str> {

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
         tool         TEXT NOT NULL,
         args_digest  TEXT NOT NULL,
         caller       TEXT NOT NULL,
+        summary      TEXT NOT NULL,
         state        TEXT NOT NULL CHECK (state IN ('issued', 'approved', 'used')),
         issued_at    TEXT NOT NULL,
         expires_at   INTEGER NOT NULL,

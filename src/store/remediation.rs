@@ -13,6 +13,8 @@ pub struct TokenRow {
     pub tool: String,
     pub args_digest: String,
     pub caller: String,
+    /// What the plan will do, for the human who approves it (no secrets).
+    pub summary: String,
     /// `issued`, `approved` or `used`.
     pub state: String,
     pub issued_at: String,
@@ -47,10 +49,11 @@ fn read_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
         tool: r.get(1)?,
         args_digest: r.get(2)?,
         caller: r.get(3)?,
-        state: r.get(4)?,
-        issued_at: r.get(5)?,
-        expires_at: r.get(6)?,
-        approved_by: r.get(7)?,
+        summary: r.get(4)?,
+        state: r.get(5)?,
+        issued_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        approved_by: r.get(8)?,
     })
 }
 
@@ -83,14 +86,15 @@ fn get_rotation(conn: &Connection, credential: &str) -> Result<Option<RotationRo
 impl Store {
     pub fn token_insert(&self, t: &TokenRow) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO confirmation_tokens (token_digest, tool, args_digest, caller, state,
-                                              issued_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, 'issued', ?5, ?6)",
+            "INSERT INTO confirmation_tokens (token_digest, tool, args_digest, caller, summary,
+                                              state, issued_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'issued', ?6, ?7)",
             params![
                 t.token_digest,
                 t.tool,
                 t.args_digest,
                 t.caller,
+                t.summary,
                 t.issued_at,
                 t.expires_at
             ],
@@ -102,8 +106,8 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT token_digest, tool, args_digest, caller, state, issued_at, expires_at,
-                        approved_by
+                "SELECT token_digest, tool, args_digest, caller, summary, state, issued_at,
+                        expires_at, approved_by
                  FROM confirmation_tokens WHERE token_digest = ?1",
                 [token_digest],
                 read_token,
@@ -225,6 +229,7 @@ mod tests {
             tool: "block_ip".into(),
             args_digest: "a".into(),
             caller: "stdio".into(),
+            summary: "block".into(),
             state: "issued".into(),
             issued_at: now(),
             expires_at: 1,
