@@ -523,8 +523,15 @@ fn approve(config: Config, token: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
-    let store = secops_mcp::store::Store::open(&config.state_dir)?;
-    let report = store.audit_verify()?;
+    // Exit 1 means "broken chain" only; being unable to check is 2.
+    let report =
+        match secops_mcp::store::Store::open(&config.state_dir).and_then(|s| s.audit_verify()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("secops-mcp: cannot verify the audit log: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
     match &report.first_broken {
         None => {
             println!("audit chain OK: {} row(s) verified", report.rows);
@@ -539,19 +546,21 @@ fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
 
 fn audit_tail(config: Config, n: usize) -> anyhow::Result<ExitCode> {
     let store = secops_mcp::store::Store::open(&config.state_dir)?;
+    // Rows can quote caller-supplied text: keep the terminal safe.
+    let clean = |s: &str| secops_mcp::util::sanitize_untrusted(s.as_bytes(), 500);
     for r in store.audit_recent(n)?.iter().rev() {
         println!(
             "{:>6} {} {:<10} {:<20} {:<9} {:<12} {}{}",
             r.id,
             r.ts,
-            r.caller,
+            clean(&r.caller),
             r.tool,
             r.action,
             r.outcome,
-            r.detail.as_deref().unwrap_or(""),
+            clean(r.detail.as_deref().unwrap_or("")),
             r.incident_id
                 .as_deref()
-                .map(|i| format!(" [incident {i}]"))
+                .map(|i| format!(" [incident {}]", clean(i)))
                 .unwrap_or_default()
         );
     }
