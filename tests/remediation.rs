@@ -278,6 +278,23 @@ async fn enabled_tools_are_listed_as_destructive() {
         assert_eq!(a.open_world_hint, Some(true));
         assert!(t.description.as_deref().unwrap().contains("plan"));
     }
+    // The destructive surface is a reviewed interface, like the read-only one.
+    let mut surface: Vec<Value> = tools
+        .iter()
+        .filter(|t| t.name == "rotate_credentials" || t.name == "block_ip")
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "title": t.title,
+                "description": t.description,
+                "inputSchema": t.input_schema,
+                "outputSchema": t.output_schema,
+                "annotations": t.annotations,
+            })
+        })
+        .collect();
+    surface.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
+    insta::assert_json_snapshot!("destructive_tools_list", surface);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
