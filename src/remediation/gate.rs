@@ -20,7 +20,17 @@ pub const KEY_FILE: &str = "remediation.key";
 const TOKEN_PREFIX: &str = "sct1";
 
 /// Plan (default) or apply.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Validate and compute the steps; returns a confirmation token. Changes nothing.
