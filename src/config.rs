@@ -132,6 +132,40 @@ pub struct CredentialConfig {
     pub secret_file: PathBuf,
 }
 
+/// Policy of the remediation gate (`[remediation]` in TOML). Only `gate.rs` decides with it.
+#[derive(Debug, Clone)]
+pub struct RemediationPolicy {
+    /// Lifetime of a confirmation token (default 300 s).
+    pub token_ttl_secs: u64,
+    /// Apply needs a human (elicitation or `secops-mcp approve`); default true.
+    pub require_human: bool,
+    /// Destructive calls (plan or apply) per caller per minute.
+    pub rate_limit_per_minute: u32,
+    pub rotate_credentials_enabled: bool,
+    /// Credential ids `rotate_credentials` may touch; `None` means every configured one.
+    pub rotate_allow: Option<Vec<String>>,
+    pub block_ip_enabled: bool,
+    /// Addresses `block_ip` never blocks (besides loopback and the manager itself).
+    pub protected_cidrs: Vec<ipnet::IpNet>,
+    /// Whether `block_ip` may target every agent (`all_agents: true`).
+    pub allow_all_agents: bool,
+}
+
+impl Default for RemediationPolicy {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 300,
+            require_human: true,
+            rate_limit_per_minute: 10,
+            rotate_credentials_enabled: true,
+            rotate_allow: None,
+            block_ip_enabled: true,
+            protected_cidrs: Vec::new(),
+            allow_all_agents: false,
+        }
+    }
+}
+
 /// The effective, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -146,6 +180,8 @@ pub struct Config {
     pub scan_rate_per_minute: u32,
     pub http: HttpConfig,
     pub remediation_enabled: bool,
+    /// What the remediation gate allows once remediation is enabled.
+    pub remediation: RemediationPolicy,
     pub cert: CertDefaults,
     pub health: HealthConfig,
     pub credentials: Vec<CredentialConfig>,
@@ -214,6 +250,26 @@ struct FileHttp {
 #[serde(deny_unknown_fields)]
 struct FileRemediation {
     enabled: Option<bool>,
+    token_ttl_secs: Option<u64>,
+    require_human: Option<bool>,
+    rate_limit_per_minute: Option<u32>,
+    rotate_credentials: Option<FileRotate>,
+    block_ip: Option<FileBlockIp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRotate {
+    enabled: Option<bool>,
+    allow: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBlockIp {
+    enabled: Option<bool>,
+    protected_cidrs: Option<Vec<String>>,
+    allow_all_agents: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -470,8 +526,13 @@ impl Config {
                     ));
                 }
             },
-            None => fc.remediation.and_then(|r| r.enabled).unwrap_or(false),
+            None => fc
+                .remediation
+                .as_ref()
+                .and_then(|r| r.enabled)
+                .unwrap_or(false),
         };
+        let remediation = remediation_policy(fc.remediation.unwrap_or_default(), &fc.credentials)?;
 
         let fcert = fc.check_cert.unwrap_or_default();
         let cert = CertDefaults {
@@ -595,6 +656,7 @@ impl Config {
                 max_body_bytes,
             },
             remediation_enabled,
+            remediation,
             cert,
             health,
             credentials: fc.credentials,
@@ -636,7 +698,22 @@ impl Config {
                 "rate_limit_per_minute": self.http.rate_limit_per_minute,
                 "max_body_bytes": self.http.max_body_bytes,
             },
-            "remediation": {"enabled": self.remediation_enabled},
+            "remediation": {
+                "enabled": self.remediation_enabled,
+                "token_ttl_secs": self.remediation.token_ttl_secs,
+                "require_human": self.remediation.require_human,
+                "rate_limit_per_minute": self.remediation.rate_limit_per_minute,
+                "rotate_credentials": {
+                    "enabled": self.remediation.rotate_credentials_enabled,
+                    "allow": self.remediation.rotate_allow,
+                },
+                "block_ip": {
+                    "enabled": self.remediation.block_ip_enabled,
+                    "protected_cidrs": self.remediation.protected_cidrs.iter()
+                        .map(|c| c.to_string()).collect::<Vec<_>>(),
+                    "allow_all_agents": self.remediation.allow_all_agents,
+                },
+            },
             "check_cert": {
                 "warning_days": self.cert.warning_days,
                 "critical_days": self.cert.critical_days,
@@ -779,6 +856,62 @@ fn service(
         },
         ca_file,
     )))
+}
+
+fn remediation_policy(
+    fr: FileRemediation,
+    credentials: &[CredentialConfig],
+) -> Result<RemediationPolicy, ConfigError> {
+    let d = RemediationPolicy::default();
+    let token_ttl_secs = fr.token_ttl_secs.unwrap_or(d.token_ttl_secs);
+    if !(1..=86_400).contains(&token_ttl_secs) {
+        return Err(ConfigError::new(
+            "remediation.token_ttl_secs",
+            "must be between 1 and 86400",
+        ));
+    }
+    let rate_limit_per_minute = fr.rate_limit_per_minute.unwrap_or(d.rate_limit_per_minute);
+    if rate_limit_per_minute == 0 {
+        return Err(ConfigError::new(
+            "remediation.rate_limit_per_minute",
+            "must be at least 1",
+        ));
+    }
+    let rot = fr.rotate_credentials.unwrap_or_default();
+    if let Some(allow) = &rot.allow {
+        for id in allow {
+            if !credentials.iter().any(|c| &c.id == id) {
+                return Err(ConfigError::new(
+                    "remediation.rotate_credentials.allow",
+                    format!("`{id}` is not the id of a [[credentials]] entry"),
+                ));
+            }
+        }
+    }
+    let bi = fr.block_ip.unwrap_or_default();
+    let mut protected_cidrs = Vec::new();
+    for c in bi.protected_cidrs.unwrap_or_default() {
+        let net = c
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                ConfigError::new(
+                    "remediation.block_ip.protected_cidrs",
+                    format!("`{c}` is not an IP address or CIDR (e.g. 10.0.0.0/8)"),
+                )
+            })?;
+        protected_cidrs.push(net);
+    }
+    Ok(RemediationPolicy {
+        token_ttl_secs,
+        require_human: fr.require_human.unwrap_or(d.require_human),
+        rate_limit_per_minute,
+        rotate_credentials_enabled: rot.enabled.unwrap_or(d.rotate_credentials_enabled),
+        rotate_allow: rot.allow,
+        block_ip_enabled: bi.enabled.unwrap_or(d.block_ip_enabled),
+        protected_cidrs,
+        allow_all_agents: bi.allow_all_agents.unwrap_or(d.allow_all_agents),
+    })
 }
 
 /// Read a secret from a file: first line, trailing newline trimmed. The error never
@@ -998,5 +1131,31 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "credentials[0].kind");
+    }
+
+    #[test]
+    fn remediation_policy_defaults_and_validation() {
+        let c = Config::from_toml_str("", &env(&[])).unwrap();
+        assert_eq!(c.remediation.token_ttl_secs, 300);
+        assert!(c.remediation.require_human && !c.remediation.allow_all_agents);
+        let c = Config::from_toml_str(
+            "[remediation]\ntoken_ttl_secs = 2\n[remediation.block_ip]\nprotected_cidrs = [\"192.0.2.7\", \"10.0.0.0/8\"]\n",
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.remediation.token_ttl_secs, 2);
+        assert_eq!(c.remediation.protected_cidrs.len(), 2);
+        let e = Config::from_toml_str(
+            "[remediation.block_ip]\nprotected_cidrs = [\"10.0.0.0/33\"]\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "remediation.block_ip.protected_cidrs");
+        let e = Config::from_toml_str(
+            "[remediation.rotate_credentials]\nallow = [\"nope\"]\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.problem.contains("nope"), "{e}");
     }
 }

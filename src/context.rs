@@ -35,6 +35,10 @@ pub struct AppContext {
     pub scan_scope: Scope,
     pub scan_limiter: ScanLimiter,
     pub scan_budget: Arc<Semaphore>,
+    /// The remediation gate (policy, confirmation tokens, audit).
+    pub gate: crate::remediation::Gate,
+    /// Interrupted credential rotations are reconciled once per process.
+    pub reconciled: tokio::sync::OnceCell<()>,
 }
 
 impl AppContext {
@@ -75,6 +79,7 @@ impl AppContext {
         let scan_scope = Scope::parse(&config.scan_allow)
             .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
         let scan_limiter = ScanLimiter::new(config.scan_rate_per_minute);
+        let gate = crate::remediation::Gate::new(&config, store.clone());
         Ok(Arc::new(Self {
             scan_scope,
             scan_limiter,
@@ -89,6 +94,8 @@ impl AppContext {
             metrics: Metrics::new(),
             demo,
             inflight: InFlight::default(),
+            gate,
+            reconciled: tokio::sync::OnceCell::new(),
         }))
     }
 }

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod config;
 pub mod context;
+pub mod remediation;
 pub mod server;
 pub mod sim;
 pub mod store;

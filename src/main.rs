@@ -1,5 +1,6 @@
 //! The `secops-mcp` command line: `serve` (MCP over stdio or streamable HTTP), `check`
-//! (run one check from a shell with human-readable output) and `config check`.
+//! (run one check from a shell with human-readable output), `config check`, `approve`
+//! (out-of-band approval of a planned change) and `audit verify|tail`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ Examples:
   secops-mcp check health --demo               the health report against the built-in simulator
   secops-mcp sim --port 55000 --indexer-port 9200   run the Wazuh simulator alone
   secops-mcp config check                      validate configuration, print it with secrets masked
+  secops-mcp approve sct1_...                  approve a planned destructive change (out of band)
+  secops-mcp audit verify                      check the audit log's hash chain (exit 1 if broken)
+  secops-mcp audit tail -n 50                  print recent audit entries
 
 Configuration: a TOML file (--config or SECOPS_CONFIG) plus SECOPS_* environment variables;
 see README.md for the full reference.";
@@ -64,6 +68,26 @@ enum Command {
     Config(ConfigCommand),
     /// Run the built-in Wazuh simulator (manager API + indexer subset over HTTPS) alone.
     Sim(SimArgs),
+    /// Approve a planned destructive change out of band (a human, in a terminal).
+    Approve {
+        /// The confirmation_token the plan returned.
+        token: String,
+    },
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: exit 0 when intact, 1 naming the first broken row.
+    Verify,
+    /// Print the most recent entries, oldest first.
+    Tail {
+        /// How many entries.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        n: usize,
+    },
 }
 
 #[derive(Args)]
@@ -195,6 +219,9 @@ fn main() -> ExitCode {
             Command::Check(CheckCommand::Scan(args)) => check_scan(config, args).await,
             Command::Config(ConfigCommand::Check) => config_check(config),
             Command::Sim(args) => run_sim(args).await,
+            Command::Approve { token } => approve(config, &token),
+            Command::Audit(AuditCommand::Verify) => audit_verify(config),
+            Command::Audit(AuditCommand::Tail { n }) => audit_tail(config, n),
         }
     });
     match result {
@@ -238,6 +265,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> 
         tracing::warn!("{w}");
     }
     let ctx = AppContext::new(config, args.demo)?;
+    // Finish or undo any credential rotation a crash interrupted before serving.
+    secops_mcp::remediation::credentials::ensure_reconciled(&ctx).await;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
     match args.http {
@@ -662,6 +691,65 @@ async fn check_health(mut config: Config, args: HealthCli) -> anyhow::Result<Exi
         Verdict::Critical | Verdict::Unreachable => ExitCode::from(2),
         Verdict::NotConfigured => ExitCode::from(3),
     })
+}
+
+fn approve(config: Config, token: &str) -> anyhow::Result<ExitCode> {
+    let store = secops_mcp::store::Store::open(&config.state_dir)?;
+    match secops_mcp::remediation::gate::approve_out_of_band(&store, &config.state_dir, token) {
+        Ok(what) => {
+            println!("{what}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("secops-mcp: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
+    // Exit 1 means "broken chain" only; being unable to check is 2.
+    let report =
+        match secops_mcp::store::Store::open(&config.state_dir).and_then(|s| s.audit_verify()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("secops-mcp: cannot verify the audit log: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+    match &report.first_broken {
+        None => {
+            println!("audit chain OK: {} row(s) verified", report.rows);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(b) => {
+            println!("audit chain BROKEN at row {}: {}", b.id, b.reason);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn audit_tail(config: Config, n: usize) -> anyhow::Result<ExitCode> {
+    let store = secops_mcp::store::Store::open(&config.state_dir)?;
+    // Rows can quote caller-supplied text: keep the terminal safe.
+    let clean = |s: &str| secops_mcp::util::sanitize_untrusted(s.as_bytes(), 500);
+    for r in store.audit_recent(n)?.iter().rev() {
+        println!(
+            "{:>6} {} {:<10} {:<20} {:<9} {:<12} {}{}",
+            r.id,
+            r.ts,
+            clean(&r.caller),
+            r.tool,
+            r.action,
+            r.outcome,
+            clean(r.detail.as_deref().unwrap_or("")),
+            r.incident_id
+                .as_deref()
+                .map(|i| format!(" [incident {}]", clean(i)))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn config_check(config: Config) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod prompts;
+pub mod remediation_tools;
 pub mod resources;
 pub mod tools;
 
@@ -39,6 +40,8 @@ pub struct SecopsServer {
     /// Built once per process: the HTTP transport creates a handler per session (and per
     /// request in the stateless era), and building the router generates every schema.
     tool_router: Arc<ToolRouter<Self>>,
+    /// Destructive tools: listed and callable only when the gate enables them.
+    remediation_router: Arc<ToolRouter<Self>>,
     /// Caller identity for transports without per-request principals (stdio).
     default_caller: Caller,
 }
@@ -48,6 +51,7 @@ impl SecopsServer {
         Self {
             ctx,
             tool_router: shared_router(),
+            remediation_router: shared_remediation_router(),
             default_caller,
         }
     }
@@ -71,6 +75,13 @@ fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
     static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
     ROUTER
         .get_or_init(|| Arc::new(SecopsServer::tool_router()))
+        .clone()
+}
+
+fn shared_remediation_router() -> Arc<ToolRouter<SecopsServer>> {
+    static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
+    ROUTER
+        .get_or_init(|| Arc::new(SecopsServer::remediation_router()))
         .clone()
 }
 
@@ -100,19 +111,36 @@ impl ServerHandler for SecopsServer {
         let tool = request.name.to_string();
         let caller = self.caller(&context);
         let detail = tools::call_detail(&tool, request.arguments.as_ref());
-        let tcc = ToolCallContext::new(self, request, context);
-        let result = self.tool_router.call(tcc).await;
+        let result = if self.remediation_router.has_route(&tool) {
+            // Disabled destructive tools are refused by name (and the refusal audited).
+            match self.ctx.gate.tool_enabled(&tool) {
+                Ok(()) => {
+                    let tcc = ToolCallContext::new(self, request, context);
+                    self.remediation_router.call(tcc).await
+                }
+                Err(e) => {
+                    let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
+                    let call = crate::remediation::Call::new(&tool, &caller.0, &args);
+                    let e = self.ctx.gate.refuse(&call, e);
+                    Ok(tools::tool_error(&e.to_string()).into())
+                }
+            }
+        } else {
+            let tcc = ToolCallContext::new(self, request, context);
+            self.tool_router.call(tcc).await
+        };
         let elapsed = started.elapsed();
         let outcome = tools::outcome_of(&result);
         self.ctx
             .metrics
             .observe_call(&tool, outcome, elapsed.as_secs_f64());
         // Only known tools go into the log (an unknown name is caller-controlled text).
-        let logged_tool = if self.tool_router.has_route(&tool) {
-            tool
-        } else {
-            "(unknown)".to_string()
-        };
+        let logged_tool =
+            if self.tool_router.has_route(&tool) || self.remediation_router.has_route(&tool) {
+                tool
+            } else {
+                "(unknown)".to_string()
+            };
         self.ctx.store.record_tool_call(ToolCallRecord {
             ts: crate::util::now_rfc3339(),
             tool: logged_tool.clone(),
@@ -130,13 +158,22 @@ impl ServerHandler for SecopsServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
-        Ok(rmcp::model::ListToolsResult::with_all_items(
-            self.tool_router.list_all(),
-        ))
+        let mut tools = self.tool_router.list_all();
+        tools.extend(
+            self.remediation_router
+                .list_all()
+                .into_iter()
+                .filter(|t| self.ctx.gate.tool_enabled(&t.name).is_ok()),
+        );
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.tool_router.get(name).cloned()
+        match self.remediation_router.get(name) {
+            Some(t) if self.ctx.gate.tool_enabled(name).is_ok() => Some(t.clone()),
+            Some(_) => None,
+            None => self.tool_router.get(name).cloned(),
+        }
     }
 
     async fn list_prompts(

@@ -8,6 +8,7 @@ use crate::context::AppContext;
 
 pub const CONFIG_URI: &str = "secops://config";
 pub const TOOL_CALLS_URI: &str = "secops://tool-calls/recent";
+pub const AUDIT_URI: &str = "secops://audit/recent";
 const RECENT_LIMIT: usize = 100;
 
 pub fn list() -> Vec<Resource> {
@@ -20,6 +21,13 @@ pub fn list() -> Vec<Resource> {
             .with_title("Recent tool calls")
             .with_description(
                 "The last 100 tool calls: time, tool, caller, duration, outcome (no arguments)",
+            )
+            .with_mime_type("application/json"),
+        Resource::new(AUDIT_URI, "recent_audit")
+            .with_title("Recent audit entries")
+            .with_description(
+                "The last 100 rows of the hash-chained audit log (remediation plans, approvals, \
+                 refusals, outcomes), newest first, read-only",
             )
             .with_mime_type("application/json"),
     ]
@@ -36,9 +44,18 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             serde_json::json!({ "tool_calls": calls })
         }
+        AUDIT_URI => {
+            let rows = ctx
+                .store
+                .audit_recent(RECENT_LIMIT)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            serde_json::json!({ "audit": rows })
+        }
         _ => {
             return Err(ErrorData::resource_not_found(
-                format!("no resource `{uri}`; available: {CONFIG_URI}, {TOOL_CALLS_URI}"),
+                format!(
+                    "no resource `{uri}`; available: {CONFIG_URI}, {TOOL_CALLS_URI}, {AUDIT_URI}"
+                ),
                 None,
             ));
         }

@@ -84,6 +84,8 @@ pub struct Faults {
     indexer_latency_ms: AtomicU64,
     fail_next: AtomicU64,
     invalid_json_next: AtomicU64,
+    ignore_password_changes: AtomicU64,
+    fail_after_password_change: AtomicBool,
     tokens_valid_after_us: AtomicU64,
     rate_limit: AtomicU32,
     /// Length of the rate-limit window in milliseconds (Wazuh: 60 s).
@@ -125,6 +127,8 @@ impl Faults {
             indexer_latency_ms: AtomicU64::new(0),
             fail_next: AtomicU64::new(0),
             invalid_json_next: AtomicU64::new(0),
+            ignore_password_changes: AtomicU64::new(0),
+            fail_after_password_change: AtomicBool::new(false),
             tokens_valid_after_us: AtomicU64::new(0),
             rate_limit: AtomicU32::new(rate_limit_per_minute),
             rate_window_ms: std::sync::atomic::AtomicU64::new(60_000),
@@ -226,6 +230,28 @@ impl Faults {
         counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
+    }
+
+    /// The next `n` password changes (`PUT /security/users/{id}`) answer success but do not
+    /// take effect (as a cluster node that drops the change): the new password will not log in.
+    pub fn ignore_next_password_changes(&self, n: u64) {
+        self.ignore_password_changes.store(n, Ordering::SeqCst);
+    }
+
+    /// After the next password change takes effect, every manager API request answers 500
+    /// (as a manager that dies right after the change) until `fail_next(0)`.
+    pub fn fail_after_next_password_change(&self) {
+        self.fail_after_password_change
+            .store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn take_fail_after_password_change(&self) -> bool {
+        self.fail_after_password_change
+            .swap(false, Ordering::SeqCst)
+    }
+
+    pub(crate) fn take_ignore_password_change(&self) -> bool {
+        Self::take(&self.ignore_password_changes)
     }
 
     pub(crate) fn take_fail(&self) -> bool {

@@ -56,6 +56,31 @@ const MIGRATIONS: &[&str] = &[
         port    INTEGER NOT NULL,
         PRIMARY KEY (scan_id, address, port)
     );",
+    // 5: remediation gate: confirmation tokens (their digest only) and credential rotation
+    // state (a lock row per credential while a rotation is in progress).
+    "CREATE TABLE confirmation_tokens (
+        token_digest TEXT PRIMARY KEY,
+        tool         TEXT NOT NULL,
+        args_digest  TEXT NOT NULL,
+        caller       TEXT NOT NULL,
+        summary      TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('issued', 'approved', 'used')),
+        issued_at    TEXT NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        approved_by  TEXT,
+        used_at      TEXT
+    );
+    CREATE TABLE credential_rotations (
+        credential       TEXT PRIMARY KEY,
+        version          TEXT,
+        fingerprint      TEXT,
+        rotated_at       TEXT,
+        lock_step        TEXT,
+        pending_version  TEXT,
+        pending_fingerprint TEXT,
+        orphaned         TEXT,
+        updated_at       TEXT NOT NULL
+    );",
 ];
 
 pub fn latest() -> i64 {

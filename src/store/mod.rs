@@ -5,6 +5,7 @@
 pub mod audit;
 mod migrations;
 mod scans;
+pub mod remediation;
 mod tool_calls;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use scans::ScanBaseline;
+pub use remediation::{RotationRow, TokenRow};
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.

@@ -194,7 +194,12 @@ pub async fn update_user(
     if user.id <= MAX_RESERVED_ID && user.id != auth.user.id && auth.user.id != 1 {
         return Err(ApiError::wazuh(5011, None));
     }
-    user.password = password;
+    if !shared.faults.take_ignore_password_change() {
+        user.password = password;
+        if shared.faults.take_fail_after_password_change() {
+            shared.faults.fail_next(u64::MAX);
+        }
+    }
     user.tokens_valid_after = clock::unix_f64(clock::now());
     let item = user.to_json();
     Ok(ok(items_envelope(vec![item], 1, vec![], 0, &msgs)))

@@ -1,0 +1,406 @@
+//! block_ip: containment through Wazuh active response (`firewall-drop` with the address in
+//! `alert.data.srcip`) on an explicit agent list. Refuses addresses that must never be blocked
+//! and reports each agent's result from `failed_items` instead of claiming success.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::gate::{Call, GateError, Mode};
+use crate::checks::ArgError;
+use crate::context::AppContext;
+
+pub const TOOL: &str = "block_ip";
+const COMMAND: &str = "firewall-drop";
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockArgs {
+    /// The IPv4 or IPv6 address to block (a single address, not a CIDR).
+    pub ip: String,
+    /// Agent ids (e.g. `"001"`) whose firewall drops the address.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// Send to every agent instead of a list (only when policy allows it).
+    #[serde(default)]
+    pub all_agents: bool,
+    /// `plan` (default) or `apply`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The token `plan` returned (required for `apply`).
+    pub confirmation_token: Option<String>,
+    /// Why the address is blocked (recorded in the audit log).
+    pub reason: String,
+    /// Incident this change belongs to (recorded in the audit log).
+    pub incident_id: Option<String>,
+}
+
+/// One agent's result.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AgentResult {
+    pub agent: String,
+    /// `sent` or `failed`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+pub struct BlockOutput {
+    pub ip: String,
+    /// `plan` or `apply`.
+    pub mode: String,
+    /// The agent ids, or `["all"]`.
+    pub agents: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// `blocked` (every agent), `partial`, or `failed` (none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<AgentResult>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl BlockOutput {
+    pub fn summary(&self) -> String {
+        match (&self.outcome, &self.results) {
+            (Some(o), Some(r)) => {
+                let sent = r.iter().filter(|a| a.status == "sent").count();
+                let failed: Vec<String> = r
+                    .iter()
+                    .filter(|a| a.status != "sent")
+                    .map(|a| format!("{} ({})", a.agent, a.reason.as_deref().unwrap_or("failed")))
+                    .collect();
+                format!(
+                    "block_ip {} {o}: sent to {sent} agent(s){}{}",
+                    self.ip,
+                    if failed.is_empty() {
+                        ""
+                    } else {
+                        "; NOT blocked on: "
+                    },
+                    failed.join(", ")
+                )
+            }
+            (Some(o), None) => format!(
+                "block_ip {} {o}: {}",
+                self.ip,
+                self.detail.as_deref().unwrap_or("")
+            ),
+            _ => format!(
+                "Plan to block {} on {}. Nothing changed yet; apply with the confirmation_token \
+                 before {}.",
+                self.ip,
+                self.agents.join(", "),
+                self.expires_at.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    #[error(transparent)]
+    InvalidArgument(#[from] ArgError),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+    #[error("refused: the Wazuh manager API is not configured (set SECOPS_WAZUH_URL)")]
+    NotConfigured,
+}
+
+/// A validated request.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub ip: IpAddr,
+    /// `None`: every agent.
+    pub agents: Option<Vec<String>>,
+    pub steps: Vec<String>,
+}
+
+/// Validate the address, the agent list and policy; compute the steps.
+pub async fn prepare(ctx: &AppContext, args: &BlockArgs) -> Result<Prepared, BlockError> {
+    if args.reason.trim().is_empty() {
+        return Err(
+            ArgError::new("reason", "must say why (it is recorded in the audit log)").into(),
+        );
+    }
+    let ip: IpAddr = args.ip.trim().parse().map_err(|_| {
+        ArgError::new(
+            "ip",
+            format!(
+                "`{}` is not an IPv4 or IPv6 address; give one address such as 203.0.113.7 or \
+                 2001:db8::7 (no CIDR, no hostname)",
+                args.ip
+            ),
+        )
+    })?;
+    let ip = ip.to_canonical();
+    let never =
+        |why: &str| Err(ArgError::new("ip", format!("{ip} is {why} and is never blocked")).into());
+    if ip.is_loopback() {
+        return never("a loopback address");
+    }
+    if ip.is_unspecified() {
+        return never("the unspecified address");
+    }
+    if ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
+        return never("a multicast or broadcast address");
+    }
+    if let Some(net) = ctx
+        .config
+        .remediation
+        .protected_cidrs
+        .iter()
+        .find(|n| n.contains(&ip))
+    {
+        return never(&format!(
+            "inside protected range {net} ([remediation.block_ip] protected_cidrs)"
+        ));
+    }
+    let manager = ctx.wazuh.as_ref().ok_or(BlockError::NotConfigured)?;
+    if manager_addresses(manager.base_url()).await.contains(&ip) {
+        return never("the Wazuh manager's own address");
+    }
+    let policy = &ctx.config.remediation;
+    let agents = if args.all_agents {
+        if !args.agents.is_empty() {
+            return Err(ArgError::new(
+                "agents",
+                "must be empty when all_agents is true (give one or the other)",
+            )
+            .into());
+        }
+        if !policy.allow_all_agents {
+            return Err(ArgError::new(
+                "all_agents",
+                "is not allowed by policy ([remediation.block_ip] allow_all_agents = false); \
+                 list the agent ids instead",
+            )
+            .into());
+        }
+        None
+    } else {
+        if args.agents.is_empty() {
+            return Err(ArgError::new(
+                "agents",
+                "is empty, which Wazuh would take as every agent; list agent ids (e.g. \
+                 [\"001\"]), or pass all_agents: true where policy allows it",
+            )
+            .into());
+        }
+        let mut seen = BTreeSet::new();
+        for a in &args.agents {
+            if a.len() < 3 || a.len() > 8 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ArgError::new(
+                    "agents",
+                    format!("`{a}` is not an agent id; agent ids are digits such as \"001\""),
+                )
+                .into());
+            }
+            seen.insert(a.clone());
+        }
+        Some(seen.into_iter().collect::<Vec<_>>())
+    };
+    let target = agents.as_ref().map_or("every agent".to_string(), |a| {
+        format!("agent(s) {}", a.join(", "))
+    });
+    let steps = vec![
+        format!(
+            "PUT /active-response on {}: command `{COMMAND}` with alert.data.srcip = {ip} to {target}",
+            manager.base_url()
+        ),
+        "report each agent's result from the response (failed_items: agent missing, not \
+         active, ...)"
+            .to_string(),
+    ];
+    Ok(Prepared { ip, agents, steps })
+}
+
+/// Addresses the manager URL's host resolves to.
+async fn manager_addresses(base_url: &str) -> Vec<IpAddr> {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return Vec::new();
+    };
+    let Some(host) = url.host_str() else {
+        return Vec::new();
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return vec![ip.to_canonical()];
+    }
+    let port = url.port_or_known_default().unwrap_or(55000);
+    tokio::net::lookup_host((host, port))
+        .await
+        .map(|it| it.map(|a| a.ip().to_canonical()).collect())
+        .unwrap_or_default()
+}
+
+/// Send the block (the gate has consumed the token; `audit_id` is the `apply` row).
+pub async fn execute(
+    ctx: &AppContext,
+    p: &Prepared,
+    call: &Call,
+    audit_id: i64,
+) -> Result<BlockOutput, BlockError> {
+    let manager = ctx.wazuh.as_ref().ok_or(BlockError::NotConfigured)?;
+    let mut query = Vec::new();
+    if let Some(a) = &p.agents {
+        query.push(("agents_list", a.join(",")));
+    }
+    let body = json!({
+        "command": COMMAND,
+        "arguments": [],
+        "alert": {"data": {"srcip": p.ip.to_string()}},
+    });
+    let mut out = BlockOutput {
+        ip: p.ip.to_string(),
+        mode: "apply".into(),
+        agents: p.agents.clone().unwrap_or_else(|| vec!["all".into()]),
+        audit_id: Some(audit_id),
+        ..Default::default()
+    };
+    let (outcome, detail) = match manager
+        .request(Method::PUT, "/active-response", &query, Some(&body))
+        .await
+    {
+        Ok(resp) => {
+            let results = agent_results(&resp, p.agents.as_deref());
+            let sent = results.iter().filter(|r| r.status == "sent").count();
+            let outcome = match sent {
+                0 => "failed",
+                n if n == results.len() => "blocked",
+                _ => "partial",
+            };
+            let detail = format!(
+                "sent to {sent} of {} agent(s); failed: {}",
+                results.len(),
+                results
+                    .iter()
+                    .filter(|r| r.status != "sent")
+                    .map(|r| r.agent.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            out.results = Some(results);
+            (outcome, detail)
+        }
+        Err(e) => ("failed", format!("the Wazuh API refused or failed: {e}")),
+    };
+    let action = if outcome == "failed" {
+        "failure"
+    } else {
+        "success"
+    };
+    out.audit_id = Some(
+        ctx.gate
+            .audit(call, action, outcome, Some(detail.clone()))?
+            .id,
+    );
+    out.outcome = Some(outcome.to_string());
+    if outcome == "failed" && out.results.is_none() {
+        out.detail = Some(detail);
+    }
+    Ok(out)
+}
+
+/// Per-agent results from `affected_items` and `failed_items`; requested agents the answer
+/// does not mention count as failed (never claim an unconfirmed block).
+fn agent_results(resp: &Value, requested: Option<&[String]>) -> Vec<AgentResult> {
+    let data = resp.get("data").cloned().unwrap_or(Value::Null);
+    let mut out: Vec<AgentResult> = data
+        .get("affected_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.get("id")?.as_str().map(str::to_string))
+        })
+        .map(|agent| AgentResult {
+            agent,
+            status: "sent".into(),
+            code: None,
+            reason: None,
+        })
+        .collect();
+    for f in data
+        .get("failed_items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let code = f.pointer("/error/code").and_then(Value::as_i64);
+        let message = f
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map(|m| crate::util::sanitize_untrusted(m.as_bytes(), 200));
+        for id in f.get("id").and_then(Value::as_array).into_iter().flatten() {
+            let agent = id
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| id.to_string());
+            out.push(AgentResult {
+                agent,
+                status: "failed".into(),
+                code,
+                reason: message.clone(),
+            });
+        }
+    }
+    for a in requested.unwrap_or_default() {
+        if !out.iter().any(|r| &r.agent == a) {
+            out.push(AgentResult {
+                agent: a.clone(),
+                status: "failed".into(),
+                code: None,
+                reason: Some("not confirmed by the Wazuh API".into()),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.agent.cmp(&b.agent));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_manager_address_comes_from_its_url() {
+        let v4 = manager_addresses("https://192.0.2.5:55000").await;
+        assert_eq!(v4, vec!["192.0.2.5".parse::<IpAddr>().unwrap()]);
+        let v6 = manager_addresses("https://[2001:db8::5]:55000/").await;
+        assert_eq!(v6, vec!["2001:db8::5".parse::<IpAddr>().unwrap()]);
+        let named = manager_addresses("https://localhost:55000").await;
+        assert!(named.iter().all(|ip| ip.is_loopback()) && !named.is_empty());
+    }
+
+    #[test]
+    fn results_come_from_failed_items_and_missing_agents_fail() {
+        let resp = json!({"data": {
+            "affected_items": ["001"],
+            "failed_items": [{"error": {"code": 1701, "message": "Agent does not exist"}, "id": ["999"]}],
+            "total_affected_items": 1, "total_failed_items": 1}});
+        let req = vec!["001".to_string(), "002".to_string(), "999".to_string()];
+        let r = agent_results(&resp, Some(&req));
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].status, "sent");
+        assert_eq!(r[1].agent, "002");
+        assert_eq!(r[1].status, "failed");
+        assert_eq!(r[2].code, Some(1701));
+    }
+}
