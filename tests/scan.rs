@@ -478,3 +478,47 @@ async fn scan_stops_within_a_second_when_cancelled() {
     assert!(ms < 700.0 + 1000.0 + 200.0, "scan ran {ms} ms: {entry}");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn scan_reports_tls_certificate_details_and_expiry_findings() {
+    use support::tls::{LeafSpec, TlsFixture, serve_chain};
+    let pki = TlsFixture::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["scan.secops.test"]).expires_in_days(5));
+    let server = serve_chain(leaf.full_chain(), leaf.key.clone()).await;
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    // Only the test server's port on 127.0.0.1 (never its full range).
+    let r = call(
+        &client,
+        "scan_host",
+        json!({ "target": "127.0.0.1", "ports": server.port().to_string() }),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    let sc = r.structured_content.unwrap();
+    let port = open_entry(&sc["hosts"][0], server.port());
+    assert_eq!(port["service"], json!("tls"), "{port}");
+    let tls = &port["tls"];
+    assert!(
+        tls["subject"]
+            .as_str()
+            .unwrap()
+            .contains("scan.secops.test"),
+        "{tls}"
+    );
+    let days = tls["days_left"].as_i64().unwrap();
+    assert!((4..=5).contains(&days), "{tls}");
+    assert_eq!(
+        tls["chain_valid"],
+        json!(false),
+        "test CA is not trusted: {tls}"
+    );
+    assert!(
+        sc["findings"].as_array().unwrap().iter().any(|f| {
+            f["code"] == json!("tls_cert_expires_soon") && f["severity"] == json!("critical")
+        }),
+        "{}",
+        sc["findings"]
+    );
+    client.cancel().await.unwrap();
+}

@@ -4,8 +4,8 @@
 
 pub mod audit;
 mod migrations;
-mod scans;
 pub mod remediation;
+mod scans;
 mod tool_calls;
 
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
-pub use scans::ScanBaseline;
 pub use remediation::{RotationRow, TokenRow};
+pub use scans::ScanBaseline;
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.
