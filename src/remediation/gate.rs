@@ -576,24 +576,13 @@ fn encode(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// HMAC-SHA256 (RFC 2104).
+/// HMAC-SHA256 (RFC 2104), from the `hmac` crate.
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(Sha256::digest(key).as_slice());
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let ih = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(ih.as_slice());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(outer.finalize().as_slice());
-    out
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {

@@ -304,6 +304,24 @@ pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
             .get("targets")
             .and_then(|t| t.as_array())
             .map(|t| format!("targets={}", t.len())),
+        "rotate_credentials" | "block_ip" => {
+            // Shape only: the mode, the credential id (a configuration name) or how many
+            // agents; never the reason text or a token.
+            let mode = args.get("mode").and_then(|m| m.as_str()).unwrap_or("plan");
+            let mode = crate::util::sanitize_untrusted(mode.as_bytes(), 16);
+            Some(match args.get("credential").and_then(|c| c.as_str()) {
+                Some(c) => format!(
+                    "mode={mode} credential={}",
+                    crate::util::sanitize_untrusted(c.as_bytes(), 64)
+                ),
+                None => format!(
+                    "mode={mode} agents={}",
+                    args.get("agents")
+                        .and_then(|a| a.as_array())
+                        .map_or(0, |a| a.len())
+                ),
+            })
+        }
         "scan_host" => {
             let target = args.get("target").and_then(|t| t.as_str()).unwrap_or("");
             let spec = args
