@@ -26,10 +26,15 @@ async fn setup() -> Setup {
     .await
     .expect("simulator");
     let scratch = Scratch::new();
+    let env = setup_env(&sim, &scratch);
+    Setup { sim, scratch, env }
+}
+
+fn setup_env(sim: &Simulator, scratch: &Scratch) -> Vec<(String, String)> {
     let ca = scratch.path().join("sim-ca.pem");
     sim.write_ca(&ca).unwrap();
     let c = sim.config().clone();
-    let env = vec![
+    vec![
         ("SECOPS_INDEXER_URL".to_string(), sim.indexer_url()),
         ("SECOPS_INDEXER_USER".to_string(), c.indexer_user.clone()),
         ("SECOPS_INDEXER_PASSWORD".to_string(), c.indexer_password),
@@ -37,8 +42,7 @@ async fn setup() -> Setup {
             "SECOPS_INDEXER_CA_FILE".to_string(),
             ca.to_string_lossy().to_string(),
         ),
-    ];
-    Setup { sim, scratch, env }
+    ]
 }
 
 impl Setup {
@@ -485,6 +489,25 @@ async fn without_or_with_a_dead_indexer_answers_from_the_store() {
     let o = status(&client, json!({})).await;
     assert_eq!(o["ingest"]["status"], json!("unreachable"), "{o:#}");
     assert!(o["ingest"]["error"].as_str().unwrap().contains("stored"));
+    client.cancel().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeded_demo_day_makes_a_few_realistic_incidents() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let scratch = Scratch::new();
+    let env = setup_env(&sim, &scratch);
+    let s = Setup { sim, scratch, env };
+    let server = s.server("").await;
+    let client = server.client(Era::Legacy).await;
+    let o = status(&client, json!({})).await;
+    // Two SSH brute-force runs, a FIM trickle on three agents, one level-15 exploit.
+    assert_eq!(o["open"], json!(6), "{o:#}");
+    assert_eq!(o["by_severity"]["critical"], json!(1));
+    assert_eq!(o["by_severity"]["medium"], json!(5));
+    assert_eq!(find(&o, |i| has_ip(i, "203.0.113.45")).len(), 1);
+    assert_eq!(find(&o, |i| has_ip(i, "198.51.100.23")).len(), 1);
     client.cancel().await.unwrap();
     server.stop().await;
 }
