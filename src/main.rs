@@ -79,6 +79,10 @@ struct SimArgs {
     /// Where to write the simulator's CA certificate (PEM) for clients to trust.
     #[arg(long, value_name = "PATH", default_value = "secops-sim-ca.pem")]
     ca_out: PathBuf,
+    /// Inject a scenario every SECS seconds (0 = never), cycling: SSH brute-force burst,
+    /// level-15 exploit, file-integrity trickle, below-threshold noise.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    attack_every: u64,
 }
 
 #[derive(Args)]
@@ -379,6 +383,18 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     println!("  SECOPS_INDEXER_CA_FILE={ca}");
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    if args.attack_every > 0 {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(args.attack_every));
+        tick.tick().await;
+        for n in 0.. {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let (name, count) = sim.inject_scenario(n);
+            println!("injected scenario {name}: {count} alert(s)");
+        }
+    }
     shutdown.cancelled().await;
     sim.stop().await;
     Ok(ExitCode::SUCCESS)

@@ -511,3 +511,25 @@ async fn the_seeded_demo_day_makes_a_few_realistic_incidents() {
     client.cancel().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_injected_while_running_form_incidents_and_noise_none() {
+    let s = setup().await;
+    let server = s.server("").await;
+    let client = server.client(Era::Legacy).await;
+    assert_eq!(status(&client, json!({})).await["open"], json!(0));
+    let names: Vec<&str> = (0..4).map(|n| s.sim.inject_scenario(n).0).collect();
+    assert_eq!(
+        names,
+        ["ssh_brute_force", "level15_attack", "fim_trickle", "noise"]
+    );
+    let o = status(&client, json!({})).await;
+    assert_eq!(
+        o["open"],
+        json!(3),
+        "burst, exploit, trickle; noise none: {o:#}"
+    );
+    assert_eq!(o["by_severity"]["critical"], json!(1));
+    client.cancel().await.unwrap();
+    server.stop().await;
+}

@@ -229,6 +229,8 @@ impl SecopsServer {
         };
         let caller = self.caller(&context);
         let ctx = self.context();
+        // Not while alerts are being ingested: both read-modify-write the incident row.
+        let _one = ctx.ingest_lock.lock().await;
         let now = time::OffsetDateTime::now_utc();
         match crate::checks::incidents::update(
             &ctx.store,
