@@ -148,6 +148,9 @@ fn clean(v: Option<&Value>, max: usize) -> String {
 
 /// Parse Wazuh's `2024-05-01T10:20:30.123+0000` (and RFC 3339) into epoch milliseconds.
 pub fn parse_ts_ms(s: &str) -> Option<i64> {
+    if !s.is_ascii() {
+        return None;
+    }
     let t = OffsetDateTime::parse(s, &Rfc3339).ok().or_else(|| {
         let (head, off) = s.split_at(s.len().checked_sub(5)?);
         let fixed = format!("{head}{}:{}", &off[..3], &off[3..]);
@@ -195,7 +198,11 @@ impl ParsedAlert {
             .map(|v| clean(Some(v), 64))
             .filter(|s| !s.is_empty());
         Some(Self {
-            doc: format!("{}/{}", sanitize_untrusted(index.as_bytes(), 128), id),
+            doc: format!(
+                "{}/{}",
+                sanitize_untrusted(index.as_bytes(), 128),
+                sanitize_untrusted(id.as_bytes(), 128)
+            ),
             ts_ms,
             level,
             rule_id: clean(rule.get("id"), 32),
@@ -1338,6 +1345,9 @@ mod tests {
             parse_ts_ms("2026-11-23T10:00:00.000+0000"),
             parse_ts_ms("2026-11-23T10:00:00Z")
         );
+        for junk in ["", "+0000", "2026-11-23T10:00:00.000+00é0", "é"] {
+            assert_eq!(parse_ts_ms(junk), None, "{junk}");
+        }
     }
 
     #[test]
