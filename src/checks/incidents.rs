@@ -69,6 +69,7 @@ impl Severity {
     }
 }
 
+/// Lifecycle status; moves forward only (a resolved incident may be reopened to `open`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]
@@ -80,6 +81,7 @@ pub enum Status {
     Resolved,
 }
 
+/// The incident-response runbook's phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
@@ -89,6 +91,7 @@ pub enum Phase {
     PostIncident,
 }
 
+/// Why an incident was resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolution {
@@ -97,6 +100,7 @@ pub enum Resolution {
     Duplicate,
 }
 
+/// What incident_update does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -1019,6 +1023,8 @@ pub fn status(
 pub struct UpdateArgs {
     /// e.g. `INC-000001`.
     pub incident_id: String,
+    /// `acknowledge`, `assign` (needs `assignee`), `set_phase` (needs `phase`), `set_status`
+    /// (needs `status`), `note` (needs `note`) or `resolve` (needs `resolution`).
     pub action: Action,
     /// For `assign` (and optionally `acknowledge`).
     pub assignee: Option<String>,
