@@ -533,3 +533,27 @@ async fn scenarios_injected_while_running_form_incidents_and_noise_none() {
     client.cancel().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ingests_in_the_background_on_its_interval() {
+    let s = setup().await;
+    let mut env = s.scratch.env();
+    env.extend(s.env.iter().cloned());
+    env.insert("SECOPS_INCIDENTS_INGEST_INTERVAL_SECS".into(), "1".into());
+    let client = stdio_client(&env, Era::Legacy).await;
+    s.sim.inject_scenario(1);
+    // resources/list reads the store only: incidents appear without any incident_status call.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = client.list_all_resources().await.unwrap();
+        if list
+            .iter()
+            .any(|r| r.uri.starts_with("secops://incidents/INC-"))
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no background ingest");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    client.cancel().await.unwrap();
+}
