@@ -53,6 +53,12 @@ impl AlertIndex {
     }
 
     pub fn index_names(&self) -> BTreeSet<String> {
-        self.docs.iter().map(|d| d.index.clone()).collect()
+        let mut names = BTreeSet::new();
+        for d in &self.docs {
+            if !names.contains(&d.index) {
+                names.insert(d.index.clone());
+            }
+        }
+        names
     }
 }

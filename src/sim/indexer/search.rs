@@ -1444,21 +1444,22 @@ impl SearchRequest {
     }
 
     /// Documents matching the query, in index order.
-    fn matching<'a>(&self, docs: &'a [Doc]) -> Vec<(usize, &'a Doc)> {
+    fn matching<'a>(&self, docs: &[&'a Doc]) -> Vec<(usize, &'a Doc)> {
         docs.iter()
+            .copied()
             .enumerate()
             .filter(|(_, d)| matches(&self.query, d))
             .collect()
     }
 
-    pub fn count(&self, docs: &[Doc]) -> usize {
+    pub fn count(&self, docs: &[&Doc]) -> usize {
         self.matching(docs).len()
     }
 
     /// Run the search; `shards` is reported in `_shards`.
     pub fn execute(
         &self,
-        docs: &[Doc],
+        docs: &[&Doc],
         shards: usize,
         started: std::time::Instant,
     ) -> Result<Value, SearchError> {
@@ -1487,9 +1488,6 @@ impl SearchRequest {
                     acc.then_with(|| cmp_one(s, x, y))
                 })
         };
-        if sorted {
-            keyed.sort_by(|a, b| cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
-        }
         if let Some(after) = &self.search_after {
             let after: Vec<Option<Key>> = self
                 .sort
@@ -1498,6 +1496,20 @@ impl SearchRequest {
                 .map(|(s, v)| after_key(s, v))
                 .collect::<Result<_, _>>()?;
             keyed.retain(|k| cmp(&k.0, &after) == Ordering::Greater);
+        }
+        if sorted {
+            // Only the requested window needs full order: select it, then sort it (the
+            // comparison is total, so this equals sorting everything).
+            let order = |a: &(Vec<Option<Key>>, usize, &Doc),
+                         b: &(Vec<Option<Key>>, usize, &Doc)| {
+                cmp(&a.0, &b.0).then(a.1.cmp(&b.1))
+            };
+            let window = self.from.saturating_add(self.size);
+            if window > 0 && window < keyed.len() {
+                keyed.select_nth_unstable_by(window - 1, order);
+                keyed.truncate(window);
+            }
+            keyed.sort_by(order);
         }
         let page: Vec<Value> = keyed
             .iter()
@@ -1634,7 +1646,9 @@ mod tests {
 
     fn run(body: Value) -> Result<Value, SearchError> {
         let now = clock::parse_date_millis("2024-05-01T13:00:00Z").unwrap();
-        SearchRequest::parse(&body, &[], now, false)?.execute(&docs(), 3, std::time::Instant::now())
+        let docs = docs();
+        let refs: Vec<&Doc> = docs.iter().collect();
+        SearchRequest::parse(&body, &[], now, false)?.execute(&refs, 3, std::time::Instant::now())
     }
 
     fn ids(v: &Value) -> Vec<String> {
