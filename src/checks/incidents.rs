@@ -18,7 +18,7 @@ use crate::store::{
     AgentRef, AlertSample, AuditEntry, IncidentRow, Note, Store, StoreError, audit,
 };
 use crate::util::{rfc3339, sanitize_untrusted};
-use crate::wazuh::{AlertQuery, IndexerClient, MAX_PAGE};
+use crate::wazuh::{ALERTS_INDEX, AlertQuery, IndexerClient, MAX_PAGE};
 
 /// Incidents per overview page.
 pub const PAGE_SIZE: usize = 50;
@@ -33,6 +33,19 @@ const MAX_NOTES: usize = 100;
 const MAX_TIMELINE_AUDIT: usize = 200;
 const CURSOR_KEY: &str = "incidents.cursor_ms";
 const AUTH_GROUPS: [&str; 2] = ["authentication_failed", "authentication_failures"];
+/// The only alert fields ingestion reads (`_source` filtering keeps pages small).
+const SOURCE_FIELDS: [&str; 10] = [
+    "timestamp",
+    "id",
+    "rule.level",
+    "rule.id",
+    "rule.description",
+    "rule.groups",
+    "rule.mitre.id",
+    "agent.id",
+    "agent.name",
+    "data.srcip",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentError {
@@ -441,7 +454,9 @@ pub async fn ingest(
         ..Default::default()
     };
     for page in 0..MAX_PAGES_PER_RUN {
-        let resp = match indexer.search_alerts(&q).await {
+        let mut body = q.to_body();
+        body["_source"] = serde_json::json!(SOURCE_FIELDS);
+        let resp = match indexer.search(ALERTS_INDEX, &body).await {
             Ok(r) => r,
             Err(e) => {
                 use crate::wazuh::WazuhError as W;
