@@ -809,11 +809,11 @@ impl StatusReport {
         if let Some(d) = &self.incident {
             let i = &d.incident;
             return format!(
-                "{} [{}] {:?}/{:?}: {} alert(s), {} timeline entries{}.",
+                "{} [{}] {}, phase {}: {} alert(s), {} timeline entries{}.",
                 i.id,
                 name(&i.severity),
-                i.status,
-                i.phase,
+                name(&i.status),
+                name(&i.phase),
                 i.alert_count,
                 d.timeline.len(),
                 if i.sla.breached {

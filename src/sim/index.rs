@@ -16,6 +16,9 @@ pub struct Doc {
     pub index: String,
     pub id: String,
     pub source: Value,
+    /// `timestamp` in epoch milliseconds, parsed once at insert (ranges and sorts on it
+    /// read this instead of re-parsing the string for every document of every query).
+    pub ts_ms: Option<i64>,
 }
 
 pub struct AlertIndex {
@@ -48,6 +51,7 @@ impl AlertIndex {
             index: format!("{ALERTS_PREFIX}{day}"),
             id: self.rng.doc_id(),
             source,
+            ts_ms: ts,
         });
         true
     }

@@ -172,6 +172,14 @@ fn values<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
     out
 }
 
+/// Like [`keys`] on the document's source, with the pre-parsed `timestamp`.
+fn doc_keys(doc: &Doc, field: &str) -> Vec<Key> {
+    match doc.ts_ms {
+        Some(ms) if field == "timestamp" => vec![Key::Num(ms as f64)],
+        _ => keys(&doc.source, field),
+    }
+}
+
 fn keys(doc: &Value, field: &str) -> Vec<Key> {
     let ft = field_type(field);
     values(doc, field)
@@ -551,7 +559,7 @@ fn matches(q: &Query, doc: &Doc) -> bool {
                 && !must_not.iter().any(|c| matches(c, doc))
                 && should.iter().filter(|c| matches(c, doc)).count() >= *min_should
         }
-        Query::Range { field, bounds } => keys(&doc.source, field).iter().any(|k| {
+        Query::Range { field, bounds } => doc_keys(doc, field).iter().any(|k| {
             bounds.iter().all(|b| match b {
                 Bound::Gte(x) => k.cmp(x) != Ordering::Less,
                 Bound::Gt(x) => k.cmp(x) == Ordering::Greater,
@@ -697,7 +705,7 @@ fn sort_key(s: &Sort, doc: &Doc, pos: usize, score: f64) -> Option<Key> {
         SortField::Doc => Some(Key::Num(pos as f64)),
         SortField::Id => Some(Key::Str(doc.id.clone())),
         SortField::Field(f, _) => {
-            let ks = keys(&doc.source, f);
+            let ks = doc_keys(doc, f);
             let pick = if s.desc {
                 Ordering::Greater
             } else {
@@ -1614,6 +1622,7 @@ mod tests {
             index: "wazuh-alerts-4.x-2024.05.01".into(),
             id: format!("id{i:03}"),
             source: json!({"timestamp": ts, "rule": {"level": level, "groups": groups}, "agent": {"id": agent}, "full_log": "x"}),
+            ts_ms: clock::parse_date_millis(ts),
         }
     }
 
