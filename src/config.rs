@@ -122,6 +122,41 @@ pub struct HealthConfig {
     pub docker_host: Option<String>,
 }
 
+/// How incidents are correlated from alerts, and the SLA / escalation matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentsConfig {
+    /// Alerts at or above this rule level open or join incidents.
+    pub min_level: u32,
+    /// An alert joins an open incident whose last alert is at most this old.
+    pub window_minutes: u64,
+    /// Background ingestion interval under `serve` (0 = only on incident_status calls).
+    pub ingest_interval_secs: u64,
+    /// How far behind the cursor each ingest looks again, for alerts indexed late.
+    pub late_alert_minutes: u64,
+    /// Response SLA per severity: critical, high, medium, low (`None` = next business day).
+    pub sla_minutes: [Option<u64>; 4],
+    /// Escalation contact per severity: critical, high, medium, low.
+    pub contacts: [String; 4],
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        Self {
+            min_level: 7,
+            window_minutes: 60,
+            ingest_interval_secs: 60,
+            late_alert_minutes: 10,
+            sla_minutes: [Some(15), Some(60), Some(240), None],
+            contacts: [
+                "security lead".into(),
+                "DevOps engineer".into(),
+                "operations lead".into(),
+                "team lead".into(),
+            ],
+        }
+    }
+}
+
 /// One credential `rotate_credentials` may touch (TOML only).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +220,7 @@ pub struct Config {
     pub cert: CertDefaults,
     pub health: HealthConfig,
     pub credentials: Vec<CredentialConfig>,
+    pub incidents: IncidentsConfig,
     pub log_level: String,
 }
 
@@ -206,6 +242,7 @@ struct FileConfig {
     remediation: Option<FileRemediation>,
     check_cert: Option<FileCert>,
     health: Option<FileHealth>,
+    incidents: Option<FileIncidents>,
     #[serde(default)]
     credentials: Vec<CredentialConfig>,
 }
@@ -294,6 +331,23 @@ struct FileHealth {
     docker_host: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIncidents {
+    min_level: Option<u32>,
+    window_minutes: Option<u64>,
+    ingest_interval_secs: Option<u64>,
+    late_alert_minutes: Option<u64>,
+    critical_sla_minutes: Option<u64>,
+    high_sla_minutes: Option<u64>,
+    medium_sla_minutes: Option<u64>,
+    low_sla_minutes: Option<u64>,
+    critical_contact: Option<String>,
+    high_contact: Option<String>,
+    medium_contact: Option<String>,
+    low_contact: Option<String>,
+}
+
 /// Environment access, abstracted so tests can pass a map instead of mutating the process env.
 pub trait Env {
     fn var(&self, key: &str) -> Option<String>;
@@ -341,6 +395,8 @@ pub const ENV_VARS: &[&str] = &[
     "SECOPS_REMEDIATION",
     "SECOPS_HEALTH_TIMEOUT_MS",
     "SECOPS_CONTAINER_FILTER",
+    "SECOPS_INCIDENTS_MIN_LEVEL",
+    "SECOPS_INCIDENTS_INGEST_INTERVAL_SECS",
     "DOCKER_HOST",
 ];
 
@@ -632,6 +688,8 @@ impl Config {
             }
         }
 
+        let incidents = incidents_config(fc.incidents.unwrap_or_default(), env)?;
+
         let log_level = env
             .var("SECOPS_LOG")
             .or(fc.log_level)
@@ -660,6 +718,7 @@ impl Config {
             cert,
             health,
             credentials: fc.credentials,
+            incidents,
             log_level,
         })
     }
@@ -730,6 +789,24 @@ impl Config {
                 "container_filter": self.health.container_filter,
                 "docker_host": self.health.docker_host,
             },
+            "incidents": {
+                "min_level": self.incidents.min_level,
+                "window_minutes": self.incidents.window_minutes,
+                "ingest_interval_secs": self.incidents.ingest_interval_secs,
+                "late_alert_minutes": self.incidents.late_alert_minutes,
+                "sla_minutes": {
+                    "critical": self.incidents.sla_minutes[0],
+                    "high": self.incidents.sla_minutes[1],
+                    "medium": self.incidents.sla_minutes[2],
+                    "low": self.incidents.sla_minutes[3].map_or(json!("next_business_day"), |m| json!(m)),
+                },
+                "contacts": {
+                    "critical": self.incidents.contacts[0],
+                    "high": self.incidents.contacts[1],
+                    "medium": self.incidents.contacts[2],
+                    "low": self.incidents.contacts[3],
+                },
+            },
             "credentials": self.credentials.iter().map(|c| json!({
                 "id": c.id, "kind": c.kind, "user": c.user, "secret_file": c.secret_file,
             })).collect::<Vec<_>>(),
@@ -761,6 +838,83 @@ impl Config {
         }
         w
     }
+}
+
+fn incidents_config(f: FileIncidents, env: &dyn Env) -> Result<IncidentsConfig, ConfigError> {
+    let d = IncidentsConfig::default();
+    let min_level = match env.var("SECOPS_INCIDENTS_MIN_LEVEL") {
+        Some(v) => parse_num("SECOPS_INCIDENTS_MIN_LEVEL", &v)?,
+        None => f.min_level.unwrap_or(d.min_level),
+    };
+    if !(1..=16).contains(&min_level) {
+        return Err(ConfigError::new(
+            "incidents.min_level (SECOPS_INCIDENTS_MIN_LEVEL)",
+            "must be a Wazuh rule level between 1 and 16",
+        ));
+    }
+    let ingest_interval_secs = match env.var("SECOPS_INCIDENTS_INGEST_INTERVAL_SECS") {
+        Some(v) => parse_num("SECOPS_INCIDENTS_INGEST_INTERVAL_SECS", &v)?,
+        None => f.ingest_interval_secs.unwrap_or(d.ingest_interval_secs),
+    };
+    let c = IncidentsConfig {
+        min_level,
+        window_minutes: f.window_minutes.unwrap_or(d.window_minutes),
+        ingest_interval_secs,
+        late_alert_minutes: f.late_alert_minutes.unwrap_or(d.late_alert_minutes),
+        sla_minutes: [
+            f.critical_sla_minutes.or(d.sla_minutes[0]),
+            f.high_sla_minutes.or(d.sla_minutes[1]),
+            f.medium_sla_minutes.or(d.sla_minutes[2]),
+            f.low_sla_minutes.or(d.sla_minutes[3]),
+        ],
+        contacts: [
+            f.critical_contact.unwrap_or_else(|| d.contacts[0].clone()),
+            f.high_contact.unwrap_or_else(|| d.contacts[1].clone()),
+            f.medium_contact.unwrap_or_else(|| d.contacts[2].clone()),
+            f.low_contact.unwrap_or_else(|| d.contacts[3].clone()),
+        ],
+    };
+    for (key, v, max) in [
+        ("incidents.window_minutes", c.window_minutes, 7 * 24 * 60),
+        (
+            "incidents.late_alert_minutes",
+            c.late_alert_minutes,
+            24 * 60,
+        ),
+        (
+            "incidents.ingest_interval_secs (SECOPS_INCIDENTS_INGEST_INTERVAL_SECS)",
+            c.ingest_interval_secs,
+            86_400,
+        ),
+    ] {
+        if v > max {
+            return Err(ConfigError::new(
+                key,
+                format!("must be between 0 and {max}"),
+            ));
+        }
+    }
+    if c.window_minutes == 0 {
+        return Err(ConfigError::new(
+            "incidents.window_minutes",
+            "must be at least 1",
+        ));
+    }
+    for (i, sev) in ["critical", "high", "medium", "low"].iter().enumerate() {
+        if c.sla_minutes[i].is_some_and(|m| m > 30 * 24 * 60) {
+            return Err(ConfigError::new(
+                format!("incidents.{sev}_sla_minutes"),
+                "must be between 0 and 43200 (30 days)",
+            ));
+        }
+        if c.contacts[i].trim().is_empty() || c.contacts[i].len() > 200 {
+            return Err(ConfigError::new(
+                format!("incidents.{sev}_contact"),
+                "must be 1 to 200 characters",
+            ));
+        }
+    }
+    Ok(c)
 }
 
 fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {

@@ -1,5 +1,6 @@
 //! The shared context every tool receives: validated config, the store, the check engines
-//! built once at start (trust anchors for check_cert), and the metrics registry.
+//! built once at start (trust anchors for check_cert), the metrics registry, and the
+//! incident ingest entry point shared by incident_status and the background task.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +40,8 @@ pub struct AppContext {
     pub gate: crate::remediation::Gate,
     /// Interrupted credential rotations are reconciled once per process.
     pub reconciled: tokio::sync::OnceCell<()>,
+    /// One incident ingest at a time (tool calls and the background task).
+    pub ingest_lock: tokio::sync::Mutex<()>,
 }
 
 impl AppContext {
@@ -96,6 +99,7 @@ impl AppContext {
             inflight: InFlight::default(),
             gate,
             reconciled: tokio::sync::OnceCell::new(),
+            ingest_lock: tokio::sync::Mutex::new(()),
         }))
     }
 }
@@ -121,6 +125,24 @@ impl AppContext {
             store: &self.store,
             settings: &self.config.health,
         }
+    }
+}
+
+impl AppContext {
+    /// Ingest new alerts into incidents (serialised); first run reaches back to `bootstrap`.
+    pub async fn ingest_incidents(
+        &self,
+        bootstrap: time::OffsetDateTime,
+    ) -> crate::checks::incidents::IngestStatus {
+        let _one = self.ingest_lock.lock().await;
+        crate::checks::incidents::ingest(
+            self.indexer.as_ref(),
+            &self.store,
+            &self.config.incidents,
+            bootstrap,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
     }
 }
 

@@ -104,6 +104,10 @@ struct SimArgs {
     /// Where to write the simulator's CA certificate (PEM) for clients to trust.
     #[arg(long, value_name = "PATH", default_value = "secops-sim-ca.pem")]
     ca_out: PathBuf,
+    /// Inject a scenario every SECS seconds (0 = never), cycling: SSH brute-force burst,
+    /// level-15 exploit, file-integrity trickle, below-threshold noise.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    attack_every: u64,
 }
 
 #[derive(Args)]
@@ -269,6 +273,57 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> 
     secops_mcp::remediation::credentials::ensure_reconciled(&ctx).await;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    let ingest = spawn_incident_ingest(ctx.clone(), shutdown.child_token());
+    let result = serve_transport(ctx, args, shutdown).await;
+    if let Some((stop, task)) = ingest {
+        stop.cancel();
+        let _ = task.await;
+    }
+    result
+}
+
+/// Ingest alerts into incidents every `incidents.ingest_interval_secs` until `stop`.
+fn spawn_incident_ingest(
+    ctx: Arc<AppContext>,
+    stop: CancellationToken,
+) -> Option<(CancellationToken, tokio::task::JoinHandle<()>)> {
+    let secs = ctx.config.incidents.ingest_interval_secs;
+    if secs == 0 || ctx.indexer.is_none() {
+        return None;
+    }
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let bootstrap = time::OffsetDateTime::now_utc() - time::Duration::hours(24);
+            let st = tokio::select! {
+                _ = stop.cancelled() => break,
+                st = ctx.ingest_incidents(bootstrap) => st,
+            };
+            if st.status == "ok" {
+                tracing::debug!(
+                    new_alerts = st.new_alerts,
+                    new_incidents = st.new_incidents,
+                    "incident ingest"
+                );
+            } else {
+                tracing::warn!(status = %st.status, error = st.error.as_deref().unwrap_or(""), "incident ingest");
+            }
+        }
+    });
+    Some((token, task))
+}
+
+async fn serve_transport(
+    ctx: Arc<AppContext>,
+    args: ServeArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<ExitCode> {
     match args.http {
         Some(addr) => {
             let server = HttpServer::bind(ctx, addr).await?;
@@ -380,6 +435,18 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
     println!("  SECOPS_INDEXER_CA_FILE={ca}");
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
+    if args.attack_every > 0 {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(args.attack_every));
+        tick.tick().await;
+        for n in 0.. {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let (name, count) = sim.inject_scenario(n);
+            println!("injected scenario {name}: {count} alert(s)");
+        }
+    }
     shutdown.cancelled().await;
     sim.stop().await;
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ pub mod cert;
 pub mod containers;
 pub mod finding;
 pub mod host;
+pub mod incidents;
 pub mod scan;
 pub mod wazuh_health;
 

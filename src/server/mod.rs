@@ -74,7 +74,7 @@ impl SecopsServer {
 fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
     static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
     ROUTER
-        .get_or_init(|| Arc::new(SecopsServer::tool_router()))
+        .get_or_init(|| Arc::new(SecopsServer::tool_router() + SecopsServer::incident_router()))
         .clone()
 }
 
@@ -197,7 +197,9 @@ impl ServerHandler for SecopsServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(resources::list()))
+        Ok(ListResourcesResult::with_all_items(resources::list(
+            &self.ctx,
+        )))
     }
 
     async fn read_resource(

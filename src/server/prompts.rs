@@ -17,6 +17,10 @@ const FILES: &[(&str, &str)] = &[
         "emergency_restart.md",
         include_str!("../../prompts/emergency_restart.md"),
     ),
+    (
+        "incident_response.md",
+        include_str!("../../prompts/incident_response.md"),
+    ),
 ];
 
 /// Longest argument value accepted into a prompt.

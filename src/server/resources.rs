@@ -1,5 +1,6 @@
-//! Read-only MCP resources: the effective configuration (secrets masked) and the recent
-//! tool-call log, so an operator or auditor can see how the server is set up and used.
+//! Read-only MCP resources: the effective configuration (secrets masked), the recent
+//! tool-call log, the recent audit log, and one resource per open incident (`secops://incidents/{id}`, its detail
+//! as incident_status shows it, from the store).
 
 use rmcp::ErrorData;
 use rmcp::model::{ReadResourceResult, Resource, ResourceContents};
@@ -9,10 +10,13 @@ use crate::context::AppContext;
 pub const CONFIG_URI: &str = "secops://config";
 pub const TOOL_CALLS_URI: &str = "secops://tool-calls/recent";
 pub const AUDIT_URI: &str = "secops://audit/recent";
+pub const INCIDENT_PREFIX: &str = "secops://incidents/";
 const RECENT_LIMIT: usize = 100;
+/// Open incidents listed as resources (the most recent first).
+const MAX_INCIDENT_RESOURCES: usize = 200;
 
-pub fn list() -> Vec<Resource> {
-    vec![
+pub fn list(ctx: &AppContext) -> Vec<Resource> {
+    let mut out = vec![
         Resource::new(CONFIG_URI, "config")
             .with_title("Effective configuration")
             .with_description("The settings this server runs with; secrets are masked")
@@ -30,7 +34,32 @@ pub fn list() -> Vec<Resource> {
                  refusals, outcomes), newest first, read-only",
             )
             .with_mime_type("application/json"),
-    ]
+    ];
+    // Non-resolved incidents only (a far-future `since` excludes resolved ones).
+    let rows = ctx
+        .store
+        .incidents_active(i64::MAX, "9999", MAX_INCIDENT_RESOURCES)
+        .unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    for row in rows {
+        let v = crate::checks::incidents::view(&row, &ctx.config.incidents, now);
+        out.push(
+            Resource::new(format!("{INCIDENT_PREFIX}{}", v.id), v.id.to_lowercase())
+                .with_title(format!(
+                    "{} [{}]",
+                    v.id,
+                    serde_json::json!(v.severity).as_str().unwrap_or("")
+                ))
+                .with_description(format!(
+                    "{} ({} alert(s), status {})",
+                    v.title,
+                    v.alert_count,
+                    serde_json::json!(v.status).as_str().unwrap_or("")
+                ))
+                .with_mime_type("application/json"),
+        );
+    }
+    out
 }
 
 pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData> {
@@ -51,10 +80,23 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             serde_json::json!({ "audit": rows })
         }
+        _ if uri.starts_with(INCIDENT_PREFIX) => {
+            let id = &uri[INCIDENT_PREFIX.len()..];
+            let now = time::OffsetDateTime::now_utc();
+            match crate::checks::incidents::detail(&ctx.store, &ctx.config.incidents, id, now) {
+                Ok(d) => serde_json::to_value(d)
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
+                Err(crate::checks::incidents::IncidentError::InvalidArgument(e)) => {
+                    return Err(ErrorData::resource_not_found(e.reason, None));
+                }
+                Err(e) => return Err(ErrorData::internal_error(e.to_string(), None)),
+            }
+        }
         _ => {
             return Err(ErrorData::resource_not_found(
                 format!(
-                    "no resource `{uri}`; available: {CONFIG_URI}, {TOOL_CALLS_URI}, {AUDIT_URI}"
+                    "no resource `{uri}`; available: {CONFIG_URI}, {TOOL_CALLS_URI}, \
+                     {AUDIT_URI}, {INCIDENT_PREFIX}INC-NNNNNN"
                 ),
                 None,
             ));

@@ -17,6 +17,9 @@ use crate::checks::cert::{CertArgs, CertError, CertReport};
 use crate::checks::containers::ContainersReport;
 use crate::checks::host::{HostReport, HostThresholds};
 use crate::checks::scan::{ScanArgs, ScanError, ScanReport};
+use crate::checks::incidents::{
+    IncidentError, StatusArgs, StatusReport, UpdateArgs, UpdateReport, parse_since,
+};
 use crate::checks::wazuh_health::{HealthArgs, HealthReport};
 
 const CHECK_CERT_DESC: &str = include_str!("../../tools/check_cert.md");
@@ -24,6 +27,8 @@ const WAZUH_HEALTH_DESC: &str = include_str!("../../tools/wazuh_health.md");
 const HOST_METRICS_DESC: &str = include_str!("../../tools/host_metrics.md");
 const CONTAINER_STATUS_DESC: &str = include_str!("../../tools/container_status.md");
 const SCAN_HOST_DESC: &str = include_str!("../../tools/scan_host.md");
+const INCIDENT_STATUS_DESC: &str = include_str!("../../tools/incident_status.md");
+const INCIDENT_UPDATE_DESC: &str = include_str!("../../tools/incident_update.md");
 
 /// Arguments of tools that take none (unknown arguments are still refused).
 #[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
@@ -226,6 +231,95 @@ impl SecopsServer {
             )
         };
         structured(&r, summary)
+    }
+}
+
+#[tool_router(router = incident_router, vis = "pub(crate)")]
+impl SecopsServer {
+    #[tool(
+        name = "incident_status",
+        description = INCIDENT_STATUS_DESC,
+        input_schema = schema_for_input::<StatusArgs>().expect("StatusArgs schema is an object"),
+        output_schema = schema_for_output::<StatusReport>(),
+        annotations(
+            title = "Incident status",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn incident_status(&self, args: JsonObject) -> CallToolResult {
+        let args: StatusArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return arg_error(&e),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let since = match parse_since(args.since.as_deref().unwrap_or("24h"), now) {
+            Ok(t) => t,
+            Err(e) => return arg_error(&e),
+        };
+        let ctx = self.context();
+        let ingest = ctx.ingest_incidents(since).await;
+        match crate::checks::incidents::status(
+            &ctx.store,
+            &ctx.config.incidents,
+            &args,
+            ingest,
+            now,
+        ) {
+            Ok(r) => structured(&r, r.summary_text()),
+            Err(e) => incident_error(&e),
+        }
+    }
+
+    #[tool(
+        name = "incident_update",
+        description = INCIDENT_UPDATE_DESC,
+        input_schema = schema_for_input::<UpdateArgs>().expect("UpdateArgs schema is an object"),
+        output_schema = schema_for_output::<UpdateReport>(),
+        annotations(
+            title = "Update an incident",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_update(
+        &self,
+        args: JsonObject,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> CallToolResult {
+        let args: UpdateArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return arg_error(&e),
+        };
+        let caller = self.caller(&context);
+        let ctx = self.context();
+        // Not while alerts are being ingested: both read-modify-write the incident row.
+        let _one = ctx.ingest_lock.lock().await;
+        let now = time::OffsetDateTime::now_utc();
+        match crate::checks::incidents::update(
+            &ctx.store,
+            &ctx.config.incidents,
+            &caller.0,
+            &args,
+            now,
+        ) {
+            Ok(r) => {
+                let summary = format!("{}: {}.", r.incident.id, r.change);
+                structured(&r, summary)
+            }
+            Err(e) => incident_error(&e),
+        }
+    }
+}
+
+fn incident_error(e: &IncidentError) -> CallToolResult {
+    match e {
+        IncidentError::InvalidArgument(a) => arg_error(a),
+        IncidentError::Store(_) => tool_error(&e.to_string()),
     }
 }
 

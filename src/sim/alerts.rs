@@ -677,7 +677,8 @@ impl AlertGen {
             &["003", "007", "009"],
             12,
             now - Duration::hours(12),
-            Duration::minutes(55),
+            // Each agent every 45 min: one slow-trickle incident per agent.
+            Duration::minutes(15),
         ));
         out.extend(self.level15_attack("192.0.2.77", "001", now - Duration::hours(2)));
         out

@@ -16,6 +16,9 @@ pub struct Doc {
     pub index: String,
     pub id: String,
     pub source: Value,
+    /// `timestamp` in epoch milliseconds, parsed once at insert (ranges and sorts on it
+    /// read this instead of re-parsing the string for every document of every query).
+    pub ts_ms: Option<i64>,
 }
 
 pub struct AlertIndex {
@@ -48,11 +51,18 @@ impl AlertIndex {
             index: format!("{ALERTS_PREFIX}{day}"),
             id: self.rng.doc_id(),
             source,
+            ts_ms: ts,
         });
         true
     }
 
     pub fn index_names(&self) -> BTreeSet<String> {
-        self.docs.iter().map(|d| d.index.clone()).collect()
+        let mut names = BTreeSet::new();
+        for d in &self.docs {
+            if !names.contains(&d.index) {
+                names.insert(d.index.clone());
+            }
+        }
+        names
     }
 }

@@ -324,6 +324,36 @@ impl Simulator {
         AlertGen::new(self.shared.cfg.seed ^ n.wrapping_mul(0x9E37_79B9), agents)
     }
 
+    /// Inject scenario `n` (cycling) now: an SSH brute-force burst from one IP across two
+    /// agents, a level-15 exploit attempt, a slow file-integrity trickle, or noise below
+    /// the incident threshold. Returns the scenario's name and the alerts indexed.
+    pub fn inject_scenario(&self, n: u64) -> (&'static str, usize) {
+        let now = clock::now();
+        let mut g = self.alerts();
+        let ip = format!("203.0.113.{}", 100 + n % 100);
+        let (name, alerts) = match n % 4 {
+            0 => (
+                "ssh_brute_force",
+                g.ssh_brute_force(&ip, &["001", "002"], 40, now - time::Duration::minutes(3)),
+            ),
+            1 => ("level15_attack", g.level15_attack(&ip, "001", now)),
+            2 => (
+                "fim_trickle",
+                g.fim_trickle(
+                    &["003"],
+                    3,
+                    now - time::Duration::minutes(2),
+                    time::Duration::seconds(40),
+                ),
+            ),
+            _ => (
+                "noise",
+                g.noise(&[], 20, now - time::Duration::minutes(1), now),
+            ),
+        };
+        (name, self.inject_alerts(alerts))
+    }
+
     /// Number of documents in the alert index.
     pub fn alert_count(&self) -> usize {
         self.shared.index_read().docs.len()

@@ -81,6 +81,33 @@ const MIGRATIONS: &[&str] = &[
         orphaned         TEXT,
         updated_at       TEXT NOT NULL
     );",
+    // 6: incidents correlated from Wazuh alerts, and the alerts already ingested (for
+    // idempotent ingestion across restarts; pruned behind the cursor).
+    "CREATE TABLE incidents (
+        seq            INTEGER PRIMARY KEY,
+        corr_key       TEXT    NOT NULL,
+        title          TEXT    NOT NULL,
+        max_level      INTEGER NOT NULL,
+        status         TEXT    NOT NULL,
+        phase          TEXT    NOT NULL,
+        assignee       TEXT,
+        resolution     TEXT,
+        first_alert_ms INTEGER NOT NULL,
+        last_alert_ms  INTEGER NOT NULL,
+        alert_count    INTEGER NOT NULL,
+        body           TEXT    NOT NULL,
+        created_at     TEXT    NOT NULL,
+        updated_at     TEXT    NOT NULL,
+        acknowledged_at TEXT,
+        contained_at   TEXT,
+        resolved_at    TEXT
+    );
+    CREATE INDEX incidents_open_key ON incidents(corr_key) WHERE status != 'resolved';
+    CREATE TABLE ingested_alerts (
+        doc   TEXT    PRIMARY KEY,
+        ts_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX ingested_alerts_ts ON ingested_alerts(ts_ms);",
 ];
 
 pub fn latest() -> i64 {

@@ -1,8 +1,9 @@
 //! The embedded SQLite store: the only code that writes SQL. Opens (and creates, 0700/0600)
 //! the database in the state directory, applies versioned migrations, and owns the tables:
-//! today the `tool_calls` log; later the audit chain, incidents, scan baselines, rotations.
+//! the `tool_calls` log, the audit chain and incidents; later scan baselines, rotations.
 
 pub mod audit;
+pub mod incidents;
 mod migrations;
 pub mod remediation;
 mod scans;
@@ -16,6 +17,7 @@ use rusqlite::Connection;
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
+pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.

@@ -172,6 +172,14 @@ fn values<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
     out
 }
 
+/// Like [`keys`] on the document's source, with the pre-parsed `timestamp`.
+fn doc_keys(doc: &Doc, field: &str) -> Vec<Key> {
+    match doc.ts_ms {
+        Some(ms) if field == "timestamp" => vec![Key::Num(ms as f64)],
+        _ => keys(&doc.source, field),
+    }
+}
+
 fn keys(doc: &Value, field: &str) -> Vec<Key> {
     let ft = field_type(field);
     values(doc, field)
@@ -551,7 +559,7 @@ fn matches(q: &Query, doc: &Doc) -> bool {
                 && !must_not.iter().any(|c| matches(c, doc))
                 && should.iter().filter(|c| matches(c, doc)).count() >= *min_should
         }
-        Query::Range { field, bounds } => keys(&doc.source, field).iter().any(|k| {
+        Query::Range { field, bounds } => doc_keys(doc, field).iter().any(|k| {
             bounds.iter().all(|b| match b {
                 Bound::Gte(x) => k.cmp(x) != Ordering::Less,
                 Bound::Gt(x) => k.cmp(x) == Ordering::Greater,
@@ -697,7 +705,7 @@ fn sort_key(s: &Sort, doc: &Doc, pos: usize, score: f64) -> Option<Key> {
         SortField::Doc => Some(Key::Num(pos as f64)),
         SortField::Id => Some(Key::Str(doc.id.clone())),
         SortField::Field(f, _) => {
-            let ks = keys(&doc.source, f);
+            let ks = doc_keys(doc, f);
             let pick = if s.desc {
                 Ordering::Greater
             } else {
@@ -1444,21 +1452,22 @@ impl SearchRequest {
     }
 
     /// Documents matching the query, in index order.
-    fn matching<'a>(&self, docs: &'a [Doc]) -> Vec<(usize, &'a Doc)> {
+    fn matching<'a>(&self, docs: &[&'a Doc]) -> Vec<(usize, &'a Doc)> {
         docs.iter()
+            .copied()
             .enumerate()
             .filter(|(_, d)| matches(&self.query, d))
             .collect()
     }
 
-    pub fn count(&self, docs: &[Doc]) -> usize {
+    pub fn count(&self, docs: &[&Doc]) -> usize {
         self.matching(docs).len()
     }
 
     /// Run the search; `shards` is reported in `_shards`.
     pub fn execute(
         &self,
-        docs: &[Doc],
+        docs: &[&Doc],
         shards: usize,
         started: std::time::Instant,
     ) -> Result<Value, SearchError> {
@@ -1487,9 +1496,6 @@ impl SearchRequest {
                     acc.then_with(|| cmp_one(s, x, y))
                 })
         };
-        if sorted {
-            keyed.sort_by(|a, b| cmp(&a.0, &b.0).then(a.1.cmp(&b.1)));
-        }
         if let Some(after) = &self.search_after {
             let after: Vec<Option<Key>> = self
                 .sort
@@ -1498,6 +1504,20 @@ impl SearchRequest {
                 .map(|(s, v)| after_key(s, v))
                 .collect::<Result<_, _>>()?;
             keyed.retain(|k| cmp(&k.0, &after) == Ordering::Greater);
+        }
+        if sorted {
+            // Only the requested window needs full order: select it, then sort it (the
+            // comparison is total, so this equals sorting everything).
+            let order = |a: &(Vec<Option<Key>>, usize, &Doc),
+                         b: &(Vec<Option<Key>>, usize, &Doc)| {
+                cmp(&a.0, &b.0).then(a.1.cmp(&b.1))
+            };
+            let window = self.from.saturating_add(self.size);
+            if window > 0 && window < keyed.len() {
+                keyed.select_nth_unstable_by(window - 1, order);
+                keyed.truncate(window);
+            }
+            keyed.sort_by(order);
         }
         let page: Vec<Value> = keyed
             .iter()
@@ -1602,6 +1622,7 @@ mod tests {
             index: "wazuh-alerts-4.x-2024.05.01".into(),
             id: format!("id{i:03}"),
             source: json!({"timestamp": ts, "rule": {"level": level, "groups": groups}, "agent": {"id": agent}, "full_log": "x"}),
+            ts_ms: clock::parse_date_millis(ts),
         }
     }
 
@@ -1634,7 +1655,9 @@ mod tests {
 
     fn run(body: Value) -> Result<Value, SearchError> {
         let now = clock::parse_date_millis("2024-05-01T13:00:00Z").unwrap();
-        SearchRequest::parse(&body, &[], now, false)?.execute(&docs(), 3, std::time::Instant::now())
+        let docs = docs();
+        let refs: Vec<&Doc> = docs.iter().collect();
+        SearchRequest::parse(&body, &[], now, false)?.execute(&refs, 3, std::time::Instant::now())
     }
 
     fn ids(v: &Value) -> Vec<String> {
