@@ -557,3 +557,81 @@ async fn serve_ingests_in_the_background_on_its_interval() {
     }
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_ip_filed_under_an_incident_appears_in_its_timeline() {
+    let s = setup().await;
+    let now = OffsetDateTime::now_utc();
+    let mut g = s.sim.alerts();
+    s.sim.inject_alerts(g.ssh_brute_force(
+        "203.0.113.77",
+        &["001", "002"],
+        40,
+        now - Duration::minutes(10),
+    ));
+    // The same server also reaches the manager, with remediation on (no human in this
+    // test: the gate's human step has its own tests).
+    let ca = s.scratch.path().join("sim-ca.pem");
+    let c = s.sim.config().clone();
+    let mut env: Vec<(&str, String)> = s.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    env.push(("SECOPS_WAZUH_URL", s.sim.manager_url()));
+    env.push(("SECOPS_WAZUH_USER", c.api_user.clone()));
+    env.push(("SECOPS_WAZUH_PASSWORD", c.api_password.clone()));
+    env.push(("SECOPS_WAZUH_CA_FILE", ca.to_string_lossy().to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = HttpHarness::start(
+        &s.scratch,
+        "[remediation]\nenabled = true\nrequire_human = false\n",
+        &env,
+    )
+    .await;
+    let client = server.client(Era::Legacy).await;
+    let o = status(&client, json!({})).await;
+    let inc = find(&o, |i| has_ip(i, "203.0.113.77"));
+    assert_eq!(inc.len(), 1, "{o:#}");
+    let id = inc[0]["id"].as_str().unwrap().to_string();
+
+    let args = json!({
+        "ip": "203.0.113.77", "agents": ["001", "002"],
+        "reason": "SSH brute force", "incident_id": id,
+    });
+    let plan = call(&client, "block_ip", args.clone()).await;
+    assert_ne!(plan.is_error, Some(true), "{}", text_of(&plan));
+    let token = plan.structured_content.unwrap()["confirmation_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut apply = args.clone();
+    apply["mode"] = json!("apply");
+    apply["confirmation_token"] = json!(token);
+    let r = call(&client, "block_ip", apply).await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert_eq!(s.sim.active_responses().len(), 1);
+
+    let d = status(&client, json!({ "incident_id": id })).await;
+    let timeline = d["incident"]["timeline"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{d:#}"));
+    let blocks: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| e.to_string().contains("block_ip"))
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "plan and apply of block_ip in the timeline: {timeline:#?}"
+    );
+    // Oldest first.
+    let times: Vec<&str> = timeline.iter().filter_map(|e| e["at"].as_str()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "timeline is oldest first");
+
+    // An unknown incident is refused before anything happens.
+    let mut bogus = args.clone();
+    bogus["incident_id"] = json!("INC-424242");
+    let r = call(&client, "block_ip", bogus).await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("`incident_id`"), "{}", text_of(&r));
+    client.cancel().await.unwrap();
+    server.stop().await;
+}

@@ -676,7 +676,7 @@ async fn audit_verify_names_an_edited_row() {
 async fn block_ip_refuses_unsafe_targets_and_reports_failed_agents() {
     let w = world("require_human = false\nrate_limit_per_minute = 100").await;
     let client = w.client(Human(None), Era::Legacy, "block.log").await;
-    let plan = |ip: &str, agents: Value| json!({"ip": ip, "agents": agents, "reason": "scanning", "incident_id": "INC-9"});
+    let plan = |ip: &str, agents: Value| json!({"ip": ip, "agents": agents, "reason": "scanning"});
     for (ip, agents, needle) in [
         ("127.0.0.1", json!(["001"]), "loopback"),
         ("::1", json!(["001"]), "loopback"),

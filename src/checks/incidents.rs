@@ -594,7 +594,8 @@ pub fn incident_id(seq: i64) -> String {
     format!("INC-{seq:06}")
 }
 
-fn parse_incident_id(id: &str) -> Option<i64> {
+/// `INC-000042` -> 42; `None` for anything else.
+pub fn parse_incident_id(id: &str) -> Option<i64> {
     let n = id.trim().strip_prefix("INC-")?;
     if n.is_empty() || n.len() > 12 || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;

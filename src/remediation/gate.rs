@@ -101,6 +101,8 @@ pub enum GateError {
     Store(#[from] StoreError),
     #[error("refused: invalid request state: {0}")]
     RequestState(&'static str),
+    #[error("refused: invalid argument `incident_id`: {0}")]
+    Incident(String),
 }
 
 /// One destructive call, as the gate sees it.
@@ -214,7 +216,28 @@ impl Gate {
                     per_minute: self.policy.rate_limit_per_minute,
                 })
         });
+        let result = result.and_then(|()| self.check_incident(call));
         result.map_err(|e| self.refuse(call, e))
+    }
+
+    /// An action filed under an incident must name one that exists (its audit rows join
+    /// that incident's timeline).
+    fn check_incident(&self, call: &Call) -> Result<(), GateError> {
+        let Some(id) = &call.incident_id else {
+            return Ok(());
+        };
+        let shown = crate::util::sanitize_untrusted(id.as_bytes(), 40);
+        let seq = crate::checks::incidents::parse_incident_id(id).ok_or_else(|| {
+            GateError::Incident(format!(
+                "`{shown}` is not an incident id; ids look like `INC-000001` (see incident_status)"
+            ))
+        })?;
+        match self.store.incident_get(seq)? {
+            Some(_) => Ok(()),
+            None => Err(GateError::Incident(format!(
+                "no incident `{shown}`; list incidents with incident_status"
+            ))),
+        }
     }
 
     /// Append an audit row; the caller must stop when this fails (fail closed).

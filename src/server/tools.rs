@@ -16,10 +16,10 @@ use crate::checks::ArgError;
 use crate::checks::cert::{CertArgs, CertError, CertReport};
 use crate::checks::containers::ContainersReport;
 use crate::checks::host::{HostReport, HostThresholds};
-use crate::checks::scan::{ScanArgs, ScanError, ScanReport};
 use crate::checks::incidents::{
     IncidentError, StatusArgs, StatusReport, UpdateArgs, UpdateReport, parse_since,
 };
+use crate::checks::scan::{ScanArgs, ScanError, ScanReport};
 use crate::checks::wazuh_health::{HealthArgs, HealthReport};
 
 const CHECK_CERT_DESC: &str = include_str!("../../tools/check_cert.md");

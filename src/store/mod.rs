@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
-pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.
