@@ -3,10 +3,12 @@
 //! insertion order (which also plays the part of Lucene's doc order).
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
 use super::clock;
+use super::indexer::SearchCache;
 use super::rng::SimRng;
 
 pub const ALERTS_PREFIX: &str = "wazuh-alerts-4.x-";
@@ -22,7 +24,12 @@ pub struct Doc {
 }
 
 pub struct AlertIndex {
+    /// Append-only: [`AlertIndex::insert`] is the only writer (it also resets `search_cache`).
     pub docs: Vec<Doc>,
+    /// Sort orders and totals the search derived from `docs`; emptied on every insert.
+    pub search_cache: Mutex<SearchCache>,
+    /// The indices of `docs`, kept on insert (every search resolves its targets from them).
+    names: BTreeSet<String>,
     rng: SimRng,
 }
 
@@ -30,6 +37,8 @@ impl AlertIndex {
     pub fn new(seed: u64) -> Self {
         Self {
             docs: Vec::new(),
+            search_cache: Mutex::default(),
+            names: BTreeSet::new(),
             rng: SimRng::new(seed ^ 0x1D5),
         }
     }
@@ -47,8 +56,16 @@ impl AlertIndex {
             .and_then(Value::as_str)
             .and_then(clock::parse_date_millis);
         let day = clock::index_day(ts.map(clock::from_millis).unwrap_or_else(clock::now));
+        *self
+            .search_cache
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = SearchCache::default();
+        let index = format!("{ALERTS_PREFIX}{day}");
+        if !self.names.contains(&index) {
+            self.names.insert(index.clone());
+        }
         self.docs.push(Doc {
-            index: format!("{ALERTS_PREFIX}{day}"),
+            index,
             id: self.rng.doc_id(),
             source,
             ts_ms: ts,
@@ -57,12 +74,6 @@ impl AlertIndex {
     }
 
     pub fn index_names(&self) -> BTreeSet<String> {
-        let mut names = BTreeSet::new();
-        for d in &self.docs {
-            if !names.contains(&d.index) {
-                names.insert(d.index.clone());
-            }
-        }
-        names
+        self.names.clone()
     }
 }

@@ -21,6 +21,7 @@ use super::Shared;
 use super::clock;
 use super::faults::HealthStatus;
 use super::index::Doc;
+pub use search::SearchCache;
 use search::{SEARCH_URL_PARAMS, SearchError, SearchRequest};
 
 pub const CLUSTER_NAME: &str = "wazuh-cluster";
@@ -341,20 +342,20 @@ fn run(
     let index = shared.index_read();
     let names: Vec<String> = index.index_names().into_iter().collect();
     let targets = resolve(expr, &names, &params)?;
-    // Borrowed under the read lock (cloning 100k documents per page was the bottleneck).
-    let docs: Vec<&Doc> = index
-        .docs
-        .iter()
-        .filter(|d| targets.contains(&d.index))
-        .collect();
     let shards = targets.len() * SHARDS_PER_INDEX;
     if count_only {
+        // Borrowed under the read lock (cloning 100k documents per page was the bottleneck).
+        let docs: Vec<&Doc> = index
+            .docs
+            .iter()
+            .filter(|d| targets.contains(&d.index))
+            .collect();
         return Ok(json!({
             "count": req.count(&docs),
             "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
         }));
     }
-    req.execute(&docs, shards, started)
+    req.execute_on(&index, &targets, shards, started)
 }
 
 fn reply(result: Result<Value, SearchError>) -> Response {

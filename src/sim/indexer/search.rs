@@ -4,11 +4,13 @@
 //! Anything else is refused with an OpenSearch-style 400, never answered approximately.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
 use super::super::clock;
-use super::super::index::Doc;
+use super::super::index::{AlertIndex, Doc};
 
 /// Largest `from + size` (OpenSearch's `index.max_result_window`).
 pub const MAX_RESULT_WINDOW: i64 = 10_000;
@@ -741,6 +743,15 @@ fn cmp_one(s: &Sort, a: &Option<Key>, b: &Option<Key>) -> Ordering {
     }
 }
 
+/// Compare two documents' sort keys field by field.
+fn cmp_keys(sort: &[Sort], a: &[Option<Key>], b: &[Option<Key>]) -> Ordering {
+    sort.iter()
+        .zip(a.iter().zip(b.iter()))
+        .fold(Ordering::Equal, |acc, (s, (x, y))| {
+            acc.then_with(|| cmp_one(s, x, y))
+        })
+}
+
 fn sort_value_json(s: &Sort, k: &Option<Key>) -> Value {
     match (&s.field, k) {
         (SortField::Score, Some(Key::Num(n))) => json!(n),
@@ -1230,6 +1241,18 @@ enum TrackTotal {
     Exact,
 }
 
+/// Every document's sort keys and position in the store, in sort order.
+type SortedStore = Vec<(Vec<Option<Key>>, usize)>;
+
+/// What searches derive from the store and reuse until the next insert (which resets it):
+/// per sort (by `timestamp` / `_id`), every document's position in the store in sort order
+/// with its sort keys; per (target indices, query), the number of matching documents.
+#[derive(Default)]
+pub struct SearchCache {
+    orders: HashMap<String, Arc<SortedStore>>,
+    totals: HashMap<String, usize>,
+}
+
 /// A parsed search (or count) request.
 pub struct SearchRequest {
     query: Query,
@@ -1464,7 +1487,21 @@ impl SearchRequest {
         self.matching(docs).len()
     }
 
-    /// Run the search; `shards` is reported in `_shards`.
+    fn after_keys(&self) -> Result<Option<Vec<Option<Key>>>, SearchError> {
+        self.search_after
+            .as_ref()
+            .map(|after| {
+                self.sort
+                    .iter()
+                    .zip(after.iter())
+                    .map(|(s, v)| after_key(s, v))
+                    .collect::<Result<_, _>>()
+            })
+            .transpose()
+    }
+
+    /// Run the search; `shards` is reported in `_shards`. The general path: match every
+    /// document, then select and sort the requested window.
     pub fn execute(
         &self,
         docs: &[&Doc],
@@ -1488,29 +1525,15 @@ impl SearchRequest {
                 )
             })
             .collect();
-        let cmp = |a: &[Option<Key>], b: &[Option<Key>]| {
-            self.sort
-                .iter()
-                .zip(a.iter().zip(b.iter()))
-                .fold(Ordering::Equal, |acc, (s, (x, y))| {
-                    acc.then_with(|| cmp_one(s, x, y))
-                })
-        };
-        if let Some(after) = &self.search_after {
-            let after: Vec<Option<Key>> = self
-                .sort
-                .iter()
-                .zip(after.iter())
-                .map(|(s, v)| after_key(s, v))
-                .collect::<Result<_, _>>()?;
-            keyed.retain(|k| cmp(&k.0, &after) == Ordering::Greater);
+        if let Some(after) = self.after_keys()? {
+            keyed.retain(|k| cmp_keys(&self.sort, &k.0, &after) == Ordering::Greater);
         }
         if sorted {
             // Only the requested window needs full order: select it, then sort it (the
             // comparison is total, so this equals sorting everything).
             let order = |a: &(Vec<Option<Key>>, usize, &Doc),
                          b: &(Vec<Option<Key>>, usize, &Doc)| {
-                cmp(&a.0, &b.0).then(a.1.cmp(&b.1))
+                cmp_keys(&self.sort, &a.0, &b.0).then(a.1.cmp(&b.1))
             };
             let window = self.from.saturating_add(self.size);
             if window > 0 && window < keyed.len() {
@@ -1519,6 +1542,131 @@ impl SearchRequest {
             }
             keyed.sort_by(order);
         }
+        let aggs = if self.aggs.is_empty() {
+            None
+        } else {
+            let docs: Vec<&Doc> = hits.iter().map(|(_, d)| *d).collect();
+            Some(run_aggs(&self.aggs, &docs))
+        };
+        Ok(self.respond(total, &keyed, score, aggs, shards, started))
+    }
+
+    /// The key of this request's sort in [`SearchCache`] when the fast path can answer it:
+    /// sorted only by `timestamp` and `_id` (any order, any `missing`), no aggregations.
+    fn fast_order_key(&self) -> Option<String> {
+        if !self.aggs.is_empty() || self.sort.is_empty() {
+            return None;
+        }
+        let mut key = String::new();
+        for s in &self.sort {
+            match &s.field {
+                SortField::Field(f, _) if f == "timestamp" => {}
+                SortField::Id => {}
+                _ => return None,
+            }
+            key.push_str(&format!("{s:?};"));
+        }
+        Some(key)
+    }
+
+    /// Run the search over the documents of `targets` in `index`. Searches sorted by
+    /// `timestamp` / `_id` (how alerts are paged) walk a cached order of the whole store from
+    /// the `search_after` position and stop once the page is full; their total is counted once
+    /// per store version. Same response as [`Self::execute`]; everything else goes there.
+    pub fn execute_on(
+        &self,
+        index: &AlertIndex,
+        targets: &[String],
+        shards: usize,
+        started: std::time::Instant,
+    ) -> Result<Value, SearchError> {
+        let Some(order_key) = self.fast_order_key() else {
+            let docs: Vec<&Doc> = index
+                .docs
+                .iter()
+                .filter(|d| targets.contains(&d.index))
+                .collect();
+            return self.execute(&docs, shards, started);
+        };
+        let lock = || index.search_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = lock().orders.get(&order_key).cloned();
+        let order = match cached {
+            Some(o) => o,
+            None => {
+                // Sort keys do not depend on the score or (for these fields) the position.
+                let mut entries: Vec<(Vec<Option<Key>>, usize)> = index
+                    .docs
+                    .iter()
+                    .enumerate()
+                    .map(|(pos, d)| {
+                        (
+                            self.sort.iter().map(|s| sort_key(s, d, pos, 0.0)).collect(),
+                            pos,
+                        )
+                    })
+                    .collect();
+                // Keys, then insertion order: the general path's order (positions among the
+                // targets' documents keep the relative order of positions in the store).
+                entries.sort_by(|a, b| cmp_keys(&self.sort, &a.0, &b.0).then(a.1.cmp(&b.1)));
+                let o = Arc::new(entries);
+                lock().orders.insert(order_key, o.clone());
+                o
+            }
+        };
+        let score = if scoring(&self.query) { 1.0 } else { 0.0 };
+        let start = match self.after_keys()? {
+            Some(after) => {
+                order.partition_point(|(k, _)| cmp_keys(&self.sort, k, &after) != Ordering::Greater)
+            }
+            None => 0,
+        };
+        let window = self.from.saturating_add(self.size);
+        let mut page: Vec<(Vec<Option<Key>>, usize, &Doc)> = Vec::new();
+        for (keys, pos) in &order[start..] {
+            if page.len() >= window {
+                break;
+            }
+            let d = &index.docs[*pos];
+            if targets.contains(&d.index) && matches(&self.query, d) {
+                page.push((keys.clone(), *pos, d));
+            }
+        }
+        let total = if matches!(self.track_total, TrackTotal::Off) {
+            0
+        } else {
+            let total_key = format!("{targets:?} {:?}", self.query);
+            let cached = lock().totals.get(&total_key).copied();
+            match cached {
+                Some(t) => t,
+                None => {
+                    let t = index
+                        .docs
+                        .iter()
+                        .filter(|d| targets.contains(&d.index) && matches(&self.query, d))
+                        .count();
+                    let mut c = lock();
+                    if c.totals.len() >= 1024 {
+                        c.totals.clear();
+                    }
+                    c.totals.insert(total_key, t);
+                    t
+                }
+            }
+        };
+        Ok(self.respond(total, &page, score, None, shards, started))
+    }
+
+    /// The response for the sorted window `keyed` (from `from` on) of `total` matches.
+    fn respond(
+        &self,
+        total: usize,
+        keyed: &[(Vec<Option<Key>>, usize, &Doc)],
+        score: f64,
+        aggs: Option<Value>,
+        shards: usize,
+        started: std::time::Instant,
+    ) -> Value {
+        let sorted = !self.sort.is_empty();
         let page: Vec<Value> = keyed
             .iter()
             .skip(self.from)
@@ -1605,11 +1753,10 @@ impl SearchRequest {
             json!({"total": shards, "successful": shards, "skipped": 0, "failed": 0}),
         );
         out.insert("hits".into(), Value::Object(hits_obj));
-        if !self.aggs.is_empty() {
-            let docs: Vec<&Doc> = hits.iter().map(|(_, d)| *d).collect();
-            out.insert("aggregations".into(), run_aggs(&self.aggs, &docs));
+        if let Some(aggs) = aggs {
+            out.insert("aggregations".into(), aggs);
         }
-        Ok(Value::Object(out))
+        Value::Object(out)
     }
 }
 
@@ -1763,5 +1910,148 @@ mod tests {
         );
         let r = run(json!({"_source": false, "size": 1})).unwrap();
         assert!(r["hits"]["hits"][0].get("_source").is_none());
+    }
+
+    /// The fast path (cached `timestamp` / `_id` order, walk from `search_after`, cached
+    /// totals) against the general path on random stores, queries and injections: same hits,
+    /// same order, same sort values, same totals. Timestamps come from a few values (ties), some
+    /// documents have a numeric or unparsable timestamp or several, ids collide.
+    #[test]
+    fn fast_path_equals_general_path() {
+        use super::super::super::rng::SimRng;
+        let mut rng = SimRng::new(42);
+        let stamp = |rng: &mut SimRng| -> Value {
+            let (day, hour) = (rng.range(1, 3), rng.range(10, 14));
+            let ts = format!("2024-05-0{day}T{hour}:00:00.000+0000");
+            match rng.range(0, 20) {
+                0 => json!("not a date"),
+                1 => json!(clock::parse_date_millis(&ts).unwrap()),
+                2 => json!([ts, "2024-05-01T09:30:00.000+0000"]),
+                _ => json!(ts),
+            }
+        };
+        let alert = |rng: &mut SimRng| -> Value {
+            let mut a =
+                json!({"timestamp": stamp(rng), "agent": {"id": format!("00{}", rng.range(1, 4))}});
+            if rng.range(0, 10) > 0 {
+                a["rule"] = json!({"level": rng.range(0, 16)});
+            }
+            a
+        };
+        let now = clock::parse_date_millis("2024-05-03T00:00:00Z").unwrap();
+        let strip = |mut v: Value| {
+            v.as_object_mut().unwrap().remove("took");
+            v
+        };
+        for round in 0..40 {
+            let mut index = AlertIndex::new(round);
+            for _ in 0..rng.range(0, 120) {
+                index.insert(alert(&mut rng));
+            }
+            // Collide some ids so that the last tie-breaker (insertion order) is exercised.
+            if index.docs.len() > 4 {
+                let id = index.docs[0].id.clone();
+                index.docs[3].id = id;
+            }
+            for _ in 0..6 {
+                let mut filter = Vec::new();
+                let mut range = Map::new();
+                for op in ["gte", "gt", "lte", "lt"] {
+                    if rng.chance(0.3) {
+                        let h = rng.range(9, 15);
+                        range.insert(
+                            op.into(),
+                            json!(format!("2024-05-0{}T{h:02}:00:00Z", rng.range(1, 3))),
+                        );
+                    }
+                }
+                if !range.is_empty() {
+                    filter.push(json!({"range": {"timestamp": range}}));
+                }
+                if rng.chance(0.5) {
+                    filter.push(json!({"range": {"rule.level": {"gte": rng.range(0, 12)}}}));
+                }
+                if rng.chance(0.2) {
+                    filter.push(json!({"term": {"agent.id": "002"}}));
+                }
+                let dir = |rng: &mut SimRng| if rng.chance(0.5) { "asc" } else { "desc" };
+                let mut ts_sort = json!({"order": dir(&mut rng)});
+                if rng.chance(0.3) {
+                    ts_sort["missing"] = json!("_first");
+                }
+                let mut sort = vec![json!({"timestamp": ts_sort})];
+                if rng.chance(0.8) {
+                    sort.push(json!({"_id": {"order": dir(&mut rng)}}));
+                }
+                let mut body = json!({
+                    "query": {"bool": {"filter": filter}},
+                    "size": rng.range(0, 8),
+                    "sort": sort,
+                    "_source": ["agent.id"],
+                });
+                match rng.range(0, 4) {
+                    0 => body["track_total_hits"] = json!(true),
+                    1 => body["track_total_hits"] = json!(false),
+                    2 => body["track_total_hits"] = json!(rng.range(1, 10)),
+                    _ => {}
+                }
+                let targets: Vec<String> = index
+                    .index_names()
+                    .into_iter()
+                    .filter(|_| rng.chance(0.8))
+                    .collect();
+                if rng.chance(0.3) {
+                    body["from"] = json!(rng.range(0, 5));
+                } else if rng.chance(0.3) && !index.docs.is_empty() {
+                    // search_after an existing document's values, or a tie on its timestamp.
+                    let d = index.docs[rng.range(0, index.docs.len() as u64 - 1) as usize].clone();
+                    let req = SearchRequest::parse(&body, &[], now, false).unwrap();
+                    let refs = [&d];
+                    let mut after =
+                        req.execute(&refs, 1, std::time::Instant::now()).unwrap()["hits"]["hits"]
+                            [0]["sort"]
+                            .clone();
+                    if after.is_array() {
+                        if after.as_array().unwrap().len() == 2 && rng.chance(0.5) {
+                            after[1] = json!(if rng.chance(0.5) { "" } else { "~" });
+                        }
+                        body["search_after"] = after;
+                    }
+                }
+                let mut pages = 0;
+                loop {
+                    let req = SearchRequest::parse(&body, &[], now, false).unwrap();
+                    let docs: Vec<&Doc> = index
+                        .docs
+                        .iter()
+                        .filter(|d| targets.contains(&d.index))
+                        .collect();
+                    let general = strip(req.execute(&docs, 1, std::time::Instant::now()).unwrap());
+                    let fast = strip(
+                        req.execute_on(&index, &targets, 1, std::time::Instant::now())
+                            .unwrap(),
+                    );
+                    assert_eq!(fast, general, "round {round}, {body}");
+                    // Again, from the cache.
+                    let again = strip(
+                        req.execute_on(&index, &targets, 1, std::time::Instant::now())
+                            .unwrap(),
+                    );
+                    assert_eq!(again, general, "round {round}, {body} (cached)");
+                    let hits = general["hits"]["hits"].as_array().unwrap().clone();
+                    pages += 1;
+                    if hits.is_empty() || pages > 60 || body.get("from").is_some() {
+                        break;
+                    }
+                    body["search_after"] = hits.last().unwrap()["sort"].clone();
+                    // Alerts arrive while paging, in any time order.
+                    if rng.chance(0.3) {
+                        for _ in 0..rng.range(1, 4) {
+                            index.insert(alert(&mut rng));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
