@@ -453,12 +453,18 @@ pub async fn ingest(
         ascending: true,
         ..Default::default()
     };
-    for page in 0..MAX_PAGES_PER_RUN {
+    let fetch = |q: &AlertQuery| {
         let mut body = q.to_body();
         body["_source"] = serde_json::json!(SOURCE_FIELDS);
-        let resp = match indexer.search(ALERTS_INDEX, &body).await {
-            Ok(r) => r,
-            Err(e) => {
+        async move { indexer.search(ALERTS_INDEX, &body).await }
+    };
+    // Pipelined: while one page is correlated (SQLite, on a blocking thread), the next page
+    // is already being fetched; pages are still applied strictly in order.
+    let mut pending = Some(fetch(&q).await);
+    for page in 0..MAX_PAGES_PER_RUN {
+        let resp = match pending.take() {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
                 use crate::wazuh::WazuhError as W;
                 st.status = match e {
                     W::Timeout { .. } | W::Connect { .. } | W::Tls { .. } => "unreachable",
@@ -468,30 +474,55 @@ pub async fn ingest(
                 st.error = Some(format!("{e}; answering from stored incidents"));
                 break;
             }
+            None => break,
         };
         let hits = match resp.0.get("hits").and_then(|h| h.get("hits")) {
             Some(Value::Array(a)) => a.as_slice(),
             _ => &[],
         };
         let alerts: Vec<ParsedAlert> = hits.iter().filter_map(ParsedAlert::from_hit).collect();
-        match ingest_page(store, cfg, &alerts, now) {
-            Ok((a, i)) => {
+        let page_newest = alerts.iter().map(|a| a.ts_ms).max();
+        let next_after = match hits.last().and_then(|h| h.get("sort")) {
+            Some(Value::Array(s)) if hits.len() == MAX_PAGE => Some(s.clone()),
+            _ => None,
+        };
+        let may_continue = page + 1 < MAX_PAGES_PER_RUN;
+        if let Some(s) = &next_after {
+            q.search_after = Some(s.clone());
+        }
+        let next = async {
+            match (&next_after, may_continue) {
+                (Some(_), true) => Some(fetch(&q).await),
+                _ => None,
+            }
+        };
+        let work = {
+            let (store, cfg) = (store.clone(), cfg.clone());
+            tokio::task::spawn_blocking(move || ingest_page(&store, &cfg, &alerts, now))
+        };
+        let (applied, next) = tokio::join!(work, next);
+        match applied {
+            Ok(Ok((a, i))) => {
                 st.new_alerts += a;
                 st.new_incidents += i;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 st.status = "error".into();
                 st.error = Some(e.to_string());
                 return st;
             }
+            Err(e) => {
+                st.status = "error".into();
+                st.error = Some(format!("ingest task failed: {e}"));
+                return st;
+            }
         }
-        newest = alerts.iter().map(|a| a.ts_ms).chain(newest).max();
-        let last_sort = hits.last().and_then(|h| h.get("sort")).cloned();
-        match last_sort {
-            Some(Value::Array(s)) if hits.len() == MAX_PAGE => q.search_after = Some(s),
-            _ => break,
+        newest = page_newest.into_iter().chain(newest).max();
+        st.more = next_after.is_some() && !may_continue;
+        match next {
+            Some(r) => pending = Some(r),
+            None => break,
         }
-        st.more = page + 1 == MAX_PAGES_PER_RUN;
     }
     if let Some(n) = newest
         && newest != cursor
