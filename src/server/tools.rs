@@ -112,9 +112,10 @@ impl SecopsServer {
             Ok(a) => a,
             Err(e) => return arg_error(&e),
         };
-        if let Err(e) = args.validate() {
-            return arg_error(&e);
-        }
+        let plan = match args.validate() {
+            Ok(p) => p,
+            Err(e) => return arg_error(&e),
+        };
         let caller = self.caller(&rctx);
         if let Err(msg) = self.context().scan_limiter.check(&caller.0) {
             return tool_error(&msg);
@@ -141,7 +142,7 @@ impl SecopsServer {
             let _ = tx.send((done, total));
         };
         let deps = self.context().scan_deps();
-        let result = crate::checks::scan::run(&deps, &args, &rctx.ct, &progress).await;
+        let result = crate::checks::scan::run_plan(&deps, &plan, &rctx.ct, &progress).await;
         drop(progress);
         if let Some(f) = forwarder {
             // Let the last count go out, but never hold the result for a slow client.

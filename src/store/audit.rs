@@ -72,7 +72,7 @@ impl ChainReport {
 
 /// The hash of a row: SHA-256 over the previous hash and every field, each length-prefixed
 /// so no two different rows serialise alike.
-fn row_hash(prev_hash: &str, id: i64, ts: &str, e: &AuditEntryRef<'_>) -> String {
+fn row_hash(prev_hash: &str, id: i64, ts: &str, e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     let mut field = |s: &str| {
         h.update((s.len() as u64).to_be_bytes());
@@ -81,50 +81,27 @@ fn row_hash(prev_hash: &str, id: i64, ts: &str, e: &AuditEntryRef<'_>) -> String
     field(prev_hash);
     field(&id.to_string());
     field(ts);
-    field(e.caller);
-    field(e.tool);
-    field(e.action);
-    field(e.args_digest.unwrap_or("\u{0}none"));
-    field(e.outcome);
-    field(e.detail.unwrap_or("\u{0}none"));
-    field(e.incident_id.unwrap_or("\u{0}none"));
+    field(&e.caller);
+    field(&e.tool);
+    field(&e.action);
+    field(e.args_digest.as_deref().unwrap_or("\u{0}none"));
+    field(&e.outcome);
+    field(e.detail.as_deref().unwrap_or("\u{0}none"));
+    field(e.incident_id.as_deref().unwrap_or("\u{0}none"));
     hex::encode(h.finalize())
 }
 
-struct AuditEntryRef<'a> {
-    caller: &'a str,
-    tool: &'a str,
-    action: &'a str,
-    args_digest: Option<&'a str>,
-    outcome: &'a str,
-    detail: Option<&'a str>,
-    incident_id: Option<&'a str>,
-}
-
-impl<'a> From<&'a AuditEntry> for AuditEntryRef<'a> {
-    fn from(e: &'a AuditEntry) -> Self {
-        AuditEntryRef {
-            caller: &e.caller,
-            tool: &e.tool,
-            action: &e.action,
-            args_digest: e.args_digest.as_deref(),
-            outcome: &e.outcome,
-            detail: e.detail.as_deref(),
-            incident_id: e.incident_id.as_deref(),
-        }
-    }
-}
-
-impl<'a> From<&'a AuditRecord> for AuditEntryRef<'a> {
-    fn from(e: &'a AuditRecord) -> Self {
-        AuditEntryRef {
-            caller: &e.caller,
-            tool: &e.tool,
-            action: &e.action,
-            args_digest: e.args_digest.as_deref(),
-            outcome: &e.outcome,
-            detail: e.detail.as_deref(),
-            incident_id: e.incident_id.as_deref(),
+impl AuditRecord {
+    /// The entry this row stores (what its hash covers, with its id, time and link).
+    fn entry(&self) -> AuditEntry {
+        AuditEntry {
+            caller: self.caller.clone(),
+            tool: self.tool.clone(),
+            action: self.action.clone(),
+            args_digest: self.args_digest.clone(),
+            outcome: self.outcome.clone(),
+            detail: self.detail.clone(),
+            incident_id: self.incident_id.clone(),
         }
     }
 }
@@ -151,7 +128,7 @@ fn append_inner(conn: &mut Connection, entry: &AuditEntry) -> Result<AuditRecord
         None => (1, GENESIS.to_string()),
     };
     let ts = crate::util::now_rfc3339();
-    let hash = row_hash(&prev_hash, id, &ts, &entry.into());
+    let hash = row_hash(&prev_hash, id, &ts, entry);
     tx.execute(
         "INSERT INTO audit (id, ts, caller, tool, action, args_digest, outcome, detail,
                             incident_id, prev_hash, hash)
@@ -255,7 +232,7 @@ pub fn verify(conn: &Connection) -> Result<ChainReport, StoreError> {
         if rec.prev_hash != expected_prev {
             return broken("its prev_hash does not match the previous row's hash".into());
         }
-        let recomputed = row_hash(&rec.prev_hash, rec.id, &rec.ts, &(&rec).into());
+        let recomputed = row_hash(&rec.prev_hash, rec.id, &rec.ts, &rec.entry());
         if recomputed != rec.hash {
             return broken("its content does not match its hash (the row was edited)".into());
         }

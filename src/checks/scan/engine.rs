@@ -71,12 +71,16 @@ impl Default for EngineOptions {
     }
 }
 
-/// Raise the soft open-file limit to the hard one and size concurrency from it.
+/// Raise the soft open-file limit to the hard one and size concurrency from it (once per
+/// process: every scan's default options ask).
 pub fn default_concurrency() -> usize {
-    let limit = rlimit::increase_nofile_limit(u64::MAX)
-        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
-        .unwrap_or(1024);
-    (limit.saturating_sub(FD_HEADROOM).max(16) as usize).min(MAX_CONCURRENCY)
+    static CONCURRENCY: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CONCURRENCY.get_or_init(|| {
+        let limit = rlimit::increase_nofile_limit(u64::MAX)
+            .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+            .unwrap_or(1024);
+        (limit.saturating_sub(FD_HEADROOM).max(16) as usize).min(MAX_CONCURRENCY)
+    })
 }
 
 /// Smoothed RTT estimate shared by all probes of a scan.
@@ -242,22 +246,20 @@ struct ShardOptions {
     retries: u32,
 }
 
-/// One probe in flight.
+/// One probe in flight: the job it runs, its socket and when it started.
 struct Slot {
+    job: Queued,
     socket: socket2::Socket,
-    key: (IpAddr, u16),
     started: Instant,
-    /// Earlier attempts that timed out (filtered).
-    timeouts: u32,
-    /// Earlier attempts that hit a local resource error.
-    resource_errors: u32,
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// A probe waiting to be (re)started.
 struct Queued {
     key: (IpAddr, u16),
+    /// Earlier attempts that timed out (filtered).
     timeouts: u32,
+    /// Earlier attempts that hit a local resource error.
     resource_errors: u32,
     not_before: Instant,
 }
@@ -333,11 +335,9 @@ fn run_shard(
                         revents: 0,
                     });
                     slots.push(Slot {
+                        job,
                         socket,
-                        key: job.key,
                         started: Instant::now(),
-                        timeouts: job.timeouts,
-                        resource_errors: job.resource_errors,
                         _permit: permit,
                     });
                 }
@@ -382,14 +382,19 @@ fn run_shard(
                 i += 1;
                 continue;
             }
-            let slot = slots.swap_remove(i);
+            let Slot {
+                mut job,
+                socket,
+                started,
+                ..
+            } = slots.swap_remove(i);
             pollfds.swap_remove(i);
-            if let Some(n) = per_host.get_mut(&slot.key.0) {
+            if let Some(n) = per_host.get_mut(&job.key.0) {
                 *n = n.saturating_sub(1);
             }
             if answered {
-                let elapsed = now.duration_since(slot.started);
-                let state = match slot.socket.take_error() {
+                let elapsed = now.duration_since(started);
+                let state = match socket.take_error() {
                     Ok(None) => Some(PortState::Open),
                     Ok(Some(e)) | Err(e) => classify(&e),
                 };
@@ -400,29 +405,16 @@ fn run_shard(
                         {
                             r.observe(elapsed);
                         }
-                        finish(&mut out, slot.key, state);
+                        finish(&mut out, job.key, state);
                     }
-                    None => requeue_after_resource_error(
-                        &mut out,
-                        &mut retry,
-                        Queued {
-                            key: slot.key,
-                            timeouts: slot.timeouts,
-                            resource_errors: slot.resource_errors,
-                            not_before: now,
-                        },
-                        done,
-                    ),
+                    None => requeue_after_resource_error(&mut out, &mut retry, job, done),
                 }
-            } else if slot.timeouts < opts.retries {
-                retry.push_back(Queued {
-                    key: slot.key,
-                    timeouts: slot.timeouts + 1,
-                    resource_errors: slot.resource_errors,
-                    not_before: now,
-                });
+            } else if job.timeouts < opts.retries {
+                job.timeouts += 1;
+                job.not_before = now;
+                retry.push_back(job);
             } else {
-                finish(&mut out, slot.key, PortState::Filtered);
+                finish(&mut out, job.key, PortState::Filtered);
             }
         }
     }

@@ -274,12 +274,21 @@ pub async fn run(
     cancel: &CancellationToken,
     progress: &(dyn Fn(usize, usize) + Send + Sync),
 ) -> Result<ScanReport, ScanError> {
-    let plan = args.validate()?;
+    run_plan(deps, &args.validate()?, cancel, progress).await
+}
+
+/// Run a scan from already validated arguments.
+pub async fn run_plan(
+    deps: &ScanDeps<'_>,
+    plan: &ScanPlan,
+    cancel: &CancellationToken,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> Result<ScanReport, ScanError> {
     // Scope before any packet: the addresses pinned here are the only ones touched.
     let pinned = deps.scope.pin(&plan.target, resolve).await?;
     run_pinned(
         deps,
-        &plan,
+        plan,
         &pinned.target,
         &pinned.addresses,
         cancel,
@@ -377,8 +386,7 @@ async fn run_pinned(
         inconclusive_total += host.inconclusive_count;
         hosts.push(host);
     }
-    let findings = risk::group(findings);
-    let mut findings = findings;
+    let mut findings = risk::group(findings);
     if outcome.cancelled || inconclusive_total > 0 {
         findings.push(
             Finding::new(
