@@ -441,12 +441,19 @@ async fn container_health_against_a_real_engine() {
         &["sh", "-c", "exit 1"],
     );
     if memory_limits {
-        // Bounded even where the limit were not enforced: tail holds at most 200 MB.
+        // Bounded even where the limit were not enforced: tail holds at most 200 MB. The
+        // shell outlives the killed `tail` by a second and exits with its status (137): the
+        // engine records the OOM event before the container exits (when the container
+        // exited at once, the exit could be processed first and `OOMKilled` stay false).
         made.make(
             "run",
             &n("oom"),
             &["--memory", "16m", "--memory-swap", "16m"],
-            &["sh", "-c", "head -c 200m /dev/zero | tail"],
+            &[
+                "sh",
+                "-c",
+                "head -c 200m /dev/zero | tail; s=$?; sleep 1; exit $s",
+            ],
         );
     } else {
         eprintln!("this kernel does not enforce memory limits: no OOM container");
