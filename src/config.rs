@@ -118,6 +118,9 @@ pub struct HealthConfig {
     pub memory_warn_percent: f64,
     pub disk_warn_percent: f64,
     pub disconnected_warn_percent: f64,
+    /// Critical log entries this recent make the logs component critical (older ones in
+    /// the window are counted and reported, not critical).
+    pub logs_critical_window_minutes: u64,
     pub container_filter: String,
     pub docker_host: Option<String>,
 }
@@ -327,6 +330,7 @@ struct FileHealth {
     memory_warn_percent: Option<f64>,
     disk_warn_percent: Option<f64>,
     disconnected_warn_percent: Option<f64>,
+    logs_critical_window_minutes: Option<u64>,
     container_filter: Option<String>,
     docker_host: Option<String>,
 }
@@ -627,6 +631,7 @@ impl Config {
             memory_warn_percent: fhe.memory_warn_percent.unwrap_or(85.0),
             disk_warn_percent: fhe.disk_warn_percent.unwrap_or(85.0),
             disconnected_warn_percent: fhe.disconnected_warn_percent.unwrap_or(5.0),
+            logs_critical_window_minutes: fhe.logs_critical_window_minutes.unwrap_or(60),
             container_filter: env
                 .var("SECOPS_CONTAINER_FILTER")
                 .or(fhe.container_filter)
@@ -637,6 +642,12 @@ impl Config {
             return Err(ConfigError::new(
                 "health.timeout_ms (SECOPS_HEALTH_TIMEOUT_MS)",
                 "must be between 100 and 120000",
+            ));
+        }
+        if !(1..=10_080).contains(&health.logs_critical_window_minutes) {
+            return Err(ConfigError::new(
+                "health.logs_critical_window_minutes",
+                "must be between 1 and 10080 (a week)",
             ));
         }
         if health.api_slow_ms >= health.api_critical_ms {
@@ -786,6 +797,7 @@ impl Config {
                 "memory_warn_percent": self.health.memory_warn_percent,
                 "disk_warn_percent": self.health.disk_warn_percent,
                 "disconnected_warn_percent": self.health.disconnected_warn_percent,
+                "logs_critical_window_minutes": self.health.logs_critical_window_minutes,
                 "container_filter": self.health.container_filter,
                 "docker_host": self.health.docker_host,
             },

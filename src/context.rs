@@ -49,7 +49,15 @@ impl AppContext {
     /// clear message instead of failing on the first call.
     pub fn new(config: Config, demo: bool) -> anyhow::Result<Arc<Self>> {
         let store = Store::open(&config.state_dir)?;
-        let cert = CertChecker::new(config.extra_ca_file.as_deref())?;
+        // In demo mode check_cert trusts the simulator's CA like the Wazuh clients do, so
+        // both tools agree about the same endpoint.
+        let mut cert_cas: Vec<&std::path::Path> =
+            config.extra_ca_file.iter().map(|p| p.as_path()).collect();
+        if demo {
+            cert_cas.extend(config.wazuh.iter().filter_map(|w| w.ca_file.as_deref()));
+            cert_cas.extend(config.indexer.iter().filter_map(|i| i.ca_file.as_deref()));
+        }
+        let cert = CertChecker::with_ca_files(&cert_cas)?;
         let timeout = Duration::from_millis(config.health.timeout_ms);
         let wazuh = match &config.wazuh {
             Some(w) => Some(ManagerClient::new(

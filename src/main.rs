@@ -46,6 +46,11 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Demo mode, for every subcommand: state in the `demo` subfolder of the state
+    /// directory (the same one `serve --demo` uses, whatever SECOPS_STATE_DIR says), and
+    /// the built-in Wazuh simulator where a Wazuh is needed and none is configured.
+    #[arg(long, global = true)]
+    demo: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,9 +106,10 @@ struct SimArgs {
     /// Seed for the simulated agents, logs and alerts.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Where to write the simulator's CA certificate (PEM) for clients to trust.
-    #[arg(long, value_name = "PATH", default_value = "secops-sim-ca.pem")]
-    ca_out: PathBuf,
+    /// Where to write the simulator's CA certificate (PEM) for clients to trust (default:
+    /// `sim-ca.pem` in the state directory).
+    #[arg(long, value_name = "PATH")]
+    ca_out: Option<PathBuf>,
     /// Inject a scenario every SECS seconds (0 = never), cycling: SSH brute-force burst,
     /// level-15 exploit, file-integrity trickle, below-threshold noise.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
@@ -115,10 +121,6 @@ struct ServeArgs {
     /// Serve streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
-    /// Demo mode: a separate demo state directory and demo-friendly defaults, so it runs on
-    /// a fresh machine with nothing configured.
-    #[arg(long)]
-    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -156,9 +158,9 @@ struct HealthCli {
     /// logs, certificates, host, containers.
     #[arg(long = "include", value_name = "COMPONENT")]
     include: Vec<String>,
-    /// Use the built-in simulator when no Wazuh is configured (like `serve --demo`).
-    #[arg(long)]
-    demo: bool,
+    /// Window of the logs component: 30m, 24h (default), 7d, or an RFC 3339 time.
+    #[arg(long, value_name = "WINDOW")]
+    since: Option<String>,
     /// Print the JSON report instead of text.
     #[arg(long)]
     json: bool,
@@ -195,9 +197,27 @@ enum ConfigCommand {
     Check,
 }
 
+/// The demo simulator's CA certificate, in the demo state directory.
+const DEMO_CA_FILE: &str = "demo-simulator-ca.pem";
+
+/// Bad command-line arguments (BSD EX_USAGE), for every subcommand.
+const EXIT_USAGE: u8 = 64;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version go to stdout and succeed; every usage error is 64 (not
+            // clap's 2, which monitoring plugins read as "critical").
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let mut config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("secops-mcp: {e}");
@@ -205,6 +225,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&config.log_level, cli.log_format);
+    let demo = cli.demo;
+    if demo {
+        apply_demo_defaults(&mut config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -217,12 +241,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(config, args).await,
-            Command::Check(CheckCommand::Cert(args)) => check_cert(config, args).await,
-            Command::Check(CheckCommand::Health(args)) => check_health(config, args).await,
+            Command::Serve(args) => serve(config, args, demo).await,
+            Command::Check(CheckCommand::Cert(args)) => check_cert(config, args, demo).await,
+            Command::Check(CheckCommand::Health(args)) => check_health(config, args, demo).await,
             Command::Check(CheckCommand::Scan(args)) => check_scan(config, args).await,
             Command::Config(ConfigCommand::Check) => config_check(config),
-            Command::Sim(args) => run_sim(args).await,
+            Command::Sim(args) => run_sim(config, args).await,
             Command::Approve { token } => approve(config, &token),
             Command::Audit(AuditCommand::Verify) => audit_verify(config),
             Command::Audit(AuditCommand::Tail { n }) => audit_tail(config, n),
@@ -258,17 +282,16 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(mut config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
     // Keeps the demo simulator alive as long as the server runs.
     let mut _demo_sim = None;
-    if args.demo {
-        apply_demo_defaults(&mut config);
+    if demo {
         _demo_sim = start_demo_simulator(&mut config).await?;
     }
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
-    let ctx = AppContext::new(config, args.demo)?;
+    let ctx = AppContext::new(config, demo)?;
     // Finish or undo any credential rotation a crash interrupted before serving.
     secops_mcp::remediation::credentials::ensure_reconciled(&ctx).await;
     let shutdown = CancellationToken::new();
@@ -359,13 +382,17 @@ async fn serve_stdio(ctx: Arc<AppContext>, shutdown: CancellationToken) -> anyho
 }
 
 fn apply_demo_defaults(config: &mut Config) {
-    // Keep demo state apart from real state unless the user chose a directory.
-    if std::env::var_os("SECOPS_STATE_DIR").is_none() {
-        config.state_dir = config.state_dir.join("demo");
-    }
+    // Demo state always lives apart from real state: the `demo` subfolder of the state
+    // directory (SECOPS_STATE_DIR, the config file's, or the default), for every subcommand.
+    config.state_dir = config.state_dir.join("demo");
+    let remediation = if config.remediation_enabled {
+        "remediation enabled (SECOPS_REMEDIATION): destructive tools are listed"
+    } else {
+        "remediation disabled"
+    };
     tracing::info!(
         state_dir = %config.state_dir.display(),
-        "demo mode: separate demo state directory; remediation stays disabled"
+        "demo mode: state in the demo subfolder of the state directory; {remediation}"
     );
 }
 
@@ -378,7 +405,7 @@ async fn start_demo_simulator(config: &mut Config) -> anyhow::Result<Option<Simu
     }
     let sim = Simulator::start(SimConfig::default()).await?;
     secops_mcp::store::ensure_state_dir(&config.state_dir)?;
-    let ca = config.state_dir.join("demo-simulator-ca.pem");
+    let ca = config.state_dir.join(DEMO_CA_FILE);
     sim.write_ca(&ca)?;
     let sc = sim.config();
     config.wazuh = Some(WazuhConfig {
@@ -410,7 +437,7 @@ async fn start_demo_simulator(config: &mut Config) -> anyhow::Result<Option<Simu
     Ok(Some(sim))
 }
 
-async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
+async fn run_sim(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
     let sim = Simulator::start(SimConfig {
         manager_port: args.port,
         indexer_port: args.indexer_port,
@@ -418,10 +445,19 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<ExitCode> {
         ..SimConfig::default()
     })
     .await?;
-    sim.write_ca(&args.ca_out)?;
+    let ca_out = match args.ca_out {
+        Some(p) => p,
+        None => {
+            secops_mcp::store::ensure_state_dir(&config.state_dir)?;
+            config.state_dir.join("sim-ca.pem")
+        }
+    };
+    sim.write_ca(&ca_out)
+        .map_err(|e| anyhow::anyhow!("cannot write the CA to {}: {e}", ca_out.display()))?;
     let sc = sim.config();
-    let ca = args.ca_out.display();
-    println!("Wazuh simulator running (Ctrl-C to stop). Point secops-mcp (or any client) at it:");
+    let ca = ca_out.display();
+    println!("Wazuh simulator running (Ctrl-C to stop); its CA certificate is in {ca}.");
+    println!("Point secops-mcp (or any client) at it:");
     println!("  SECOPS_WAZUH_URL={}", sim.manager_url());
     println!("  SECOPS_WAZUH_USER={}", sc.api_user);
     println!(
@@ -478,8 +514,15 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
     });
 }
 
-async fn check_cert(config: Config, args: CertCli) -> anyhow::Result<ExitCode> {
-    let checker = secops_mcp::checks::cert::CertChecker::new(config.extra_ca_file.as_deref())?;
+async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result<ExitCode> {
+    let mut cas: Vec<&std::path::Path> = config.extra_ca_file.iter().map(|p| p.as_path()).collect();
+    // `--demo`: trust the CA of the simulator a running `serve --demo` wrote, like that
+    // server's own check_cert does.
+    let demo_ca = config.state_dir.join(DEMO_CA_FILE);
+    if demo && demo_ca.is_file() {
+        cas.push(&demo_ca);
+    }
+    let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?;
     let cert_args = CertArgs {
         targets: args.targets,
         sni: args.sni,
@@ -492,7 +535,7 @@ async fn check_cert(config: Config, args: CertCli) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(e) => {
             eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(64)); // EX_USAGE
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
     if args.json {
@@ -517,7 +560,7 @@ async fn check_scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
     };
     let scan_args = ScanArgs {
         target: args.target,
-        ports: Some(args.ports),
+        ports: Some(args.ports.into()),
         detect_services: Some(!args.no_services),
         timeout_ms: args.timeout_ms,
     };
@@ -552,7 +595,7 @@ async fn check_scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(ScanError::InvalidArgument(e)) => {
             eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(64));
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
         Err(ScanError::Refused(r)) => {
             eprintln!("secops-mcp: {r}");
@@ -722,21 +765,21 @@ fn render_cert_report(report: &CertReport) -> String {
     out
 }
 
-async fn check_health(mut config: Config, args: HealthCli) -> anyhow::Result<ExitCode> {
+async fn check_health(mut config: Config, args: HealthCli, demo: bool) -> anyhow::Result<ExitCode> {
     let mut _demo_sim = None;
-    if args.demo {
-        apply_demo_defaults(&mut config);
+    if demo {
         _demo_sim = start_demo_simulator(&mut config).await?;
     }
-    let ctx = AppContext::new(config, args.demo)?;
+    let ctx = AppContext::new(config, demo)?;
     let hargs = secops_mcp::checks::wazuh_health::HealthArgs {
         include: (!args.include.is_empty()).then_some(args.include),
+        since: args.since,
     };
     let report = match secops_mcp::checks::wazuh_health::run(&ctx.health_deps(), &hargs).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(64));
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
     if args.json {
@@ -761,6 +804,14 @@ async fn check_health(mut config: Config, args: HealthCli) -> anyhow::Result<Exi
 }
 
 fn approve(config: Config, token: &str) -> anyhow::Result<ExitCode> {
+    if !token.trim().starts_with("sct1_") {
+        eprintln!(
+            "secops-mcp: `{}` is not a confirmation token; give the `confirmation_token` a plan \
+             returned (it starts with sct1_)",
+            secops_mcp::util::sanitize_untrusted(token.as_bytes(), 40)
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
     let store = secops_mcp::store::Store::open(&config.state_dir)?;
     match secops_mcp::remediation::gate::approve_out_of_band(&store, &config.state_dir, token) {
         Ok(what) => {

@@ -56,3 +56,13 @@ mod tests {
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
     }
 }
+
+/// `one` when `n` is 1, else `many` (`entry` / `entries`).
+pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// `1 entry`, `2 entries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}

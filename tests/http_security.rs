@@ -402,3 +402,91 @@ async fn shutdown_drains(era: Era) {
         .unwrap();
     hold.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_session_with_delete_answers_204() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let c = http();
+    let r = mcp_post(&c, &server.url())
+        .bearer_auth(TEST_TOKEN)
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let session = r
+        .headers()
+        .get("mcp-session-id")
+        .expect("a 2025-11-25 initialize opens a session")
+        .to_str()
+        .unwrap()
+        .to_string();
+    drop(r);
+    let r = c
+        .delete(server.url())
+        .bearer_auth(TEST_TOKEN)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT, "{:?}", r.text().await);
+    // The session is gone: using it again is refused.
+    let r = mcp_post(&c, &server.url())
+        .bearer_auth(TEST_TOKEN)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_tool_names_share_one_metrics_series_and_get_the_tool_list() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    for i in 0..30 {
+        let name = format!("no_such_tool_{i}_{}", i * 7919);
+        let params = rmcp::model::CallToolRequestParams::new(name.clone());
+        let e = client
+            .call_tool(params)
+            .await
+            .expect_err("an unknown tool is a protocol error");
+        let msg = e.to_string();
+        assert!(msg.contains("unknown tool"), "{msg}");
+        assert!(
+            msg.contains("wazuh_health") && msg.contains("check_cert"),
+            "{msg}"
+        );
+    }
+    let e = client
+        .call_tool(rmcp::model::CallToolRequestParams::new("wazuh_healt"))
+        .await
+        .expect_err("unknown");
+    assert!(
+        e.to_string().contains("did you mean `wazuh_health`?"),
+        "{e}"
+    );
+    client.cancel().await.unwrap();
+    let body = http()
+        .get(format!("http://{}/metrics", server.addr))
+        .bearer_auth(TEST_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("no_such_tool"), "{body}");
+    assert!(!body.contains("wazuh_healt\""), "{body}");
+    assert!(
+        body.contains(r#"secops_mcp_tool_calls_total{tool="(unknown)",outcome="unknown_tool"} 31"#),
+        "{body}"
+    );
+    server.stop().await;
+}

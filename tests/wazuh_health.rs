@@ -198,33 +198,179 @@ async fn each_fault_gives_its_finding_and_verdict() {
     s.sim.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_are_counted_since_the_previous_check() {
-    let s = setup(SimConfig::default()).await;
-    let server = s.server(CALM, &[]).await;
-    let client = server.client(Era::Legacy).await;
-    let first = health(&client, &["logs"]).await;
-    let errors: u64 = first["logs"]["errors_by_tag"]
-        .as_object()
+fn sum_of(v: &Value) -> u64 {
+    v.as_object()
         .unwrap()
         .values()
         .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert!(errors > 0, "the seeded day has errors: {first:#}");
-    assert!(codes(&first).contains(&"logs_errors".to_string()));
-    assert!(first["logs"]["recent"].as_array().unwrap().len() <= 10);
-    // A second check right after sees nothing new.
-    let second = health(&client, &["logs"]).await;
-    assert!(
-        second["logs"]["errors_by_tag"]
-            .as_object()
-            .unwrap()
-            .is_empty(),
-        "{second:#}"
+        .sum()
+}
+
+fn finding<'a>(report: &'a Value, code: &str) -> Option<&'a Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == json!(code))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_verdict_is_a_function_of_the_window_not_of_who_asked_last() {
+    let s = setup(SimConfig::default()).await;
+    let server = s.server(CALM, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    // The seeded day: errors, and one critical line 19 h ago.
+    let first = health(&client, &["logs"]).await;
+    let logs = &first["logs"];
+    assert!(sum_of(&logs["errors_by_tag"]) > 0, "{first:#}");
+    assert_eq!(sum_of(&logs["critical_by_tag"]), 1, "{first:#}");
+    assert_eq!(logs["recent_critical"], json!(0));
+    assert_eq!(logs["by_level"]["critical"], json!(1));
+    assert!(logs["recent"].as_array().unwrap().len() <= 10);
+    assert_eq!(
+        first["status"],
+        json!("degraded"),
+        "an old critical is not critical now"
     );
-    assert!(second["logs"]["since"].as_str().unwrap() > first["logs"]["since"].as_str().unwrap());
+    assert!(finding(&first, "logs_errors").is_some());
+    assert!(finding(&first, "logs_critical_earlier").is_some());
+    assert!(finding(&first, "logs_critical").is_none());
+    // Asked again a second later (by anyone): the same answer.
+    let second = health(&client, &["logs"]).await;
+    assert_eq!(second["status"], first["status"]);
+    assert_eq!(
+        second["logs"]["errors_by_tag"],
+        first["logs"]["errors_by_tag"]
+    );
+    assert_eq!(second["logs"]["by_level"], first["logs"]["by_level"]);
+
+    // Two critical lines in the last hour: critical, for every caller, every time.
+    for ago in [120, 600] {
+        assert!(s.sim.add_log(
+            "wazuh-db",
+            "critical",
+            "(5208): Cannot open database 'global.db'",
+            Duration::from_secs(ago),
+        ));
+    }
+    let other = server.client(Era::Stateless).await;
+    for c in [&client, &other, &client] {
+        let r = health(c, &["logs"]).await;
+        assert_eq!(r["status"], json!("critical"), "{r:#}");
+        assert_eq!(r["logs"]["recent_critical"], json!(2));
+        let f = finding(&r, "logs_critical").expect("logs_critical");
+        assert_eq!(f["severity"], json!("critical"));
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("2 critical log entries since"),
+            "{f}"
+        );
+    }
+    // A narrower window counts less and leaves the 19 h old line out.
+    let r = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["logs"], "since": "2h" }),
+    )
+    .await;
+    let r = r.structured_content.unwrap();
+    assert_eq!(r["logs"]["by_level"]["critical"], json!(2), "{r:#}");
+    assert!(sum_of(&r["logs"]["errors_by_tag"]) < sum_of(&first["logs"]["errors_by_tag"]));
+    // A bad window names the argument.
+    let r = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["logs"], "since": "yesterday" }),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("`since`"), "{}", text_of(&r));
+    client.cancel().await.unwrap();
+    other.cancel().await.unwrap();
+    server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_entries_count_by_their_own_level_when_the_filter_is_ignored() {
+    let s = setup(SimConfig::default()).await;
+    let server = s.server(CALM, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let honest = health(&client, &["logs"]).await;
+    // A proxy or an older manager that ignores `level`: every line comes back for both
+    // queries, info lines included.
+    s.sim.faults().ignore_log_level_filter(true);
+    let r = health(&client, &["logs"]).await;
+    assert_eq!(r["logs"]["by_level"], honest["logs"]["by_level"], "{r:#}");
+    assert_eq!(r["logs"]["errors_by_tag"], honest["logs"]["errors_by_tag"]);
+    assert_eq!(
+        r["logs"]["critical_by_tag"],
+        honest["logs"]["critical_by_tag"]
+    );
+    assert_ne!(r["status"], json!("critical"), "{r:#}");
+    assert!(r["logs"]["ignored_other_level"].as_u64().unwrap() > 0);
+    assert!(finding(&r, "logs_level_mismatch").is_some());
+    for e in r["logs"]["recent"].as_array().unwrap() {
+        let level = e["level"].as_str().unwrap();
+        assert!(level == "error" || level == "critical", "{e}");
+    }
     client.cancel().await.unwrap();
     server.stop().await;
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_manager_is_slow_not_unreachable() {
+    let s = setup(SimConfig::default()).await;
+    let server = s
+        .server(
+            "[health]\ndisconnected_warn_percent = 50\ntimeout_ms = 5000\n",
+            &["SECOPS_HEALTH_TIMEOUT_MS"],
+        )
+        .await;
+    let client = server.client(Era::Legacy).await;
+    // A loaded production manager: every answer right, after 2.5 s (login included).
+    s.sim.faults().set_latency(Duration::from_millis(2500));
+    let r = health(&client, &["manager", "cluster", "agents"]).await;
+    let m = &r["manager"];
+    assert_eq!(m["reachable"], json!(true), "{r:#}");
+    let latency = m["latency_ms"].as_u64().expect("latency measured");
+    assert!((2400..4500).contains(&latency), "{latency}");
+    assert_eq!(m["timed_out"], json!([]), "{r:#}");
+    assert_eq!(m["daemons"]["wazuh-analysisd"], json!("running"), "{r:#}");
+    assert_eq!(m["configuration_valid"], json!(true));
+    let slow = finding(&r, "api_slow").expect("api_slow");
+    assert_eq!(slow["severity"], json!("warning"), "{slow}");
+    assert!(finding(&r, "manager_unreachable").is_none(), "{r:#}");
+    assert!(r["agents"]["error"].is_null(), "{r:#}");
+    assert!(r["agents"]["total"].as_u64().unwrap() > 0);
+    assert!(r["cluster"]["error"].is_null(), "{r:#}");
+    assert_eq!(r["status"], json!("degraded"), "{r:#}");
+
+    // Slower than one request's timeout: what answered is reported, and which part did not.
+    drop(client);
+    let server2 = s
+        .server(
+            "[health]\ndisconnected_warn_percent = 50\ntimeout_ms = 1500\napi_slow_ms = 500\napi_critical_ms = 1400\n",
+            &["SECOPS_HEALTH_TIMEOUT_MS"],
+        )
+        .await;
+    let client = server2.client(Era::Legacy).await;
+    s.sim.faults().set_latency(Duration::from_millis(1000));
+    let r = health(&client, &["manager"]).await;
+    assert_eq!(r["manager"]["reachable"], json!(true), "{r:#}");
+    let latency = r["manager"]["latency_ms"].as_u64().expect("latency");
+    assert!((900..1500).contains(&latency), "{latency}");
+    assert_eq!(
+        finding(&r, "api_slow").unwrap()["severity"],
+        json!("warning")
+    );
+    assert_ne!(r["status"], json!("unreachable"), "{r:#}");
+    client.cancel().await.unwrap();
+    server.stop().await;
+    server2.stop().await;
     s.sim.stop().await;
 }
 

@@ -67,6 +67,12 @@ pub struct HealthArgs {
     #[serde(default)]
     #[schemars(extend("default" = null))]
     pub include: Option<Vec<String>>,
+    /// Window of the `logs` component: `30m`, `24h` (default), `7d`, or an RFC 3339 time.
+    /// Errors in the window are a warning; critical entries are critical only when they
+    /// are recent (`health.logs_critical_window_minutes`, default the last hour).
+    #[serde(default)]
+    #[schemars(extend("default" = "24h"))]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -101,6 +107,10 @@ pub struct ManagerSection {
     pub hostname: Option<String>,
     /// Response time of `GET /` with a valid token.
     pub latency_ms: Option<u64>,
+    /// Response time of the login, when this check had to log in.
+    pub login_ms: Option<u64>,
+    /// Requests that did not answer within their timeout (the rest were still read).
+    pub timed_out: Vec<String>,
     /// Daemon name -> state.
     pub daemons: BTreeMap<String, String>,
     pub configuration_valid: Option<bool>,
@@ -152,12 +162,26 @@ pub struct IndexerSection {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LogsSection {
     pub check: Check,
-    /// Errors and criticals are counted from this time (the previous check, or 24 h ago).
+    /// Start of the window (argument `since`, default 24 h ago): entries at or after it are
+    /// counted. The verdict depends on the window only, never on who asked before.
     pub since: String,
+    /// Critical entries at or after this time make the component critical.
+    pub critical_since: String,
+    /// Entries in the window by their own `level` (`error`, `critical`).
+    pub by_level: BTreeMap<String, u64>,
     pub errors_by_tag: BTreeMap<String, u64>,
     pub critical_by_tag: BTreeMap<String, u64>,
-    /// The newest error and critical lines (sanitised: log text is untrusted).
+    /// Critical entries since `critical_since`.
+    pub recent_critical: u64,
+    /// The newest error and critical lines in the window (sanitised: log text is
+    /// untrusted).
     pub recent: Vec<LogEntry>,
+    /// Entries returned with another level than the one asked for (a proxy or manager that
+    /// ignores the filter): not counted.
+    pub ignored_other_level: u64,
+    /// True when a level had more entries in the window than one read returns (500): the
+    /// counts are lower bounds.
+    pub truncated: bool,
     pub error: Option<String>,
 }
 
@@ -171,6 +195,9 @@ pub struct CertExpiry {
     pub not_after: Option<String>,
     pub chain_valid: Option<bool>,
     pub verification_error: Option<String>,
+    /// The trust anchors the chain was verified against (the component's CA file, else the
+    /// system store and `tls.extra_ca_file`).
+    pub trust_anchors: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -270,6 +297,12 @@ impl HealthArgs {
 /// Run the health check.
 pub async fn run(deps: &HealthDeps<'_>, args: &HealthArgs) -> Result<HealthReport, ArgError> {
     let components = args.components()?;
+    let now = OffsetDateTime::now_utc();
+    let window = LogWindow {
+        since: super::incidents::parse_since(args.since.as_deref().unwrap_or("24h"), now)?,
+        critical_since: now
+            - time::Duration::minutes(deps.settings.logs_critical_window_minutes as i64),
+    };
     let wants = |c: &str| components.contains(&c);
     let started = Instant::now();
     let timeout = Duration::from_millis(deps.settings.timeout_ms);
@@ -278,7 +311,7 @@ pub async fn run(deps: &HealthDeps<'_>, args: &HealthArgs) -> Result<HealthRepor
     let cluster = maybe(wants("cluster"), check_cluster(deps, timeout));
     let agents = maybe(wants("agents"), check_agents(deps, timeout));
     let indexer = maybe(wants("indexer"), check_indexer(deps, timeout));
-    let logs = maybe(wants("logs"), check_logs(deps, timeout));
+    let logs = maybe(wants("logs"), check_logs(deps, timeout, &window));
     let certificates = maybe(wants("certificates"), check_certificates(deps, timeout));
     let host = maybe(wants("host"), check_host(deps, timeout));
     let containers = maybe(wants("containers"), check_containers(deps, timeout));
@@ -364,9 +397,20 @@ impl From<Failure> for String {
     }
 }
 
-/// Run a component under its timeout; `Err` says why it could not finish.
+impl Failure {
+    fn timed_out(&self) -> bool {
+        self.message.contains(NO_ANSWER)
+    }
+}
+
+const NO_ANSWER: &str = "no answer within";
+
+/// Run one request (`what`, e.g. `GET /manager/status`) under its own timeout; `Err` says
+/// which request failed and why. Each request of a component gets the whole timeout, so a
+/// slow but answering API is measured, not declared dead.
 async fn bounded<T>(
     timeout: Duration,
+    what: &str,
     fut: impl Future<Output = Result<T, WazuhError>>,
 ) -> Result<T, Failure> {
     match tokio::time::timeout(timeout, fut).await {
@@ -376,10 +420,18 @@ async fn bounded<T>(
             message: e.to_string(),
         }),
         Err(_) => Err(Failure {
-            message: format!("no answer within {} ms", timeout.as_millis()),
+            message: format!("{what}: {NO_ANSWER} {} ms", timeout.as_millis()),
             unreachable: true,
         }),
     }
+}
+
+const LOGIN: &str = "login (POST /security/user/authenticate)";
+
+/// Log in (or reuse the cached token) under its own timeout, so the requests after it get
+/// their whole timeout.
+async fn logged_in(m: &ManagerClient, timeout: Duration) -> Result<bool, Failure> {
+    bounded(timeout, LOGIN, m.authenticate()).await
 }
 
 fn check_of(findings: &[Finding]) -> Check {
@@ -409,6 +461,8 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
         manager_version: None,
         hostname: None,
         latency_ms: None,
+        login_ms: None,
+        timed_out: Vec::new(),
         daemons: BTreeMap::new(),
         configuration_valid: None,
         error: None,
@@ -420,10 +474,15 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
     s.url = m.base_url().to_string();
     let mut f = Vec::new();
     let th = deps.settings;
-    // Daemons first: it also logs in, so the timed `GET /` below measures the API alone.
-    let daemons = bounded(timeout, m.daemons()).await;
-    let (daemons, degraded) = match daemons {
-        Ok(d) => d,
+    // The login first (the first answer, or the cached token): every request after it then
+    // gets its own whole timeout, and the timed `GET /` measures the API alone.
+    let t_login = Instant::now();
+    match logged_in(m, timeout).await {
+        Ok(fresh) => {
+            if fresh {
+                s.login_ms = Some(t_login.elapsed().as_millis() as u64);
+            }
+        }
         Err(e) => {
             s.check = Check::Error;
             s.reachable = !e.unreachable;
@@ -432,6 +491,9 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
             } else {
                 "manager_api_error"
             };
+            if e.timed_out() {
+                s.timed_out.push(LOGIN.to_string());
+            }
             f.push(
                 Finding::new(
                     Severity::Critical,
@@ -447,19 +509,26 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
             s.error = Some(e.message);
             return (s, f);
         }
-    };
+    }
     s.reachable = true;
+    // The independent requests at once, each under its own timeout.
     let t0 = Instant::now();
-    let (info, minfo, validation) = tokio::join!(
-        bounded(timeout, async {
-            let r = m.api_info().await;
+    let (info, daemons, minfo, validation) = tokio::join!(
+        bounded(timeout, "GET /", async {
+            let r = m.api_info().await?;
             Ok::<_, WazuhError>((r, t0.elapsed()))
         }),
-        bounded(timeout, m.manager_info()),
-        bounded(timeout, m.config_validation()),
+        bounded(timeout, "GET /manager/status", m.daemons()),
+        bounded(timeout, "GET /manager/info", m.manager_info()),
+        bounded(
+            timeout,
+            "GET /manager/configuration/validation",
+            m.config_validation()
+        ),
     );
+    let mut failed: Vec<Failure> = Vec::new();
     match info {
-        Ok((Ok(info), elapsed)) => {
+        Ok((info, elapsed)) => {
             let ms = elapsed.as_millis() as u64;
             s.latency_ms = Some(ms);
             s.api_version = info.api_version;
@@ -469,9 +538,12 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
                     Finding::new(
                         Severity::Critical,
                         "api_slow",
-                        format!("Wazuh API answered in {ms} ms (critical above {} ms)", th.api_critical_ms),
+                        format!(
+                            "Wazuh API answered in {ms} ms (critical above {} ms)",
+                            th.api_critical_ms
+                        ),
                     )
-                    .with_remediation("Check manager CPU and memory, wazuh-apid's log (/var/ossec/logs/api.log) and the network path."),
+                    .with_remediation(SLOW_API_REMEDIATION),
                 );
             } else if ms > th.api_slow_ms {
                 f.push(
@@ -483,19 +555,62 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
                             th.api_slow_ms
                         ),
                     )
-                    .with_remediation(
-                        "Check manager load and wazuh-apid's log (/var/ossec/logs/api.log).",
-                    ),
+                    .with_remediation(SLOW_API_REMEDIATION),
                 );
             }
         }
-        Ok((Err(e), _)) => s.error = Some(e.to_string()),
-        Err(e) => s.error = Some(e.into()),
+        Err(e) if e.timed_out() => {
+            f.push(
+                Finding::new(
+                    Severity::Critical,
+                    "api_slow",
+                    format!(
+                        "Wazuh API logged in but GET / did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
+                )
+                .with_remediation(SLOW_API_REMEDIATION),
+            );
+            failed.push(e);
+        }
+        Err(e) => failed.push(e),
     }
-    if let Ok(Some(mi)) = minfo {
-        s.manager_version = mi.version;
+    let daemons = match daemons {
+        Ok((d, degraded)) => {
+            if degraded > 0 {
+                f.push(Finding::new(
+                    Severity::Info,
+                    "partial_response",
+                    format!(
+                        "{degraded} daemon {} could not be read",
+                        crate::util::plural(degraded as u64, "entry", "entries")
+                    ),
+                ));
+            }
+            d
+        }
+        Err(e) => {
+            if !e.timed_out() {
+                f.push(
+                    Finding::new(
+                        Severity::Critical,
+                        "manager_api_error",
+                        format!("Wazuh manager daemons could not be read: {}", e.message),
+                    )
+                    .with_remediation(connectivity_remediation()),
+                );
+            }
+            failed.push(e);
+            BTreeMap::new()
+        }
+    };
+    match minfo {
+        Ok(Some(mi)) => s.manager_version = mi.version,
+        Ok(None) => {}
+        Err(e) => failed.push(e),
     }
     match validation {
+        Err(e) => failed.push(e),
         Ok(v) => {
             let bad: Vec<String> = v
                 .items
@@ -535,9 +650,6 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
                     .with_remediation("Fix ossec.conf (run /var/ossec/bin/wazuh-analysisd -t) before any restart: a manager with an invalid configuration will not start again."),
                 );
             }
-        }
-        Err(e) => {
-            s.error.get_or_insert(e.into());
         }
     }
     for (name, state) in &daemons {
@@ -579,17 +691,43 @@ async fn check_manager(deps: &HealthDeps<'_>, timeout: Duration) -> (ManagerSect
             ));
         }
     }
-    if degraded > 0 {
-        f.push(Finding::new(
-            Severity::Info,
-            "partial_response",
-            format!("{degraded} daemon entries could not be read"),
-        ));
+    let slow: Vec<&Failure> = failed.iter().filter(|e| e.timed_out()).collect();
+    if !slow.is_empty() {
+        s.timed_out = slow
+            .iter()
+            .map(|e| e.message.split(": ").next().unwrap_or_default().to_string())
+            .collect();
+        f.push(
+            Finding::new(
+                Severity::Warning,
+                "manager_partial",
+                format!(
+                    "the Wazuh API answered, but {} did not answer within {} ms each; the \
+                     rest of the manager section was read",
+                    s.timed_out.join(", "),
+                    timeout.as_millis()
+                ),
+            )
+            .with_remediation(SLOW_API_REMEDIATION),
+        );
+    }
+    if !failed.is_empty() {
+        s.error = Some(
+            failed
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
     s.daemons = daemons;
     s.check = check_of(&f);
     (s, f)
 }
+
+const SLOW_API_REMEDIATION: &str = "Check manager CPU and memory, wazuh-apid's log \
+     (/var/ossec/logs/api.log) and the network path; raise health.timeout_ms if the manager is \
+     known to be slow.";
 
 // ----- cluster -----
 
@@ -606,7 +744,12 @@ async fn check_cluster(deps: &HealthDeps<'_>, timeout: Duration) -> (ClusterSect
         return (s, Vec::new());
     };
     let mut f = Vec::new();
-    let status = match bounded(timeout, m.cluster_status()).await {
+    if let Err(e) = logged_in(m, timeout).await {
+        s.check = Check::Error;
+        s.error = Some(e.into());
+        return (s, f);
+    }
+    let status = match bounded(timeout, "GET /cluster/status", m.cluster_status()).await {
         Ok(st) => st,
         Err(e) => {
             s.check = Check::Error;
@@ -627,7 +770,7 @@ async fn check_cluster(deps: &HealthDeps<'_>, timeout: Duration) -> (ClusterSect
                 .with_remediation("Check /var/ossec/logs/cluster.log; the cluster key and node names must match on every node, and port 1516 must be open between nodes."),
             );
         } else {
-            match bounded(timeout, m.cluster_healthcheck()).await {
+            match bounded(timeout, "GET /cluster/healthcheck", m.cluster_healthcheck()).await {
                 Ok(nodes) => {
                     let now = OffsetDateTime::now_utc();
                     for n in &nodes.items {
@@ -677,7 +820,12 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
         return (s, Vec::new());
     };
     let mut f = Vec::new();
-    let sum = match bounded(timeout, m.agents_summary()).await {
+    if let Err(e) = logged_in(m, timeout).await {
+        s.check = Check::Error;
+        s.error = Some(e.into());
+        return (s, f);
+    }
+    let sum = match bounded(timeout, "GET /agents/summary/status", m.agents_summary()).await {
         Ok(sum) => sum,
         Err(e) => {
             s.check = Check::Error;
@@ -691,7 +839,12 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
     s.pending = sum.pending;
     s.total = sum.total;
     if sum.disconnected > 0 {
-        if let Ok(list) = bounded(timeout, m.agents(Some("disconnected"), MAX_LISTED_AGENTS)).await
+        if let Ok(list) = bounded(
+            timeout,
+            "GET /agents?status=disconnected",
+            m.agents(Some("disconnected"), MAX_LISTED_AGENTS),
+        )
+        .await
         {
             s.disconnected_agents = list
                 .into_iter()
@@ -722,8 +875,10 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
                     sev,
                     "agents_disconnected",
                     format!(
-                        "{} of {} agents ({share:.0} %) are disconnected",
-                        sum.disconnected, sum.total
+                        "{} of {} agents ({share:.0} %) {} disconnected",
+                        sum.disconnected,
+                        sum.total,
+                        crate::util::plural(sum.disconnected, "is", "are")
                     ),
                 )
                 .with_remediation("On an affected host: systemctl status wazuh-agent and /var/ossec/logs/ossec.log; check that ports 1514/1515 to the manager are open and the agent key is valid."),
@@ -733,8 +888,10 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
                 Severity::Info,
                 "agents_disconnected",
                 format!(
-                    "{} of {} agents are disconnected",
-                    sum.disconnected, sum.total
+                    "{} of {} agents {} disconnected",
+                    sum.disconnected,
+                    sum.total,
+                    crate::util::plural(sum.disconnected, "is", "are")
                 ),
             ));
         }
@@ -744,7 +901,11 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
             Finding::new(
                 Severity::Info,
                 "agents_never_connected",
-                format!("{} registered agents never connected", sum.never_connected),
+                format!(
+                    "{} registered {} never connected",
+                    sum.never_connected,
+                    crate::util::plural(sum.never_connected, "agent", "agents")
+                ),
             )
             .with_remediation(
                 "Finish their enrolment or remove stale registrations (manage_agents).",
@@ -755,7 +916,11 @@ async fn check_agents(deps: &HealthDeps<'_>, timeout: Duration) -> (AgentsSectio
         f.push(Finding::new(
             Severity::Info,
             "agents_pending",
-            format!("{} agents are pending", sum.pending),
+            format!(
+                "{} {} pending",
+                sum.pending,
+                crate::util::plural(sum.pending, "agent is", "agents are")
+            ),
         ));
     }
     s.check = check_of(&f);
@@ -784,7 +949,7 @@ async fn check_indexer(deps: &HealthDeps<'_>, timeout: Duration) -> (IndexerSect
     };
     s.url = Some(ix.base_url().to_string());
     let mut f = Vec::new();
-    match bounded(timeout, ix.health()).await {
+    match bounded(timeout, "GET /_cluster/health", ix.health()).await {
         Ok(h) => {
             s.reachable = true;
             s.unassigned_shards = h.unassigned_shards;
@@ -839,25 +1004,32 @@ async fn check_indexer(deps: &HealthDeps<'_>, timeout: Duration) -> (IndexerSect
 
 // ----- logs -----
 
-fn logs_marker(deps: &HealthDeps<'_>) -> Option<String> {
-    deps.manager
-        .map(|m| format!("wazuh_health.logs_checked_at:{}", m.base_url()))
+/// The logs component's window: counted from `since`; critical when critical entries are
+/// at or after `critical_since`.
+pub struct LogWindow {
+    pub since: OffsetDateTime,
+    pub critical_since: OffsetDateTime,
 }
 
-async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, Vec<Finding>) {
-    let now = OffsetDateTime::now_utc();
-    let marker = logs_marker(deps);
-    let since = marker
-        .as_deref()
-        .and_then(|k| deps.store.get_kv(k).ok().flatten())
-        .and_then(|v| parse_loose_time(&v))
-        .unwrap_or(now - time::Duration::hours(24));
+/// Entries read per level (the API's maximum page).
+const LOG_PAGE: u32 = 500;
+
+async fn check_logs(
+    deps: &HealthDeps<'_>,
+    timeout: Duration,
+    window: &LogWindow,
+) -> (LogsSection, Vec<Finding>) {
     let mut s = LogsSection {
         check: Check::NotConfigured,
-        since: crate::util::rfc3339(since),
+        since: crate::util::rfc3339(window.since),
+        critical_since: crate::util::rfc3339(window.critical_since),
+        by_level: BTreeMap::new(),
         errors_by_tag: BTreeMap::new(),
         critical_by_tag: BTreeMap::new(),
+        recent_critical: 0,
         recent: Vec::new(),
+        ignored_other_level: 0,
+        truncated: false,
         error: None,
     };
     let Some(m) = deps.manager else {
@@ -865,9 +1037,22 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
         return (s, Vec::new());
     };
     let mut f = Vec::new();
+    if let Err(e) = logged_in(m, timeout).await {
+        s.check = Check::Error;
+        s.error = Some(e.into());
+        return (s, f);
+    }
     let (errors, criticals) = tokio::join!(
-        bounded(timeout, m.logs(Some("error"), 500)),
-        bounded(timeout, m.logs(Some("critical"), 500)),
+        bounded(
+            timeout,
+            "GET /manager/logs?level=error",
+            m.logs(Some("error"), LOG_PAGE)
+        ),
+        bounded(
+            timeout,
+            "GET /manager/logs?level=critical",
+            m.logs(Some("critical"), LOG_PAGE)
+        ),
     );
     let (errors, criticals) = match (errors, criticals) {
         (Ok(e), Ok(c)) => (e, c),
@@ -878,26 +1063,39 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
         }
     };
     let mut recent = Vec::new();
-    for (entries, by_tag) in [
-        (&errors.items, &mut s.errors_by_tag),
-        (&criticals.items, &mut s.critical_by_tag),
+    for (asked, entries, by_tag) in [
+        ("error", &errors.items, &mut s.errors_by_tag),
+        ("critical", &criticals.items, &mut s.critical_by_tag),
     ] {
+        let mut oldest_in_window = true;
         for e in entries {
-            // Unparsable timestamps count as new: better a duplicate than a miss.
-            let new = e
-                .timestamp
-                .as_deref()
-                .and_then(parse_loose_time)
-                .is_none_or(|t| t > since);
-            if !new {
+            // Counted by the entry's own level: a server that ignores the filter must not
+            // turn info lines into criticals.
+            let level = e.level.as_deref().map(|l| l.trim().to_ascii_lowercase());
+            if level.as_deref() != Some(asked) {
+                s.ignored_other_level += 1;
                 continue;
+            }
+            // An unparsable timestamp counts as in the window: better counted than missed.
+            let at = e.timestamp.as_deref().and_then(parse_loose_time);
+            oldest_in_window = at.is_none_or(|t| t >= window.since);
+            if !oldest_in_window {
+                continue;
+            }
+            if asked == "critical" && at.is_some_and(|t| t >= window.critical_since) {
+                s.recent_critical += 1;
             }
             let tag = crate::util::sanitize_untrusted(
                 e.tag.as_deref().unwrap_or("unknown").as_bytes(),
                 64,
             );
             *by_tag.entry(tag).or_default() += 1;
+            *s.by_level.entry(asked.to_string()).or_default() += 1;
             recent.push(e.clone());
+        }
+        // A full page whose oldest entry is still in the window: there may be more.
+        if entries.len() >= LOG_PAGE as usize && oldest_in_window {
+            s.truncated = true;
         }
     }
     recent.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
@@ -909,19 +1107,44 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
             e.tag = e
                 .tag
                 .map(|t| crate::util::sanitize_untrusted(t.as_bytes(), 64));
+            e.level = e
+                .level
+                .map(|t| crate::util::sanitize_untrusted(t.as_bytes(), 16));
             e
         })
         .collect();
+    let at_least = if s.truncated { "at least " } else { "" };
     let n_err: u64 = s.errors_by_tag.values().sum();
     let n_crit: u64 = s.critical_by_tag.values().sum();
-    if n_crit > 0 {
+    let entries = |n: u64| crate::util::plural(n, "entry", "entries");
+    if s.recent_critical > 0 {
+        let n = s.recent_critical;
         f.push(
             Finding::new(
                 Severity::Critical,
                 "logs_critical",
-                format!("{n_crit} critical log entries since {}", s.since),
+                format!(
+                    "{n} critical log {} since {}",
+                    entries(n),
+                    s.critical_since
+                ),
             )
             .with_remediation("Read them in /var/ossec/logs/ossec.log (grep CRITICAL) and act before they cascade."),
+        );
+    } else if n_crit > 0 {
+        f.push(
+            Finding::new(
+                Severity::Warning,
+                "logs_critical_earlier",
+                format!(
+                    "{at_least}{n_crit} critical log {} since {}, none since {} ({})",
+                    entries(n_crit),
+                    s.since,
+                    s.critical_since,
+                    top_tags(&s.critical_by_tag)
+                ),
+            )
+            .with_remediation("Check that what they reported was fixed (/var/ossec/logs/ossec.log, grep CRITICAL)."),
         );
     }
     if n_err > 0 {
@@ -930,7 +1153,8 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
                 Severity::Warning,
                 "logs_errors",
                 format!(
-                    "{n_err} error log entries since {} ({})",
+                    "{at_least}{n_err} error log {} since {} ({})",
+                    entries(n_err),
                     s.since,
                     top_tags(&s.errors_by_tag)
                 ),
@@ -938,8 +1162,16 @@ async fn check_logs(deps: &HealthDeps<'_>, timeout: Duration) -> (LogsSection, V
             .with_remediation("Group them by daemon (tag); recurring errors from one daemon usually point at its configuration or a full disk."),
         );
     }
-    if let Some(k) = marker {
-        let _ = deps.store.set_kv(&k, &crate::util::rfc3339(now));
+    if s.ignored_other_level > 0 {
+        f.push(Finding::new(
+            Severity::Info,
+            "logs_level_mismatch",
+            format!(
+                "the manager returned {} log {} at a level that was not asked for; they were not counted",
+                s.ignored_other_level,
+                entries(s.ignored_other_level)
+            ),
+        ));
     }
     s.check = check_of(&f);
     (s, f)
@@ -984,10 +1216,15 @@ async fn check_certificates(
             timeout_ms: Some(timeout_ms),
             ..Default::default()
         };
-        (*component, url.clone(), checker.check(args).await)
+        (
+            *component,
+            url.clone(),
+            checker.trust_description().to_string(),
+            checker.check(args).await,
+        )
     });
     let mut f = Vec::new();
-    for (component, url, result) in futures::future::join_all(checks).await {
+    for (component, url, trust, result) in futures::future::join_all(checks).await {
         let label = if component == "manager_api" {
             "Wazuh API certificate"
         } else {
@@ -999,14 +1236,17 @@ async fn check_certificates(
                     if fi.severity == Severity::Info {
                         continue;
                     }
-                    fi.message = format!("{label}: {}", fi.message);
+                    fi.message = format!("{label}: {} (trust anchors: {trust})", fi.message);
                     f.push(fi);
                 }
                 if r.status == CertStatus::Error {
                     f.push(Finding::new(
                         Severity::Warning,
                         "cert_check_failed",
-                        format!("{label} could not be checked: {}", r.short_reason()),
+                        format!(
+                            "{label} could not be checked: {} (trust anchors: {trust})",
+                            r.short_reason()
+                        ),
                     ));
                 }
                 s.certificates.push(CertExpiry {
@@ -1017,6 +1257,7 @@ async fn check_certificates(
                     not_after: r.not_after,
                     chain_valid: r.chain_valid,
                     verification_error: r.verification_error,
+                    trust_anchors: trust,
                 });
             }
             Ok(None) => {}
@@ -1149,10 +1390,12 @@ mod tests {
     fn include_is_validated() {
         let a = HealthArgs {
             include: Some(vec!["Manager".into(), "host".into(), "host".into()]),
+            ..Default::default()
         };
         assert_eq!(a.components().unwrap(), vec!["manager", "host"]);
         let e = HealthArgs {
             include: Some(vec!["kernel".into()]),
+            ..Default::default()
         }
         .components()
         .unwrap_err();
@@ -1160,7 +1403,8 @@ mod tests {
         assert!(e.reason.contains("kernel") && e.reason.contains("containers"));
         assert!(
             HealthArgs {
-                include: Some(vec![])
+                include: Some(vec![]),
+                ..Default::default()
             }
             .components()
             .is_err()

@@ -298,8 +298,19 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
         guard.limiter.retain_recent();
     }
     req.extensions_mut().insert(caller);
+    let is_delete = req.method() == axum::http::Method::DELETE;
     // Streamed bodies without Content-Length are capped by rmcp's own limit (same value).
-    next.run(req).await
+    let resp = next.run(req).await;
+    if is_delete && resp.status() == StatusCode::ACCEPTED {
+        // A closed session (2025-11-25 era): rmcp answers 202, but clients (the official
+        // Python SDK among them) expect 200 or 204 for a DELETE that succeeded.
+        let (mut parts, _) = resp.into_parts();
+        parts.status = StatusCode::NO_CONTENT;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.remove(header::CONTENT_TYPE);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    resp
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod prompts;
 pub mod remediation_tools;
 pub mod resources;
+pub mod schema;
 pub mod tools;
 
 use std::sync::Arc;
@@ -71,6 +72,43 @@ impl SecopsServer {
     }
 }
 
+/// The metrics label and log name for a tool name no router knows.
+pub const UNKNOWN_TOOL: &str = "(unknown)";
+
+impl SecopsServer {
+    /// The tools this server lists: every read-only tool, and the destructive ones the gate
+    /// enables.
+    fn listed_tools(&self) -> Vec<rmcp::model::Tool> {
+        let mut tools = self.tool_router.list_all();
+        tools.extend(
+            self.remediation_router
+                .list_all()
+                .into_iter()
+                .filter(|t| self.ctx.gate.tool_enabled(&t.name).is_ok()),
+        );
+        tools
+    }
+}
+
+/// `unknown tool `x`; did you mean `y`? available tools: a, b, c` (the name sanitised: it
+/// is caller text).
+pub fn unknown_tool_message(name: &str, available: &[String]) -> String {
+    let shown = crate::util::sanitize_untrusted(name.as_bytes(), 64);
+    let lower = name.to_ascii_lowercase();
+    let close = available
+        .iter()
+        .map(|t| (strsim::damerau_levenshtein(&lower, t), t))
+        .filter(|(d, t)| *d <= 3.max(t.len() / 4) && *d < t.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, t)| t);
+    let mut msg = format!("unknown tool `{shown}`");
+    if let Some(t) = close {
+        msg.push_str(&format!("; did you mean `{t}`?"));
+    }
+    msg.push_str(&format!(" Available tools: {}", available.join(", ")));
+    msg
+}
+
 fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
     static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
     ROUTER
@@ -110,6 +148,23 @@ impl ServerHandler for SecopsServer {
         let started = Instant::now();
         let tool = request.name.to_string();
         let caller = self.caller(&context);
+        if !self.tool_router.has_route(&tool) && !self.remediation_router.has_route(&tool) {
+            // Unknown names are caller-controlled text: one metrics series, one log name.
+            self.ctx.metrics.observe_call(
+                UNKNOWN_TOOL,
+                "unknown_tool",
+                started.elapsed().as_secs_f64(),
+            );
+            let available: Vec<String> = self
+                .listed_tools()
+                .into_iter()
+                .map(|t| t.name.to_string())
+                .collect();
+            return Err(ErrorData::invalid_params(
+                unknown_tool_message(&tool, &available),
+                None,
+            ));
+        }
         let detail = tools::call_detail(&tool, request.arguments.as_ref());
         let result = if self.remediation_router.has_route(&tool) {
             // Disabled destructive tools are refused by name (and the refusal audited).
@@ -131,16 +186,10 @@ impl ServerHandler for SecopsServer {
         };
         let elapsed = started.elapsed();
         let outcome = tools::outcome_of(&result);
+        let logged_tool = tool;
         self.ctx
             .metrics
-            .observe_call(&tool, outcome, elapsed.as_secs_f64());
-        // Only known tools go into the log (an unknown name is caller-controlled text).
-        let logged_tool =
-            if self.tool_router.has_route(&tool) || self.remediation_router.has_route(&tool) {
-                tool
-            } else {
-                "(unknown)".to_string()
-            };
+            .observe_call(&logged_tool, outcome, elapsed.as_secs_f64());
         self.ctx.store.record_tool_call(ToolCallRecord {
             ts: crate::util::now_rfc3339(),
             tool: logged_tool.clone(),
@@ -158,14 +207,9 @@ impl ServerHandler for SecopsServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::ListToolsResult, ErrorData> {
-        let mut tools = self.tool_router.list_all();
-        tools.extend(
-            self.remediation_router
-                .list_all()
-                .into_iter()
-                .filter(|t| self.ctx.gate.tool_enabled(&t.name).is_ok()),
-        );
-        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+        Ok(rmcp::model::ListToolsResult::with_all_items(
+            self.listed_tools(),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {

@@ -2,8 +2,7 @@
 //! (admit, plan/token, human confirmation through elicitation or the 2026-07-28
 //! input-required round trip) -> remediation engine -> structured report. Listed only when enabled.
 
-use rmcp::handler::server::common::schema_for_input;
-use rmcp::handler::server::tool::{InputResponses, RequestState, schema_for_output};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::model::{
     CallToolResponse, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationAction,
     ElicitationSchema, InputRequest, InputRequiredResult, JsonObject, ProtocolVersion,
@@ -41,8 +40,8 @@ impl SecopsServer {
     #[tool(
         name = "rotate_credentials",
         description = ROTATE_DESC,
-        input_schema = schema_for_input::<RotateArgs>().expect("RotateArgs schema is an object"),
-        output_schema = schema_for_output::<RotateOutput>(),
+        input_schema = super::schema::input::<RotateArgs>(),
+        output_schema = super::schema::output::<RotateOutput>(),
         annotations(
             title = "Rotate a credential",
             read_only_hint = false,
@@ -146,8 +145,8 @@ impl SecopsServer {
     #[tool(
         name = "block_ip",
         description = BLOCK_IP_DESC,
-        input_schema = schema_for_input::<BlockArgs>().expect("BlockArgs schema is an object"),
-        output_schema = schema_for_output::<BlockOutput>(),
+        input_schema = super::schema::input::<BlockArgs>(),
+        output_schema = super::schema::output::<BlockOutput>(),
         annotations(
             title = "Block an IP address on agents",
             read_only_hint = false,

@@ -2,8 +2,6 @@
 //! argument) -> a check or remediation call -> structured content plus a one-paragraph
 //! text summary. No business logic lives here.
 
-use rmcp::handler::server::common::schema_for_input;
-use rmcp::handler::server::tool::schema_for_output;
 use rmcp::model::ProgressNotificationParam;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
 use rmcp::service::RequestContext;
@@ -40,8 +38,8 @@ impl SecopsServer {
     #[tool(
         name = "check_cert",
         description = CHECK_CERT_DESC,
-        input_schema = schema_for_input::<CertArgs>().expect("CertArgs schema is an object"),
-        output_schema = schema_for_output::<CertReport>(),
+        input_schema = super::schema::input::<CertArgs>(),
+        output_schema = super::schema::output::<CertReport>(),
         annotations(
             title = "Check TLS certificates",
             read_only_hint = true,
@@ -69,8 +67,8 @@ impl SecopsServer {
     #[tool(
         name = "wazuh_health",
         description = WAZUH_HEALTH_DESC,
-        input_schema = schema_for_input::<HealthArgs>().expect("HealthArgs schema is an object"),
-        output_schema = schema_for_output::<HealthReport>(),
+        input_schema = super::schema::input::<HealthArgs>(),
+        output_schema = super::schema::output::<HealthReport>(),
         annotations(
             title = "Wazuh health",
             read_only_hint = true,
@@ -93,8 +91,8 @@ impl SecopsServer {
     #[tool(
         name = "scan_host",
         description = SCAN_HOST_DESC,
-        input_schema = schema_for_input::<ScanArgs>().expect("ScanArgs schema is an object"),
-        output_schema = schema_for_output::<ScanReport>(),
+        input_schema = super::schema::input::<ScanArgs>(),
+        output_schema = super::schema::output::<ScanReport>(),
         annotations(
             title = "Scan a host's TCP ports",
             read_only_hint = true,
@@ -158,8 +156,8 @@ impl SecopsServer {
     #[tool(
         name = "host_metrics",
         description = HOST_METRICS_DESC,
-        input_schema = schema_for_input::<NoArgs>().expect("NoArgs schema is an object"),
-        output_schema = schema_for_output::<HostReport>(),
+        input_schema = super::schema::input::<NoArgs>(),
+        output_schema = super::schema::output::<HostReport>(),
         annotations(
             title = "Host metrics",
             read_only_hint = true,
@@ -197,8 +195,8 @@ impl SecopsServer {
     #[tool(
         name = "container_status",
         description = CONTAINER_STATUS_DESC,
-        input_schema = schema_for_input::<NoArgs>().expect("NoArgs schema is an object"),
-        output_schema = schema_for_output::<ContainersReport>(),
+        input_schema = super::schema::input::<NoArgs>(),
+        output_schema = super::schema::output::<ContainersReport>(),
         annotations(
             title = "Container status",
             read_only_hint = true,
@@ -240,8 +238,8 @@ impl SecopsServer {
     #[tool(
         name = "incident_status",
         description = INCIDENT_STATUS_DESC,
-        input_schema = schema_for_input::<StatusArgs>().expect("StatusArgs schema is an object"),
-        output_schema = schema_for_output::<StatusReport>(),
+        input_schema = super::schema::input::<StatusArgs>(),
+        output_schema = super::schema::output::<StatusReport>(),
         annotations(
             title = "Incident status",
             read_only_hint = true,
@@ -277,8 +275,8 @@ impl SecopsServer {
     #[tool(
         name = "incident_update",
         description = INCIDENT_UPDATE_DESC,
-        input_schema = schema_for_input::<UpdateArgs>().expect("UpdateArgs schema is an object"),
-        output_schema = schema_for_output::<UpdateReport>(),
+        input_schema = super::schema::input::<UpdateArgs>(),
+        output_schema = super::schema::output::<UpdateReport>(),
         annotations(
             title = "Update an incident",
             read_only_hint = false,
@@ -332,8 +330,14 @@ pub fn parse_args<T: DeserializeOwned>(args: JsonObject) -> Result<T, ArgError> 
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         if let Some(rest) = inner.strip_prefix("unknown field `") {
-            let (name, allowed) = rest.split_once('`').unwrap_or((rest, ""));
-            let allowed = allowed.trim_start_matches(", expected ");
+            let (name, allowed) = rest.rsplit_once("`, ").unwrap_or((rest, ""));
+            let name = crate::util::sanitize_untrusted(name.as_bytes(), 64);
+            if allowed.contains("there are no fields") {
+                return ArgError::new(name, "unknown argument: this tool takes no arguments");
+            }
+            let allowed = allowed
+                .trim_start_matches("expected ")
+                .trim_start_matches("one of ");
             return ArgError::new(name, format!("unknown argument; allowed: {allowed}"));
         }
         if let Some(rest) = inner.strip_prefix("missing field `") {
@@ -364,6 +368,41 @@ pub fn arg_error(e: &ArgError) -> CallToolResult {
 
 pub fn tool_error(msg: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(msg.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: serde_json::Value) -> JsonObject {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_arguments_are_named_plainly() {
+        let e = parse_args::<NoArgs>(obj(serde_json::json!({"verbose": true}))).unwrap_err();
+        assert_eq!(e.argument, "verbose");
+        assert_eq!(e.reason, "unknown argument: this tool takes no arguments");
+        let e = parse_args::<HealthArgs>(obj(serde_json::json!({"includ": []}))).unwrap_err();
+        assert_eq!(e.argument, "includ");
+        assert_eq!(e.reason.matches("allowed").count(), 1, "{}", e.reason);
+        assert!(e.reason.contains("`include`"), "{}", e.reason);
+        assert!(!e.reason.contains("expected"), "{}", e.reason);
+    }
+
+    #[test]
+    fn unknown_tool_names_get_the_list_and_a_suggestion() {
+        let tools = vec!["wazuh_health".to_string(), "check_cert".to_string()];
+        let m = super::super::unknown_tool_message("wazuh_healt", &tools);
+        assert!(m.contains("did you mean `wazuh_health`?"), "{m}");
+        assert!(
+            m.contains("Available tools: wazuh_health, check_cert"),
+            "{m}"
+        );
+        let m = super::super::unknown_tool_message("zzzzzzzz\u{1b}[31m", &tools);
+        assert!(!m.contains("did you mean"), "{m}");
+        assert!(!m.contains('\u{1b}'), "{m}");
+    }
 }
 
 /// Classify a call for metrics and the tool-call log.
@@ -419,13 +458,18 @@ pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
         }
         "scan_host" => {
             let target = args.get("target").and_then(|t| t.as_str()).unwrap_or("");
-            let spec = args
-                .get("ports")
-                .and_then(|p| p.as_str())
-                .unwrap_or("top100");
-            let ports = crate::checks::scan::ports::parse(spec)
+            let spec = match args.get("ports") {
+                None => Ok(crate::checks::scan::ports::PortSpec::from("top100")),
+                Some(v) => {
+                    serde_json::from_value::<crate::checks::scan::ports::PortSpec>(v.clone())
+                        .map_err(|_| ())
+                }
+            };
+            let ports = spec
+                .ok()
+                .and_then(|s| crate::checks::scan::ports::parse(s.as_str()).ok())
                 .map(|p| p.0.len().to_string())
-                .unwrap_or_else(|_| "invalid".into());
+                .unwrap_or_else(|| "invalid".into());
             Some(format!(
                 "target={} ports={ports}",
                 crate::util::sanitize_untrusted(target.as_bytes(), 80)

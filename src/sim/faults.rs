@@ -95,6 +95,7 @@ pub struct Faults {
     indexer_down: AtomicBool,
     cluster_enabled: AtomicBool,
     config_invalid: AtomicBool,
+    ignore_log_level: AtomicBool,
     manager_conns: Mutex<CancellationToken>,
     indexer_conns: Mutex<CancellationToken>,
 }
@@ -137,6 +138,7 @@ impl Faults {
             indexer_down: AtomicBool::new(false),
             cluster_enabled: AtomicBool::new(true),
             config_invalid: AtomicBool::new(false),
+            ignore_log_level: AtomicBool::new(false),
             manager_conns: Mutex::new(CancellationToken::new()),
             indexer_conns: Mutex::new(CancellationToken::new()),
         }
@@ -301,6 +303,16 @@ impl Faults {
             t.cancel();
             *t = CancellationToken::new();
         }
+    }
+
+    /// A misbehaving API (or a proxy) that ignores `GET /manager/logs`'s `level` filter and
+    /// returns every level.
+    pub fn ignore_log_level_filter(&self, ignore: bool) {
+        self.ignore_log_level.store(ignore, Ordering::SeqCst);
+    }
+
+    pub(crate) fn ignores_log_level_filter(&self) -> bool {
+        self.ignore_log_level.load(Ordering::SeqCst)
     }
 
     /// A hung API: requests are read and never answered (clients must time out).

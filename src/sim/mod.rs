@@ -316,6 +316,36 @@ impl Simulator {
             .count()
     }
 
+    /// Append a line to the manager's log (`ossec.log`), `ago` before now. `level` is
+    /// `info`, `warning`, `error` or `critical`; false when it is none of them.
+    pub fn add_log(
+        &self,
+        tag: &'static str,
+        level: &str,
+        description: &str,
+        ago: std::time::Duration,
+    ) -> bool {
+        use state::LogLevel;
+        let level = match level {
+            "info" => LogLevel::Info,
+            "warning" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            _ => return false,
+        };
+        let at = time::OffsetDateTime::now_utc()
+            - time::Duration::try_from(ago).unwrap_or(time::Duration::ZERO);
+        let mut st = self.shared.state();
+        st.logs.push(state::LogLine {
+            at,
+            tag,
+            level,
+            description: description.to_string(),
+        });
+        st.logs.sort_by_key(|l| l.at);
+        true
+    }
+
     /// A generator for scenario alerts about this simulator's agents. Each call gives a
     /// different (but seed-determined) stream; pass the result to [`Self::inject_alerts`].
     pub fn alerts(&self) -> AlertGen {

@@ -136,6 +136,21 @@ impl ManagerClient {
         Ok(jwt)
     }
 
+    /// Make sure a valid token is cached, logging in when there is none (concurrent callers
+    /// share one login). True when this call logged in.
+    pub async fn authenticate(&self) -> Result<bool, WazuhError> {
+        {
+            let guard = self.token.lock().await;
+            if guard
+                .as_ref()
+                .is_some_and(|t| Instant::now() < t.refresh_at)
+            {
+                return Ok(false);
+            }
+        }
+        self.token().await.map(|_| true)
+    }
+
     /// `POST /security/user/authenticate` with basic auth.
     pub async fn login(&self) -> Result<Secret, WazuhError> {
         let what = "Wazuh login (POST /security/user/authenticate)";

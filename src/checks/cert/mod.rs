@@ -139,6 +139,9 @@ pub struct CertSummary {
 pub struct CertReport {
     pub results: Vec<CertResult>,
     pub summary: CertSummary,
+    /// The trust anchors chains were verified against, e.g.
+    /// `system trust store (146) + /etc/secops/ca.pem (1)`.
+    pub trust_anchors: String,
 }
 
 /// Holds the trust anchors (system store + extra CA file), built once at start.
@@ -172,9 +175,19 @@ impl CertChecker {
     /// the extra PEM bundle (an error names the file if it is unreadable or holds no
     /// certificate).
     pub fn new(extra_ca_file: Option<&Path>) -> Result<Self, CertError> {
+        Self::with_ca_files(&extra_ca_file.into_iter().collect::<Vec<_>>())
+    }
+
+    /// The system store plus every PEM bundle in `ca_files` (duplicates ignored).
+    pub fn with_ca_files(ca_files: &[&Path]) -> Result<Self, CertError> {
         Ok(Self {
-            trust: Arc::new(trust::TrustStore::load(extra_ca_file)?),
+            trust: Arc::new(trust::TrustStore::load(ca_files)?),
         })
+    }
+
+    /// Which trust anchors this checker verifies against, for reports.
+    pub fn trust_description(&self) -> &str {
+        &self.trust.description
     }
 
     /// Number of trust anchors loaded: (from the system store, from the extra CA file).
@@ -203,7 +216,11 @@ impl CertChecker {
             .map(|(raw, target)| self.check_target(raw, target, options));
         let results = futures::future::join_all(checks).await;
         let summary = CertSummary::count(&results);
-        CertReport { results, summary }
+        CertReport {
+            results,
+            summary,
+            trust_anchors: self.trust.description.clone(),
+        }
     }
 
     async fn check_target(&self, raw: &str, target: &Target, options: &CertOptions) -> CertResult {

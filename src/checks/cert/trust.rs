@@ -28,6 +28,8 @@ pub(crate) struct TrustStore {
     anchor_subjects: HashSet<Vec<u8>>,
     pub system_anchors: usize,
     pub extra_anchors: usize,
+    /// Which anchors these are, for reports: `system trust store (146) + /etc/ca.pem (1)`.
+    pub description: String,
     /// Problems met while loading the system store (bad files, unparsable certificates);
     /// they are tolerated, not fatal.
     pub warnings: Vec<String>,
@@ -44,7 +46,7 @@ impl std::fmt::Debug for TrustStore {
 }
 
 impl TrustStore {
-    pub fn load(extra_ca_file: Option<&Path>) -> Result<Self, CertError> {
+    pub fn load(extra_ca_files: &[&Path]) -> Result<Self, CertError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
         let mut warnings = Vec::new();
@@ -60,10 +62,18 @@ impl TrustStore {
             ));
         }
 
-        let extra_anchors = match extra_ca_file {
-            Some(path) => load_extra(path, &mut roots)?,
-            None => 0,
-        };
+        let mut description = format!("system trust store ({system_anchors})");
+        let mut extra_anchors = 0;
+        let mut seen = HashSet::new();
+        for path in extra_ca_files {
+            if !seen.insert(path.to_path_buf()) {
+                continue;
+            }
+            let n = load_extra(path, &mut roots)?;
+            extra_anchors += n;
+            description.push_str(&format!(" + {} ({n})", path.display()));
+        }
+        let extra_ca_file = extra_ca_files.first();
 
         let anchor_subjects = roots
             .roots
@@ -97,6 +107,7 @@ impl TrustStore {
             anchor_subjects,
             system_anchors,
             extra_anchors,
+            description,
             warnings,
         })
     }

@@ -46,11 +46,11 @@ pub struct ScanArgs {
     /// Hostname, IP address, or CIDR of at most 256 addresses. Must be inside the scan scope
     /// (`SECOPS_SCAN_ALLOW`, loopback only by default).
     pub target: String,
-    /// `top100` (default), `top1000`, `all`, or a list of ports and ranges like
-    /// `22,80,8000-8100`.
+    /// `top100` (default), `top1000`, `all`, one port number, or ports and ranges like
+    /// `"22,80,8000-8100"` or `[22, 80, "8000-8100"]`.
     #[serde(default)]
     #[schemars(extend("default" = "top100"))]
-    pub ports: Option<String>,
+    pub ports: Option<ports::PortSpec>,
     /// Read banners and name services on open ports, with TLS certificate details
     /// (default true).
     #[serde(default)]
@@ -180,17 +180,8 @@ impl ScanArgs {
                 "longer than 253 characters; give a hostname, an IP address or a CIDR",
             ));
         }
-        let spec = self.ports.as_deref().unwrap_or("top100").trim();
-        let spec = if spec.is_empty() { "top100" } else { spec };
-        let ports = ports::parse(spec).map_err(|reason| {
-            ArgError::new(
-                "ports",
-                format!(
-                    "{reason}; allowed: `top100`, `top1000`, `all`, or ports and ranges \
-                     1-65535 like `22,80,8000-8100`"
-                ),
-            )
-        })?;
+        let spec = self.ports.as_ref().map_or("top100", |p| p.as_str()).trim();
+        let ports = ports::parse(spec).map_err(|reason| ArgError::new("ports", reason))?;
         let timeout = match self.timeout_ms {
             None => None,
             Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => {

@@ -50,11 +50,119 @@ fn all_ports() -> Vec<u16> {
     out
 }
 
+/// What every port error offers instead.
+pub const ALLOWED: &str = "allowed: `top100`, `top1000`, `all`, a port number, or ports and \
+                           ranges 1-65535 like `22,80,8000-8100` (a string, or a list of \
+                           numbers and strings)";
+
+/// The `ports` argument as a client may send it: a spec string (`"22,80"`, `"top1000"`),
+/// one port number (`22`), or a list of numbers and strings (`[22, 80, "8000-8100"]`, as the
+/// MCP Inspector's `--tool-arg` and models send them). Held as the equivalent spec string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec(pub String);
+
+impl PortSpec {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for PortSpec {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl From<String> for PortSpec {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+fn number_item(n: &serde_json::Number) -> Result<String, String> {
+    match n.as_u64() {
+        Some(p) if (1..=65535).contains(&p) => Ok(p.to_string()),
+        _ => Err(format!("port {n} is out of range 1-65535; {ALLOWED}")),
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PortSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use serde_json::Value;
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Self(s)),
+            Value::Number(n) => number_item(&n).map(Self).map_err(D::Error::custom),
+            Value::Array(items) => {
+                if items.is_empty() {
+                    return Err(D::Error::custom(format!("empty list; {ALLOWED}")));
+                }
+                if items.len() > MAX_ITEMS {
+                    return Err(D::Error::custom(format!(
+                        "more than {MAX_ITEMS} items; use ranges like \"1000-2000\""
+                    )));
+                }
+                let mut parts = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    parts.push(
+                        match item {
+                            Value::Number(n) => number_item(n),
+                            Value::String(s) if s.contains(',') => Err(format!(
+                                "item {i} holds a comma; give one port or range per list item"
+                            )),
+                            Value::String(s) => Ok(s.clone()),
+                            _ => Err(format!(
+                                "item {i} is neither a port number nor a string; {ALLOWED}"
+                            )),
+                        }
+                        .map_err(D::Error::custom)?,
+                    );
+                }
+                Ok(Self(parts.join(",")))
+            }
+            _ => Err(D::Error::custom(format!(
+                "expected a string, a number or a list; {ALLOWED}"
+            ))),
+        }
+    }
+}
+
+impl schemars::JsonSchema for PortSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PortSpec".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string", "minLength": 1 },
+                { "type": "integer", "minimum": 1, "maximum": 65535 },
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_ITEMS,
+                    "items": {
+                        "anyOf": [
+                            { "type": "integer", "minimum": 1, "maximum": 65535 },
+                            { "type": "string", "minLength": 1 }
+                        ]
+                    }
+                }
+            ]
+        })
+    }
+}
+
 /// Parse a port spec. The error says which item is wrong and what is allowed.
 pub fn parse(spec: &str) -> Result<PortList, String> {
     let s = spec.trim().to_ascii_lowercase();
     match s.as_str() {
-        "" | "top100" => return Ok(PortList(TOP_100.to_vec())),
+        "" => return Err(format!("empty; {ALLOWED}")),
+        "top100" => return Ok(PortList(TOP_100.to_vec())),
         "top1000" => return Ok(PortList(top_1000())),
         "all" => return Ok(PortList(all_ports())),
         _ => {}
@@ -93,12 +201,10 @@ pub fn parse(spec: &str) -> Result<PortList, String> {
 
 fn port(text: &str, item: &str) -> Result<u16, String> {
     let shown = crate::util::sanitize_untrusted(item.as_bytes(), 40);
-    let n: u32 = text.trim().parse().map_err(|_| {
-        format!(
-            "`{shown}` is not a port, a range or a preset; allowed: top100, top1000, all, or \
-             lists and ranges like 22,80,8000-8100"
-        )
-    })?;
+    let n: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{shown}` is not a port, a range or a preset; {ALLOWED}"))?;
     if n == 0 || n > 65535 {
         return Err(format!("port {n} in `{shown}` is out of range 1-65535"));
     }
@@ -131,14 +237,46 @@ fn top_1000() -> Vec<u16> {
 mod tests {
     use super::*;
 
+    fn spec(v: serde_json::Value) -> Result<String, String> {
+        serde_json::from_value::<PortSpec>(v)
+            .map(|p| p.0)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn port_spec_takes_numbers_lists_and_strings() {
+        use serde_json::json;
+        assert_eq!(spec(json!(22)).unwrap(), "22");
+        assert_eq!(spec(json!([22, 80])).unwrap(), "22,80");
+        assert_eq!(spec(json!([22, "8000-8100"])).unwrap(), "22,8000-8100");
+        assert_eq!(spec(json!("top1000")).unwrap(), "top1000");
+        for bad in [
+            json!(0),
+            json!(70000),
+            json!(-1),
+            json!(2.5),
+            json!([]),
+            json!([[22]]),
+        ] {
+            let e = spec(bad.clone()).unwrap_err();
+            assert!(!e.is_empty(), "{bad}");
+        }
+        assert!(spec(json!(true)).unwrap_err().contains("allowed"));
+        assert!(spec(json!(["22,80"])).unwrap_err().contains("comma"));
+    }
+
+    #[test]
+    fn errors_list_what_is_allowed_once() {
+        for bad in ["abc", "22,abc", "", " "] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.matches("allowed").count(), 1, "{bad}: {e}");
+        }
+        assert!(parse("").unwrap_err().starts_with("empty"));
+    }
+
     #[test]
     fn presets_have_the_promised_sizes_and_no_duplicates() {
-        for (spec, n) in [
-            ("top100", 100),
-            ("", 100),
-            ("TOP1000", 1000),
-            ("all", 65535),
-        ] {
+        for (spec, n) in [("top100", 100), ("TOP1000", 1000), ("all", 65535)] {
             let p = parse(spec).unwrap().0;
             assert_eq!(p.len(), n, "{spec}");
             let mut sorted = p.clone();

@@ -179,6 +179,7 @@ pub async fn logs(
         )));
     }
     let tag = p.get("tag");
+    let level = level.filter(|_| !shared.faults.ignores_log_level_filter());
     let items: Vec<Value> = {
         let st = shared.state();
         st.logs
