@@ -2,6 +2,7 @@
 //! estate monitored by Wazuh. The binary (`src/main.rs`) is a thin CLI over this library,
 //! so tests, benches and examples reuse exactly the code that ships.
 
+pub mod calllog;
 pub mod checks;
 pub mod config;
 pub mod context;

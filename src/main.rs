@@ -186,6 +186,9 @@ struct CertCli {
     /// Per-target timeout in milliseconds.
     #[arg(long, allow_negative_numbers = true)]
     timeout_ms: Option<i64>,
+    /// For a CA bundle file, list every certificate (default: counts and the problems).
+    #[arg(long)]
+    details: bool,
     /// Print the JSON report instead of text.
     #[arg(long)]
     json: bool,
@@ -530,6 +533,7 @@ async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result
         warning_days: Some(args.warning_days.unwrap_or(config.cert.warning_days)),
         critical_days: Some(args.critical_days.unwrap_or(config.cert.critical_days)),
         timeout_ms: Some(args.timeout_ms.unwrap_or(config.cert.timeout_ms as i64)),
+        details: Some(args.details),
     };
     let report = match checker.check(cert_args).await {
         Ok(r) => r,
@@ -746,13 +750,36 @@ fn render_cert_report(report: &CertReport) -> String {
         if let Some(e) = &r.verification_error {
             let _ = writeln!(out, "         verification: {e}");
         }
-        for (i, c) in r.chain.iter().enumerate() {
+        if let Some(b) = &r.bundle {
             let _ = writeln!(
                 out,
-                "         [{i}] {}  issuer: {}  {}  {}  expires {} ({} days)",
-                c.subject, c.issuer, c.key, c.signature_algorithm, c.not_after, c.days_left
+                "         bundle of {} CA certificates: {} expired, {} expiring within the warning \
+                 window, {} not yet valid; {} with a problem{}",
+                b.certificates,
+                b.expired,
+                b.expiring,
+                b.not_yet_valid,
+                b.with_problems,
+                if b.listed_all || b.with_problems == 0 {
+                    ""
+                } else {
+                    " (listed below; --details lists them all)"
+                }
             );
-            if i == 0 && !c.sans.is_empty() {
+        }
+        for c in &r.chain {
+            let _ = writeln!(
+                out,
+                "         #{} {}  issuer: {}  {}  {}  expires {} ({} days)",
+                c.position,
+                c.subject,
+                c.issuer,
+                c.key,
+                c.signature_algorithm,
+                c.not_after,
+                c.days_left
+            );
+            if c.position == 1 && r.bundle.is_none() && !c.sans.is_empty() {
                 let _ = writeln!(out, "             SANs: {}", c.sans.join(", "));
             }
         }

@@ -565,6 +565,72 @@ async fn ca_certificate_file_is_checked_for_expiry_only() {
     assert!(codes(&r).contains(&"ca_certificate"));
 }
 
+fn ca_pem(cn: &str, not_before_days: i64, not_after_days: i64) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now + time::Duration::days(not_before_days);
+    params.not_after = now + time::Duration::days(not_after_days);
+    let key = rcgen::KeyPair::generate().unwrap();
+    params.self_signed(&key).unwrap().pem()
+}
+
+#[tokio::test]
+async fn ca_bundles_are_summarised_with_the_problems_numbered_as_listed() {
+    let pki = TlsFixture::new();
+    let bundle = [
+        pki.root_pem(),
+        ca_pem("Expired Root", -800, -30),
+        ca_pem("Good Root", -10, 3000),
+        ca_pem("Expiring Root", -400, 10),
+    ]
+    .concat();
+    let file = write_temp(&bundle);
+    let target = format!("file:{}", file.path().display());
+    let r = check_one(&pki.checker(), args(&[&target])).await;
+    let b = r.bundle.clone().expect("a bundle summary");
+    assert_eq!(b.certificates, 4, "{r:#?}");
+    assert_eq!(b.expired, 1);
+    assert_eq!(b.expiring, 1);
+    assert_eq!(b.with_problems, 2);
+    assert!(!b.listed_all);
+    // Only the two with a problem are listed, numbered by their place in the file, and
+    // the findings use the same numbers.
+    let positions: Vec<usize> = r.chain.iter().map(|c| c.position).collect();
+    assert_eq!(positions, vec![2, 4], "{r:#?}");
+    assert!(r.chain[0].subject.contains("Expired Root"));
+    let expired = finding(&r, "cert_expired");
+    assert!(expired.message.contains("#2 "), "{}", expired.message);
+    assert!(!expired.message.contains("leaf"), "{}", expired.message);
+    // Details on request: every certificate, numbered 1 to 4.
+    let mut a = args(&[&target]);
+    a.details = Some(true);
+    let r = check_one(&pki.checker(), a).await;
+    let positions: Vec<usize> = r.chain.iter().map(|c| c.position).collect();
+    assert_eq!(positions, vec![1, 2, 3, 4]);
+    assert!(r.bundle.unwrap().listed_all);
+}
+
+#[tokio::test]
+async fn chain_positions_match_the_findings_for_presented_chains() {
+    let pki = TlsFixture::new();
+    let leaf = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(3));
+    let server = serve_chain(leaf.full_chain(), leaf.key.clone()).await;
+    let r = check_one(&pki.checker(), args(&[&server.target()])).await;
+    let positions: Vec<usize> = r.chain.iter().map(|c| c.position).collect();
+    assert_eq!(positions, (1..=r.chain.len()).collect::<Vec<_>>());
+    assert!(r.bundle.is_none());
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code.starts_with("cert_expir"))
+        .expect("expiry finding");
+    assert!(f.message.contains("leaf (#1)"), "{}", f.message);
+}
+
 #[tokio::test]
 async fn dead_targets_fail_fast_or_within_the_timeout_without_delaying_others() {
     let pki = TlsFixture::new();

@@ -248,3 +248,179 @@ async fn config_resource_never_shows_secrets() {
     );
     client.cancel().await.expect("cancel");
 }
+
+/// JSON Schema 2020-12's format vocabulary: nothing else may appear in a tool schema.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+fn formats_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get("format") {
+                out.push(f.clone());
+            }
+            o.values().for_each(|c| formats_in(c, out));
+        }
+        Value::Array(a) => a.iter().for_each(|c| formats_in(c, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_schemas_are_standard_json_schema() {
+    let scratch = Scratch::new();
+    let mut env = scratch.env();
+    env.insert("SECOPS_REMEDIATION".into(), "enabled".into());
+    let client = stdio_client(&env, Era::Legacy).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "block_ip"));
+    for t in &tools {
+        let mut formats = Vec::new();
+        formats_in(&Value::Object((*t.input_schema).clone()), &mut formats);
+        if let Some(o) = &t.output_schema {
+            formats_in(&Value::Object((**o).clone()), &mut formats);
+        }
+        for f in formats {
+            assert!(
+                STANDARD_FORMATS.contains(&f.as_str()),
+                "{}: format `{f}`",
+                t.name
+            );
+        }
+    }
+    // Integer ranges are stated as bounds instead.
+    let scan = tools.iter().find(|t| t.name == "scan_host").unwrap();
+    let timeout = &scan.input_schema["properties"]["timeout_ms"];
+    assert_eq!(timeout["minimum"], json!(1), "{timeout}");
+    assert_eq!(timeout["maximum"], json!(30000), "{timeout}");
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_host_takes_port_numbers_and_lists_and_errors_read_plainly() {
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let scan = tools.iter().find(|t| t.name == "scan_host").unwrap();
+    let ports = serde_json::to_string(&scan.input_schema["properties"]["ports"]).unwrap();
+    assert!(
+        ports.contains("\"integer\"") && ports.contains("\"array\""),
+        "{ports}"
+    );
+    for (ports, n) in [
+        (json!(22), 1),
+        (json!([22, 80]), 2),
+        (json!([22, "8000-8001"]), 3),
+        (json!("22,80"), 2),
+    ] {
+        let r = call(
+            &client,
+            "scan_host",
+            json!({ "target": "127.0.0.1", "ports": ports, "detect_services": false }),
+        )
+        .await;
+        assert_ne!(r.is_error, Some(true), "{ports}: {}", text_of(&r));
+        let sc = r.structured_content.unwrap();
+        assert_eq!(sc["ports_scanned"], json!(n), "{ports}: {sc}");
+    }
+    for (ports, what) in [
+        (json!("abc"), "not a port"),
+        (json!(""), "empty"),
+        (json!(" "), "empty"),
+        (json!(0), "out of range"),
+        (json!([]), "empty list"),
+        (json!(true), "expected a string, a number or a list"),
+    ] {
+        let r = call(
+            &client,
+            "scan_host",
+            json!({ "target": "127.0.0.1", "ports": ports }),
+        )
+        .await;
+        let text = text_of(&r);
+        assert_eq!(r.is_error, Some(true), "{ports}: {text}");
+        assert!(
+            text.contains("`ports`") && text.contains(what),
+            "{ports}: {text}"
+        );
+        assert_eq!(
+            text.matches("allowed").count(),
+            1,
+            "{ports}: said twice: {text}"
+        );
+    }
+    let r = call(&client, "host_metrics", json!({ "verbose": true })).await;
+    let text = text_of(&r);
+    assert_eq!(r.is_error, Some(true));
+    assert_eq!(
+        text,
+        "invalid argument `verbose`: unknown argument: this tool takes no arguments"
+    );
+    let r = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["manager"], "verbose": 1 }),
+    )
+    .await;
+    let text = text_of(&r);
+    assert!(text.contains("allowed: `include` or `since`"), "{text}");
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_demo_check_cert_and_wazuh_health_agree_about_the_simulator() {
+    let scratch = Scratch::new();
+    let client = stdio_client_args(&scratch.env(), &["serve", "--demo"], Era::Legacy).await;
+    let r = call(
+        &client,
+        "wazuh_health",
+        json!({ "include": ["certificates"] }),
+    )
+    .await;
+    let health = r.structured_content.expect("report");
+    let certs = health["certificates"]["certificates"].as_array().unwrap();
+    assert!(!certs.is_empty(), "{health:#}");
+    for c in certs {
+        assert_eq!(c["status"], json!("ok"), "{c}");
+        assert!(
+            c["trust_anchors"]
+                .as_str()
+                .unwrap()
+                .contains("demo-simulator-ca.pem"),
+            "{c}"
+        );
+        let url = c["target"].as_str().unwrap();
+        let r = call(&client, "check_cert", json!({ "targets": [url] })).await;
+        let report = r.structured_content.expect("cert report");
+        let res = &report["results"][0];
+        assert_eq!(res["status"], json!("ok"), "{url}: {report:#}");
+        assert_eq!(res["chain_valid"], json!(true), "{report:#}");
+        assert!(
+            report["trust_anchors"]
+                .as_str()
+                .unwrap()
+                .contains("demo-simulator-ca.pem"),
+            "{report:#}"
+        );
+    }
+    client.cancel().await.expect("cancel");
+}

@@ -256,13 +256,14 @@ async fn scan_refuses_targets_outside_scope_metadata_oversized_cidrs_and_bad_por
     client.cancel().await.unwrap();
 }
 
-/// A client that records progress notifications.
+/// A client that records progress notifications and log messages.
 #[derive(Clone, Default)]
-struct ProgressRecorder(Arc<Mutex<Vec<Progress>>>);
+struct ProgressRecorder(Arc<Mutex<Vec<Progress>>>, Arc<Mutex<Vec<(String, String)>>>);
 
 /// (progress, total) of one notification.
 type Progress = (f64, Option<f64>);
 
+#[allow(deprecated)] // MCP logging: deprecated in the 2026-07-28 era, used in 2025-11-25
 impl ClientHandler for ProgressRecorder {
     async fn on_progress(
         &self,
@@ -270,6 +271,17 @@ impl ClientHandler for ProgressRecorder {
         _context: NotificationContext<RoleClient>,
     ) {
         self.0.lock().unwrap().push((params.progress, params.total));
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.1.lock().unwrap().push((
+            params.logger.unwrap_or_default(),
+            params.data.as_str().unwrap_or_default().to_string(),
+        ));
     }
 }
 
@@ -285,6 +297,13 @@ async fn scan_sends_progress_and_logs_target_and_port_count() {
     .unwrap();
     let recorder = ProgressRecorder::default();
     let client = recorder.clone().serve(transport).await.expect("initialize");
+    #[allow(deprecated)]
+    client
+        .set_level(rmcp::model::SetLevelRequestParams::new(
+            rmcp::model::LoggingLevel::Info,
+        ))
+        .await
+        .expect("logging/setLevel is supported");
     let params = CallToolRequestParams::new("scan_host").with_arguments(common::args(
         json!({ "target": "127.0.0.85", "ports": "1-20000", "detect_services": false }),
     ));
@@ -299,6 +318,17 @@ async fn scan_sends_progress_and_logs_target_and_port_count() {
         assert_eq!(*total, Some(20000.0));
         assert!(*done <= 20000.0);
     }
+    // The scan's phases reached the client's log as notifications/message.
+    let logs = recorder.1.lock().unwrap().clone();
+    assert!(
+        logs.iter()
+            .any(|(l, m)| l == "scan_host" && m == "scanning 20000 ports on 1 address"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter().any(|(_, m)| m.starts_with("port scan done in")),
+        "{logs:?}"
+    );
     let res = client
         .read_resource(ReadResourceRequestParams::new("secops://tool-calls/recent"))
         .await

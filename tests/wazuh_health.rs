@@ -62,7 +62,28 @@ impl Setup {
     }
 }
 
-async fn health(client: &Client, include: &[&str]) -> Value {
+/// A client that records the server's log messages (logger, text).
+#[derive(Clone, Default)]
+struct LogRecorder(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+#[allow(deprecated)] // MCP logging: deprecated in the 2026-07-28 era, used in 2025-11-25
+impl rmcp::ClientHandler for LogRecorder {
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.lock().unwrap().push((
+            params.logger.unwrap_or_default(),
+            params.data.as_str().unwrap_or_default().to_string(),
+        ));
+    }
+}
+
+async fn health<S: rmcp::service::Service<rmcp::RoleClient>>(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, S>,
+    include: &[&str],
+) -> Value {
     let r = call(client, "wazuh_health", json!({ "include": include })).await;
     assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
     r.structured_content.expect("structured content")
@@ -406,7 +427,16 @@ async fn rate_limit_is_survived_with_backoff() {
     s.sim.faults().set_rate_window(Duration::from_secs(2));
     s.sim.faults().set_rate_limit(6);
     let server = s.server(CALM, &[("SECOPS_HEALTH_TIMEOUT_MS")]).await;
-    let client = server.client(Era::Legacy).await;
+    // A client that shows the server's log messages (the MCP Inspector's log pane).
+    let notes = LogRecorder::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            server.url(),
+        )
+        .auth_header(TEST_TOKEN),
+    );
+    use rmcp::ServiceExt;
+    let client = notes.clone().serve(transport).await.expect("initialize");
     let before = s.sim.request_count();
     let started = Instant::now();
     let r = health(&client, &["manager", "cluster", "agents"]).await;
@@ -420,6 +450,19 @@ async fn rate_limit_is_survived_with_backoff() {
     );
     // About 10 requests are needed; a client that retried blindly would send many more.
     assert!(sent <= 25, "sent {sent} requests");
+    // The backoff was told to the client as it happened (a warning: sent by default),
+    // without any secret.
+    let logged = notes.0.lock().unwrap().clone();
+    assert!(
+        logged
+            .iter()
+            .any(|(l, m)| l == "wazuh" && m.contains("Wazuh rate limit reached (429)")),
+        "{logged:?}"
+    );
+    let c = s.sim.config();
+    for (_, m) in &logged {
+        assert!(!m.contains(&c.api_password) && !m.contains("eyJ"), "{m}");
+    }
     client.cancel().await.unwrap();
     server.stop().await;
     s.sim.stop().await;

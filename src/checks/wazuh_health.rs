@@ -419,10 +419,14 @@ async fn bounded<T>(
             unreachable: e.is_unreachable(),
             message: e.to_string(),
         }),
-        Err(_) => Err(Failure {
-            message: format!("{what}: {NO_ANSWER} {} ms", timeout.as_millis()),
-            unreachable: true,
-        }),
+        Err(_) => {
+            let message = format!("{what}: {NO_ANSWER} {} ms", timeout.as_millis());
+            crate::calllog::note(crate::calllog::Level::Warning, "wazuh_health", &message);
+            Err(Failure {
+                message,
+                unreachable: true,
+            })
+        }
     }
 }
 

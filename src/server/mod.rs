@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod http;
+mod logging;
 pub mod metrics;
 pub mod prompts;
 pub mod remediation_tools;
@@ -23,6 +24,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::calllog;
 use crate::context::AppContext;
 use crate::store::ToolCallRecord;
 
@@ -45,6 +47,9 @@ pub struct SecopsServer {
     remediation_router: Arc<ToolRouter<Self>>,
     /// Caller identity for transports without per-request principals (stdio).
     default_caller: Caller,
+    /// The least severe operator note sent as `notifications/message` (`logging/setLevel`;
+    /// per session: each session has its own handler).
+    log_level: Arc<std::sync::Mutex<calllog::Level>>,
 }
 
 impl SecopsServer {
@@ -54,6 +59,7 @@ impl SecopsServer {
             tool_router: shared_router(),
             remediation_router: shared_remediation_router(),
             default_caller,
+            log_level: Arc::new(std::sync::Mutex::new(logging::DEFAULT_LEVEL)),
         }
     }
 
@@ -69,6 +75,36 @@ impl SecopsServer {
             .and_then(|p| p.extensions.get::<Caller>())
             .cloned()
             .unwrap_or_else(|| self.default_caller.clone())
+    }
+}
+
+impl SecopsServer {
+    /// Route one tools/call to its router. Disabled destructive tools are refused by name
+    /// (and the refusal audited).
+    async fn dispatch(
+        &self,
+        tool: &str,
+        caller: &Caller,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.remediation_router.has_route(tool) {
+            match self.ctx.gate.tool_enabled(tool) {
+                Ok(()) => {
+                    let tcc = ToolCallContext::new(self, request, context);
+                    self.remediation_router.call(tcc).await
+                }
+                Err(e) => {
+                    let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
+                    let call = crate::remediation::Call::new(tool, &caller.0, &args);
+                    let e = self.ctx.gate.refuse(&call, e);
+                    Ok(tools::tool_error(&e.to_string()).into())
+                }
+            }
+        } else {
+            let tcc = ToolCallContext::new(self, request, context);
+            self.tool_router.call(tcc).await
+        }
     }
 }
 
@@ -124,12 +160,15 @@ fn shared_remediation_router() -> Arc<ToolRouter<SecopsServer>> {
 }
 
 impl ServerHandler for SecopsServer {
+    // `enable_logging` is deprecated with the 2026-07-28 era; see `logging.rs`.
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_prompts()
                 .enable_resources()
+                .enable_logging()
                 .build(),
         )
         .with_server_info(
@@ -166,40 +205,37 @@ impl ServerHandler for SecopsServer {
             ));
         }
         let detail = tools::call_detail(&tool, request.arguments.as_ref());
-        let result = if self.remediation_router.has_route(&tool) {
-            // Disabled destructive tools are refused by name (and the refusal audited).
-            match self.ctx.gate.tool_enabled(&tool) {
-                Ok(()) => {
-                    let tcc = ToolCallContext::new(self, request, context);
-                    self.remediation_router.call(tcc).await
-                }
-                Err(e) => {
-                    let args = serde_json::Value::Object(request.arguments.unwrap_or_default());
-                    let call = crate::remediation::Call::new(&tool, &caller.0, &args);
-                    let e = self.ctx.gate.refuse(&call, e);
-                    Ok(tools::tool_error(&e.to_string()).into())
-                }
-            }
-        } else {
-            let tcc = ToolCallContext::new(self, request, context);
-            self.tool_router.call(tcc).await
-        };
+        // Operator notes of this call go to the client as notifications/message.
+        let (notes, rx) = tokio::sync::mpsc::unbounded_channel::<calllog::Note>();
+        let min_level = *self.log_level.lock().unwrap_or_else(|p| p.into_inner());
+        let forwarder = tokio::spawn(logging::forward_notes(context.peer.clone(), rx, min_level));
+        let result = calllog::scope(notes, self.dispatch(&tool, &caller, request, context)).await;
+        // Let the notes go out before the result, but never hold the result for long.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), forwarder).await;
         let elapsed = started.elapsed();
         let outcome = tools::outcome_of(&result);
-        let logged_tool = tool;
         self.ctx
             .metrics
-            .observe_call(&logged_tool, outcome, elapsed.as_secs_f64());
+            .observe_call(&tool, outcome, elapsed.as_secs_f64());
         self.ctx.store.record_tool_call(ToolCallRecord {
             ts: crate::util::now_rfc3339(),
-            tool: logged_tool.clone(),
+            tool: tool.clone(),
             caller: caller.0.clone(),
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             outcome: outcome.to_string(),
             detail,
         });
-        tracing::info!(tool = %logged_tool, caller = %caller.0, outcome, ms = elapsed.as_millis() as u64, "tool call");
+        tracing::info!(tool = %tool, caller = %caller.0, outcome, ms = elapsed.as_millis() as u64, "tool call");
         result
+    }
+
+    async fn set_level(
+        &self,
+        request: logging::SetLevelParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self.log_level.lock().unwrap_or_else(|p| p.into_inner()) = logging::level_of(&request);
+        Ok(())
     }
 
     async fn list_tools(

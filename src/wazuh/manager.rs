@@ -282,6 +282,15 @@ impl ManagerClient {
                     }
                 }
                 tracing::warn!(%what, attempt, wait_ms = wait.as_millis() as u64, "Wazuh rate limit (429); backing off");
+                crate::calllog::note(
+                    crate::calllog::Level::Warning,
+                    "wazuh",
+                    format!(
+                        "{what}: Wazuh rate limit reached (429); waiting {} ms before retry {attempt} of {}",
+                        wait.as_millis(),
+                        self.opts.max_rate_limit_retries
+                    ),
+                );
                 tokio::time::sleep(wait).await;
                 continue;
             }

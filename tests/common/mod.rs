@@ -188,7 +188,11 @@ pub fn args(v: Value) -> JsonObject {
     v.as_object().cloned().expect("arguments must be an object")
 }
 
-pub async fn call(client: &Client, tool: &str, arguments: Value) -> CallToolResult {
+pub async fn call<S: rmcp::service::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
     let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args(arguments));
     tokio::time::timeout(std::time::Duration::from_secs(30), client.call_tool(params))
         .await

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::parse::{CertInfo, ChainEntry, parse_chain, rfc3339};
 use super::trust::TrustStore;
 use super::verify::{ChainFailure, classify, describe_rustls_error, is_name_error};
-use super::{CertResult, CertStatus, Finding, Severity};
+use super::{CertResult, CertStatus, ChainCert, Finding, Severity};
 
 /// The name a certificate must be valid for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +72,7 @@ pub(crate) fn error_result(target: &str, reason: String, address: Option<String>
         cipher: None,
         address,
         chain: Vec::new(),
+        bundle: None,
         findings: Vec::new(),
     }
 }
@@ -247,7 +248,15 @@ pub(crate) fn assess(
         tls_version: obs.tls_version,
         cipher: obs.cipher,
         address: obs.address,
-        chain: entries.iter().map(|e| e.view().clone()).collect(),
+        chain: entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ChainCert {
+                position: i + 1,
+                ..e.view().clone()
+            })
+            .collect(),
+        bundle: None,
         findings,
     }
 }
@@ -263,7 +272,7 @@ fn chain_findings(
     findings: &mut Vec<Finding>,
 ) {
     for (i, entry) in entries.iter().enumerate() {
-        let position = position_name(i);
+        let position = position_name(i, ca_file);
         let cert = match entry {
             ChainEntry::Parsed(cert) => cert,
             ChainEntry::Malformed { reason, .. } => {
@@ -448,12 +457,26 @@ fn plural_days(days: i64) -> String {
     }
 }
 
-fn position_name(i: usize) -> String {
-    if i == 0 {
-        "leaf".into()
+/// How findings name the certificate at index `i`: by its `position` (`#1` is the leaf or
+/// a bundle's first certificate), as `chain[].position` and the CLI list do.
+fn position_name(i: usize, ca_file: bool) -> String {
+    if i == 0 && !ca_file {
+        "leaf (#1)".into()
     } else {
-        format!("#{} (chain position {})", i + 1, i + 1)
+        format!("#{}", i + 1)
     }
+}
+
+/// The positions a finding's message names (`#3`), the inverse of [`position_name`].
+pub(crate) fn positions_named(message: &str) -> Vec<usize> {
+    message
+        .split('#')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse().ok()
+        })
+        .collect()
 }
 
 /// Where the issuer path from the leaf through the presented chain stops.

@@ -83,6 +83,11 @@ pub struct CertArgs {
     #[serde(default)]
     #[schemars(range(min = 1, max = 120000), extend("default" = 5000))]
     pub timeout_ms: Option<i64>,
+    /// For a CA bundle file: list every certificate in `chain`, not only those with a
+    /// problem (default false; the counts are always in `bundle`).
+    #[serde(default)]
+    #[schemars(extend("default" = false))]
+    pub details: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -97,6 +102,9 @@ pub enum CertStatus {
 /// One certificate of the presented chain, leaf first, in the order the server sent it.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ChainCert {
+    /// Position in the presented chain or file, from 1 (the leaf, or a bundle's first
+    /// certificate); findings name certificates by the same number (`#2`).
+    pub position: usize,
     pub subject: String,
     pub issuer: String,
     pub sans: Vec<String>,
@@ -123,8 +131,27 @@ pub struct CertResult {
     pub cipher: Option<String>,
     /// The address the connection went to (`ip:port`), for network targets that connected.
     pub address: Option<String>,
+    /// The presented chain (every certificate), or for a CA bundle file only the
+    /// certificates with a problem unless `details` is true (counts in `bundle`).
     pub chain: Vec<ChainCert>,
+    /// Present for a file holding a bundle of CA certificates.
+    pub bundle: Option<BundleSummary>,
     pub findings: Vec<Finding>,
+}
+
+/// Counts over a CA bundle file (such as the system's `ca-certificates.crt`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundleSummary {
+    pub certificates: usize,
+    pub expired: usize,
+    /// Valid now, expiring within `warning_days`.
+    pub expiring: usize,
+    pub not_yet_valid: usize,
+    /// Certificates some finding is about.
+    pub with_problems: usize,
+    /// Whether `chain` lists every certificate (`details: true`) or only those with a
+    /// problem.
+    pub listed_all: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -329,8 +356,43 @@ impl CertChecker {
             ca_file,
             ..Observation::default()
         };
-        assess(raw, observation, &self.trust, thresholds, now)
+        let mut result = assess(raw, observation, &self.trust, thresholds, now);
+        if ca_file && result.chain.len() > 1 {
+            summarise_bundle(&mut result, thresholds.warning_days, options.details);
+        }
+        result
     }
+}
+
+/// A CA bundle: counts over every certificate, and (unless `details`) only the
+/// certificates with a problem kept in `chain`.
+fn summarise_bundle(result: &mut CertResult, warning_days: i64, details: bool) {
+    let named: std::collections::BTreeSet<usize> = result
+        .findings
+        .iter()
+        .flat_map(|f| analyze::positions_named(&f.message))
+        .filter(|p| (1..=result.chain.len()).contains(p))
+        .collect();
+    let now = crate::util::now_rfc3339();
+    let mut b = BundleSummary {
+        certificates: result.chain.len(),
+        listed_all: details,
+        ..BundleSummary::default()
+    };
+    for c in &result.chain {
+        if c.days_left < 0 {
+            b.expired += 1;
+        } else if c.not_before.as_str() > now.as_str() {
+            b.not_yet_valid += 1;
+        } else if c.days_left <= warning_days {
+            b.expiring += 1;
+        }
+    }
+    b.with_problems = named.len();
+    if !details {
+        result.chain.retain(|c| named.contains(&c.position));
+    }
+    result.bundle = Some(b);
 }
 
 fn expected_from_server_name(name: &ServerName<'static>) -> Option<ExpectedName> {

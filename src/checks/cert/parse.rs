@@ -117,6 +117,7 @@ pub(crate) fn parse_cert(der: &[u8], now: OffsetDateTime) -> ChainEntry {
         Err(e) => {
             return ChainEntry::Malformed {
                 view: Box::new(ChainCert {
+                    position: 0,
                     subject: "(malformed certificate)".into(),
                     issuer: String::new(),
                     sans: Vec::new(),
@@ -166,6 +167,7 @@ pub(crate) fn parse_cert(der: &[u8], now: OffsetDateTime) -> ChainEntry {
     let self_signed = subject_raw == issuer_raw && signed_by_own_key(&cert, &key);
 
     let view = ChainCert {
+        position: 0,
         subject: rfc4514(cert.subject()),
         issuer: rfc4514(cert.issuer()),
         sans,

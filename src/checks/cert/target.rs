@@ -120,6 +120,8 @@ pub struct CertOptions {
     pub warning_days: i64,
     pub critical_days: i64,
     pub timeout: Duration,
+    /// List every certificate of a CA bundle, not only those with a problem.
+    pub details: bool,
 }
 
 impl CertArgs {
@@ -202,6 +204,7 @@ impl CertArgs {
             warning_days,
             critical_days,
             timeout,
+            details: self.details.unwrap_or(false),
         })
     }
 }

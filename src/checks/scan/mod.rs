@@ -302,7 +302,26 @@ async fn run_pinned(
         budget: Some(deps.budget.clone()),
         ..EngineOptions::default()
     };
+    use crate::calllog::{Level, note};
+    note(
+        Level::Info,
+        "scan_host",
+        format!(
+            "scanning {} {} on {} {}",
+            plan.ports.len(),
+            crate::util::plural(plan.ports.len() as u64, "port", "ports"),
+            addresses.len(),
+            crate::util::plural(addresses.len() as u64, "address", "addresses"),
+        ),
+    );
     let outcome = engine::scan(addresses, &plan.ports, &opts, cancel, progress).await;
+    if cancel.is_cancelled() {
+        note(
+            Level::Notice,
+            "scan_host",
+            "scan cancelled; reporting what was found",
+        );
+    }
 
     // Group by host.
     let mut per_host: BTreeMap<IpAddr, Vec<(u16, PortState)>> = BTreeMap::new();
@@ -319,7 +338,27 @@ async fn run_pinned(
         .collect();
     let sni_name =
         (!target.contains('/') && target.parse::<IpAddr>().is_err()).then(|| target.to_string());
+    note(
+        Level::Info,
+        "scan_host",
+        format!(
+            "port scan done in {} ms: {} open",
+            started.elapsed().as_millis(),
+            open.len()
+        ),
+    );
     let details = if plan.detect_services && !cancel.is_cancelled() {
+        if !open.is_empty() {
+            note(
+                Level::Info,
+                "scan_host",
+                format!(
+                    "detecting services on {} open {}",
+                    open.len(),
+                    crate::util::plural(open.len() as u64, "port", "ports")
+                ),
+            );
+        }
         detect_all(deps.cert, &open, sni_name.as_deref(), cancel).await
     } else {
         BTreeMap::new()
@@ -466,6 +505,7 @@ async fn tls_summary(cert: &CertChecker, sa: SocketAddr, sni: Option<&str>) -> O
         warning_days: crate::checks::cert::DEFAULT_WARNING_DAYS,
         critical_days: crate::checks::cert::DEFAULT_CRITICAL_DAYS,
         timeout: TLS_TIMEOUT,
+        details: false,
     };
     let report = cert.check_validated(&options).await;
     let result = report.results.into_iter().next()?;

@@ -1,0 +1,163 @@
+//! The command line as a person meets it: every usage error of every subcommand exits 64
+//! (EX_USAGE, never clap's 2, which monitoring plugins read as "critical"), `--help` exits 0,
+//! and `--demo` reaches the same state directory as `serve --demo` for every subcommand that
+//! reads state (audit, approve).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn run(scratch: &Scratch, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
+    cmd.args(args)
+        .env_clear()
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .stdin(std::process::Stdio::null());
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd.output().expect("run secops-mcp")
+}
+
+#[test]
+fn every_usage_error_exits_64_with_a_message() {
+    let scratch = Scratch::new();
+    let cases: &[&[&str]] = &[
+        &[],
+        &["frobnicate"],
+        &["--log-format", "xml", "config", "check"],
+        &["serve", "--bogus"],
+        &["serve", "--http", "not-an-address"],
+        &["check"],
+        &["check", "cert"],
+        &["check", "cert", "example.com", "--warning-days", "abc"],
+        &["check", "cert", "example.com", "--warning-days", "-5"],
+        &["check", "cert", "example.com", "--starttls", "gopher"],
+        &["check", "health", "--include", "kernel"],
+        &["check", "health", "--since", "yesterday"],
+        &["check", "health", "--verbose"],
+        &["check", "scan"],
+        &["check", "scan", "127.0.0.1", "--ports", "abc"],
+        &["check", "scan", "127.0.0.1", "--ports", ""],
+        &["check", "scan", "127.0.0.1", "--timeout-ms", "0"],
+        &["config"],
+        &["config", "check", "--bogus"],
+        &["sim", "--port", "abc"],
+        &["approve"],
+        &["approve", "not-a-token"],
+        &["audit"],
+        &["audit", "tail", "-n", "abc"],
+        &["audit", "verify", "extra"],
+    ];
+    for args in cases {
+        let out = run(&scratch, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: stdout {} stderr {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(!stderr.trim().is_empty(), "{args:?}: says nothing");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["check", "cert", "--help"],
+    ] {
+        let out = run(&scratch, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_and_approve_reach_the_demo_state_with_demo() {
+    let scratch = Scratch::new();
+    let client = stdio_client_args(&scratch.env(), &["serve", "--demo"], Era::Legacy).await;
+    // The demo ingests the simulator's seeded day: incidents to acknowledge (audited).
+    let r = call(&client, "incident_status", json!({})).await;
+    let report = r.structured_content.expect("incident report");
+    let id = report["incidents"][0]["id"]
+        .as_str()
+        .expect("the seeded day has incidents")
+        .to_string();
+    let r = call(
+        &client,
+        "incident_update",
+        json!({ "incident_id": id, "action": "acknowledge" }),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    client.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let out = run(&scratch, &["audit", "verify", "--demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("audit chain OK"), "{stdout}");
+    assert!(!stdout.contains(" 0 row(s)"), "{stdout}");
+    let out = run(&scratch, &["audit", "tail", "--demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("incident_update"), "{stdout}");
+    assert!(stdout.contains(&id), "{stdout}");
+    // `--demo` also works before the subcommand.
+    let out = run(&scratch, &["--demo", "audit", "tail"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("incident_update"));
+    // Without --demo: the real state directory, which the demo never touched.
+    let out = run(&scratch, &["audit", "tail"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("incident_update"),
+        "demo state leaked into the real state directory"
+    );
+    // approve --demo looks the token up in the demo store: an unknown token is refused
+    // there (exit 1, not a usage error).
+    let out = run(
+        &scratch,
+        &["approve", "--demo", "sct1_0000000000000000_1_AAAA"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_writes_its_ca_under_the_state_directory_and_says_where() {
+    let scratch = Scratch::new();
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+        .args(["sim", "--port", "0", "--indexer-port", "0"])
+        .current_dir(cwd.path())
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the simulator starts")
+        .unwrap()
+        .unwrap();
+    let ca = scratch.state_dir().join("sim-ca.pem");
+    assert!(first.contains(&ca.display().to_string()), "{first}");
+    assert!(
+        std::fs::read_to_string(&ca)
+            .unwrap()
+            .contains("BEGIN CERTIFICATE")
+    );
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "no stray file in the working directory"
+    );
+    child.kill().await.unwrap();
+}
