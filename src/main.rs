@@ -864,7 +864,10 @@ fn audit_verify(config: Config) -> anyhow::Result<ExitCode> {
         };
     match &report.first_broken {
         None => {
-            println!("audit chain OK: {} row(s) verified", report.rows);
+            println!(
+                "audit chain OK: {} verified",
+                secops_mcp::util::count(report.rows as u64, "row", "rows")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(b) => {

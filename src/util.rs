@@ -37,6 +37,16 @@ pub fn sanitize_untrusted(raw: &[u8], max_chars: usize) -> String {
     out.trim().to_string()
 }
 
+/// `one` when `n` is 1, else `many` (`entry` / `entries`).
+pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// `1 entry`, `2 entries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", plural(n, one, many))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,14 +65,4 @@ mod tests {
         let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
     }
-}
-
-/// `one` when `n` is 1, else `many` (`entry` / `entries`).
-pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
-    if n == 1 { one } else { many }
-}
-
-/// `1 entry`, `2 entries`.
-pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", plural(n, one, many))
 }

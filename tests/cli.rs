@@ -99,7 +99,7 @@ async fn audit_and_approve_reach_the_demo_state_with_demo() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("audit chain OK"), "{stdout}");
-    assert!(!stdout.contains(" 0 row(s)"), "{stdout}");
+    assert!(!stdout.contains(" 0 rows"), "{stdout}");
     let out = run(&scratch, &["audit", "tail", "--demo"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("incident_update"), "{stdout}");

@@ -657,7 +657,7 @@ async fn audit_verify_names_an_edited_row() {
     client.cancel().await.ok();
     let (code, text) = w.cli(&["audit", "verify"]).await;
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("3 row(s)"), "{text}");
+    assert!(text.contains("3 rows"), "{text}");
     let db = rusqlite::Connection::open(w.scratch.state_dir().join("secops.db")).unwrap();
     db.execute(
         "UPDATE audit SET detail = 'nothing to see' WHERE id = 2",

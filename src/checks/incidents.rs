@@ -841,13 +841,17 @@ impl StatusReport {
         if let Some(d) = &self.incident {
             let i = &d.incident;
             return format!(
-                "{} [{}] {}, phase {}: {} alert(s), {} timeline entries{}.",
+                "{} [{}] {}, phase {}: {}, {}{}.",
                 i.id,
                 name(&i.severity),
                 name(&i.status),
                 name(&i.phase),
-                i.alert_count,
-                d.timeline.len(),
+                crate::util::count(i.alert_count, "alert", "alerts"),
+                crate::util::count(
+                    d.timeline.len() as u64,
+                    "timeline entry",
+                    "timeline entries"
+                ),
                 if i.sla.breached {
                     format!("; SLA BREACHED, escalate to {}", i.escalation.contact)
                 } else {
@@ -857,13 +861,13 @@ impl StatusReport {
         }
         let c = &self.by_severity;
         format!(
-            "{} open incident(s) (critical {}, high {}, medium {}, low {}); {} SLA breach(es), {} unacknowledged; ingest {}.",
-            self.open,
+            "{} (critical {}, high {}, medium {}, low {}); {}, {} unacknowledged; ingest {}.",
+            crate::util::count(self.open, "open incident", "open incidents"),
             c.critical,
             c.high,
             c.medium,
             c.low,
-            self.sla_breaches,
+            crate::util::count(self.sla_breaches, "SLA breach", "SLA breaches"),
             self.unacknowledged,
             self.ingest.status
         )
@@ -901,7 +905,10 @@ fn timeline(store: &Store, row: &IncidentRow) -> Result<Vec<TimelineEntry>, Stor
         let e = entry(
             rfc3339(ms_to_time(at)),
             "alerts_omitted",
-            format!("{} more alert(s) not shown", row.alert_count - shown),
+            format!(
+                "{} not shown",
+                crate::util::count(row.alert_count - shown, "more alert", "more alerts")
+            ),
         );
         out.push((at, e));
     }

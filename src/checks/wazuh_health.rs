@@ -1360,7 +1360,10 @@ impl HealthReport {
         if serious.is_empty() {
             out.push_str(" No problems found.");
         } else {
-            out.push_str(&format!(" {} finding(s):", serious.len()));
+            out.push_str(&format!(
+                " {}:",
+                crate::util::count(serious.len() as u64, "finding", "findings")
+            ));
             for f in serious.iter().take(5) {
                 let sev = if f.severity == Severity::Critical {
                     "critical"

@@ -51,9 +51,9 @@ pub fn list(ctx: &AppContext) -> Vec<Resource> {
                     serde_json::json!(v.severity).as_str().unwrap_or("")
                 ))
                 .with_description(format!(
-                    "{} ({} alert(s), status {})",
+                    "{} ({}, status {})",
                     v.title,
-                    v.alert_count,
+                    crate::util::count(v.alert_count, "alert", "alerts"),
                     serde_json::json!(v.status).as_str().unwrap_or("")
                 ))
                 .with_mime_type("application/json"),

@@ -70,15 +70,15 @@ fn bounds(format: &str) -> Option<(i64, i64)> {
 fn walk(v: &mut Value) {
     match v {
         Value::Object(o) => {
-            if let Some(Value::String(format)) = o.get("format").cloned() {
-                if !STANDARD_FORMATS.contains(&format.as_str()) {
-                    o.remove("format");
-                    if let Some((lo, hi)) = bounds(&format) {
-                        o.entry("minimum").or_insert(lo.into());
-                        o.entry("maximum").or_insert(hi.into());
-                    } else if matches!(format.as_str(), "uint" | "uint64" | "uint128") {
-                        o.entry("minimum").or_insert(0.into());
-                    }
+            if let Some(Value::String(format)) = o.get("format").cloned()
+                && !STANDARD_FORMATS.contains(&format.as_str())
+            {
+                o.remove("format");
+                if let Some((lo, hi)) = bounds(&format) {
+                    o.entry("minimum").or_insert(lo.into());
+                    o.entry("maximum").or_insert(hi.into());
+                } else if matches!(format.as_str(), "uint" | "uint64" | "uint128") {
+                    o.entry("minimum").or_insert(0.into());
                 }
             }
             for (key, child) in o.iter_mut() {

@@ -179,12 +179,12 @@ impl SecopsServer {
         match crate::checks::host::measure(th).await {
             Ok(r) => {
                 let summary = format!(
-                    "CPU {:.1} %, memory {:.1} %, fullest disk {:.1} %, load {:.2}; {} finding(s).",
+                    "CPU {:.1} %, memory {:.1} %, fullest disk {:.1} %, load {:.2}; {}.",
                     r.cpu_percent,
                     r.memory_percent,
                     r.disk_percent,
                     r.load_1m,
-                    r.findings.len()
+                    crate::util::count(r.findings.len() as u64, "finding", "findings")
                 );
                 structured(&r, summary)
             }
@@ -218,10 +218,10 @@ impl SecopsServer {
         .await;
         let summary = if r.available {
             format!(
-                "{} container(s) matching `{}`; {} finding(s).",
-                r.containers.len(),
+                "{} matching `{}`; {}.",
+                crate::util::count(r.containers.len() as u64, "container", "containers"),
                 r.name_filter,
-                r.findings.len()
+                crate::util::count(r.findings.len() as u64, "finding", "findings")
             )
         } else {
             format!(
@@ -370,41 +370,6 @@ pub fn tool_error(msg: &str) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(msg.to_string())])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn obj(v: serde_json::Value) -> JsonObject {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn unknown_arguments_are_named_plainly() {
-        let e = parse_args::<NoArgs>(obj(serde_json::json!({"verbose": true}))).unwrap_err();
-        assert_eq!(e.argument, "verbose");
-        assert_eq!(e.reason, "unknown argument: this tool takes no arguments");
-        let e = parse_args::<HealthArgs>(obj(serde_json::json!({"includ": []}))).unwrap_err();
-        assert_eq!(e.argument, "includ");
-        assert_eq!(e.reason.matches("allowed").count(), 1, "{}", e.reason);
-        assert!(e.reason.contains("`include`"), "{}", e.reason);
-        assert!(!e.reason.contains("expected"), "{}", e.reason);
-    }
-
-    #[test]
-    fn unknown_tool_names_get_the_list_and_a_suggestion() {
-        let tools = vec!["wazuh_health".to_string(), "check_cert".to_string()];
-        let m = super::super::unknown_tool_message("wazuh_healt", &tools);
-        assert!(m.contains("did you mean `wazuh_health`?"), "{m}");
-        assert!(
-            m.contains("Available tools: wazuh_health, check_cert"),
-            "{m}"
-        );
-        let m = super::super::unknown_tool_message("zzzzzzzz\u{1b}[31m", &tools);
-        assert!(!m.contains("did you mean"), "{m}");
-        assert!(!m.contains('\u{1b}'), "{m}");
-    }
-}
-
 /// Classify a call for metrics and the tool-call log.
 pub fn outcome_of(result: &Result<CallToolResponse, ErrorData>) -> &'static str {
     match result {
@@ -476,5 +441,40 @@ pub fn call_detail(tool: &str, args: Option<&JsonObject>) -> Option<String> {
             ))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: serde_json::Value) -> JsonObject {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn unknown_arguments_are_named_plainly() {
+        let e = parse_args::<NoArgs>(obj(serde_json::json!({"verbose": true}))).unwrap_err();
+        assert_eq!(e.argument, "verbose");
+        assert_eq!(e.reason, "unknown argument: this tool takes no arguments");
+        let e = parse_args::<HealthArgs>(obj(serde_json::json!({"includ": []}))).unwrap_err();
+        assert_eq!(e.argument, "includ");
+        assert_eq!(e.reason.matches("allowed").count(), 1, "{}", e.reason);
+        assert!(e.reason.contains("`include`"), "{}", e.reason);
+        assert!(!e.reason.contains("expected"), "{}", e.reason);
+    }
+
+    #[test]
+    fn unknown_tool_names_get_the_list_and_a_suggestion() {
+        let tools = vec!["wazuh_health".to_string(), "check_cert".to_string()];
+        let m = super::super::unknown_tool_message("wazuh_healt", &tools);
+        assert!(m.contains("did you mean `wazuh_health`?"), "{m}");
+        assert!(
+            m.contains("Available tools: wazuh_health, check_cert"),
+            "{m}"
+        );
+        let m = super::super::unknown_tool_message("zzzzzzzz\u{1b}[31m", &tools);
+        assert!(!m.contains("did you mean"), "{m}");
+        assert!(!m.contains('\u{1b}'), "{m}");
     }
 }
