@@ -161,3 +161,29 @@ async fn sim_writes_its_ca_under_the_state_directory_and_says_where() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_start_line_tells_the_truth_about_state_and_remediation() {
+    let scratch = Scratch::new();
+    let log = scratch.path().join("serve.log");
+    let mut env = scratch.env();
+    env.insert("SECOPS_REMEDIATION".into(), "enabled".into());
+    let file = std::fs::File::create(&log).unwrap();
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(server_command(
+        &env,
+        &["serve", "--demo"],
+    ))
+    .stderr(std::process::Stdio::from(file))
+    .spawn()
+    .unwrap();
+    let client = connect(transport, Era::Legacy).await;
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "block_ip"), "remediation is enabled");
+    client.cancel().await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("remediation enabled"), "{text}");
+    assert!(!text.contains("remediation stays disabled"), "{text}");
+    let demo_dir = scratch.state_dir().join("demo");
+    assert!(text.contains(&demo_dir.display().to_string()), "{text}");
+    assert!(demo_dir.join("demo-simulator-ca.pem").is_file());
+}
