@@ -98,6 +98,43 @@ pub struct HttpConfig {
     /// Requests per minute per caller (token principal, or remote IP without tokens).
     pub rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
+    pub limits: HttpLimits,
+}
+
+/// Connection, session and authentication-failure limits of the HTTP transport
+/// (`[http]` in TOML).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLimits {
+    /// Open connections at once; more get `503` and are closed.
+    pub max_connections: usize,
+    /// A connection must send a complete request head within this many seconds of the
+    /// server waiting for one (slow headers, and idle keep-alive connections alike).
+    pub header_timeout_secs: u64,
+    /// A request body must arrive completely within this many seconds.
+    pub body_timeout_secs: u64,
+    /// A write that makes no progress for this long (a client that stopped reading) drops
+    /// the connection.
+    pub write_timeout_secs: u64,
+    /// MCP sessions (2025-11-25 era) at once; more `initialize` calls are refused.
+    pub max_sessions: usize,
+    /// A session without requests for this long is closed.
+    pub session_idle_secs: u64,
+    /// Failed authentications per remote address per minute before it gets `429`.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            write_timeout_secs: 30,
+            max_sessions: 200,
+            session_idle_secs: 300,
+            auth_failures_per_minute: 20,
+        }
+    }
 }
 
 /// Defaults for check_cert that a deployment may tune.
@@ -284,6 +321,13 @@ struct FileHttp {
     allowed_hosts: Option<Vec<String>>,
     rate_limit_per_minute: Option<u32>,
     max_body_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
+    max_sessions: Option<usize>,
+    session_idle_secs: Option<u64>,
+    auth_failures_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -570,6 +614,39 @@ impl Config {
                 format!("{max_body_bytes} is out of range (1024..=67108864)"),
             ));
         }
+        let d = HttpLimits::default();
+        let limits = HttpLimits {
+            max_connections: fh.max_connections.unwrap_or(d.max_connections),
+            header_timeout_secs: fh.header_timeout_secs.unwrap_or(d.header_timeout_secs),
+            body_timeout_secs: fh.body_timeout_secs.unwrap_or(d.body_timeout_secs),
+            write_timeout_secs: fh.write_timeout_secs.unwrap_or(d.write_timeout_secs),
+            max_sessions: fh.max_sessions.unwrap_or(d.max_sessions),
+            session_idle_secs: fh.session_idle_secs.unwrap_or(d.session_idle_secs),
+            auth_failures_per_minute: fh
+                .auth_failures_per_minute
+                .unwrap_or(d.auth_failures_per_minute),
+        };
+        for (key, v, lo, hi) in [
+            ("http.max_connections", limits.max_connections as u64, 1, 100_000),
+            ("http.header_timeout_secs", limits.header_timeout_secs, 1, 3600),
+            ("http.body_timeout_secs", limits.body_timeout_secs, 1, 3600),
+            ("http.write_timeout_secs", limits.write_timeout_secs, 1, 3600),
+            ("http.max_sessions", limits.max_sessions as u64, 1, 100_000),
+            ("http.session_idle_secs", limits.session_idle_secs, 1, 86_400),
+            (
+                "http.auth_failures_per_minute",
+                limits.auth_failures_per_minute as u64,
+                1,
+                100_000,
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{v} is out of range ({lo}..={hi})"),
+                ));
+            }
+        }
         let tokens_file = env
             .var("SECOPS_HTTP_TOKENS_FILE")
             .map(PathBuf::from)
@@ -723,6 +800,7 @@ impl Config {
                 allowed_hosts,
                 rate_limit_per_minute,
                 max_body_bytes,
+                limits,
             },
             remediation_enabled,
             remediation,
@@ -767,6 +845,13 @@ impl Config {
                 "allowed_hosts": self.http.allowed_hosts,
                 "rate_limit_per_minute": self.http.rate_limit_per_minute,
                 "max_body_bytes": self.http.max_body_bytes,
+                "max_connections": self.http.limits.max_connections,
+                "header_timeout_secs": self.http.limits.header_timeout_secs,
+                "body_timeout_secs": self.http.limits.body_timeout_secs,
+                "write_timeout_secs": self.http.limits.write_timeout_secs,
+                "max_sessions": self.http.limits.max_sessions,
+                "session_idle_secs": self.http.limits.session_idle_secs,
+                "auth_failures_per_minute": self.http.limits.auth_failures_per_minute,
             },
             "remediation": {
                 "enabled": self.remediation_enabled,

@@ -1,12 +1,23 @@
 //! The streamable HTTP transport: rmcp's `StreamableHttpService` under axum at `/mcp`, plus
-//! `/healthz` (no auth, no details) and `/metrics` (Prometheus text, behind auth). Guards run
-//! in this order: Host allowlist, Origin allowlist, bearer auth, per-caller rate limit,
-//! body size cap. Sockets get TCP_NODELAY. Shutdown drains in-flight tool calls first.
+//! `/healthz` (no auth, no details) and `/metrics` (Prometheus text, behind auth).
+//!
+//! Connections are accepted here (not by `axum::serve`) so each one is bounded: at most
+//! `max_connections` at once (`503` beyond), a request head within `header_timeout_secs` of
+//! the server waiting for one (slow headers and idle keep-alive alike), a write that stalls
+//! for `write_timeout_secs` (a reader that stopped reading) drops the connection. Guards run
+//! in this order: Host allowlist, Origin allowlist, failed-auth throttle per remote address,
+//! bearer auth, per-caller rate limit, body size cap; then every `/mcp` POST body is read
+//! whole within `body_timeout_secs` and checked ([`super::jsonrpc`]) so each request gets a
+//! JSON-RPC answer: malformed ones, a duplicate id still in flight in the same session, an
+//! `initialize` beyond `max_sessions`, and calls cut off by shutdown. Sockets get
+//! TCP_NODELAY. Shutdown drains in-flight tool calls first.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -14,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
+use futures::StreamExt;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -24,7 +35,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::TokenSet;
+use super::jsonrpc::{self, Rejection};
 use super::{Caller, SecopsServer};
+use crate::config::HttpLimits;
 use crate::context::AppContext;
 
 /// How long shutdown waits for in-flight tool calls before closing streams anyway.
@@ -33,6 +46,11 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
+type IpLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock>;
+
+/// The caller key of every request when no tokens are configured (loopback only): one
+/// budget, whichever loopback address a request comes from.
+const ANONYMOUS: &str = "http:anonymous";
 
 struct Guard {
     ctx: Arc<AppContext>,
@@ -41,6 +59,16 @@ struct Guard {
     origins: Vec<OriginPattern>,
     limiter: KeyedLimiter,
     max_body: usize,
+    limits: HttpLimits,
+    /// Failed authentications per remote address.
+    auth_failures: IpLimiter,
+    /// Remote addresses refused until the instant, after too many failed authentications.
+    throttled: std::sync::Mutex<HashMap<IpAddr, Instant>>,
+    sessions: Arc<LocalSessionManager>,
+    /// (session id, JSON-RPC id) of requests in flight in 2025-11-25 sessions.
+    in_flight: std::sync::Mutex<HashSet<(String, String)>>,
+    /// Set when the shutdown drain ended: cut-off calls get a JSON-RPC error.
+    shutting_down: AtomicBool,
 }
 
 /// A bound, ready-to-run HTTP server.
@@ -49,6 +77,7 @@ pub struct HttpServer {
     app: Router,
     ctx: Arc<AppContext>,
     mcp_ct: CancellationToken,
+    guard: Arc<Guard>,
 }
 
 impl HttpServer {
@@ -82,6 +111,15 @@ impl HttpServer {
         }
         allowed_hosts.extend(http.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
         let per_minute = NonZeroU32::new(http.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
+        let limits = http.limits.clone();
+        let failures =
+            NonZeroU32::new(limits.auth_failures_per_minute).unwrap_or(NonZeroU32::MIN);
+        // Every connection is a file descriptor: take the hard limit, as the scanner does.
+        raise_open_file_limit();
+        let mut session_manager = LocalSessionManager::default();
+        session_manager.session_config.keep_alive =
+            Some(Duration::from_secs(limits.session_idle_secs));
+        let sessions = Arc::new(session_manager);
         let guard = Arc::new(Guard {
             ctx: ctx.clone(),
             tokens,
@@ -89,6 +127,12 @@ impl HttpServer {
             origins,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
             max_body: http.max_body_bytes,
+            limits,
+            auth_failures: RateLimiter::keyed(Quota::per_minute(failures)),
+            throttled: std::sync::Mutex::new(HashMap::new()),
+            sessions: sessions.clone(),
+            in_flight: std::sync::Mutex::new(HashSet::new()),
+            shutting_down: AtomicBool::new(false),
         });
 
         let mcp_ct = CancellationToken::new();
@@ -106,13 +150,14 @@ impl HttpServer {
                     Caller("http:anonymous".into()),
                 ))
             },
-            Arc::new(LocalSessionManager::default()),
+            sessions,
             mcp_config,
         );
 
         let protected = Router::new()
             .route("/metrics", get(metrics))
             .nest_service("/mcp", mcp)
+            .layer(middleware::from_fn_with_state(guard.clone(), messages_layer))
             .layer(middleware::from_fn_with_state(guard.clone(), guard_layer));
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -121,7 +166,7 @@ impl HttpServer {
                 guard.clone(),
                 host_origin_layer,
             ))
-            .with_state(guard);
+            .with_state(guard.clone());
 
         let listener = TcpListener::bind(addr)
             .await
@@ -131,6 +176,7 @@ impl HttpServer {
             app,
             ctx,
             mcp_ct,
+            guard,
         })
     }
 
@@ -141,42 +187,215 @@ impl HttpServer {
     /// Serve until `shutdown` is cancelled, then stop accepting, let in-flight tool calls
     /// finish (up to [`DRAIN_TIMEOUT`]), close MCP streams and return.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let listener = self.listener.tap_io(|tcp| {
+        let limits = self.guard.limits.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(limits.header_timeout_secs))
+            .keep_alive(true);
+        let write_timeout = Duration::from_secs(limits.write_timeout_secs);
+        let trim = spawn_memory_trim(self.guard.clone(), shutdown.clone());
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = self.listener.accept() => a,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors or similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
             // Without this each small SSE write waits for the peer's delayed ACK (~40 ms).
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
             }
-        });
-        let stop_accepting = shutdown.clone();
-        let server = axum::serve(
-            listener,
-            self.app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop_accepting.cancelled().await });
-        let server = tokio::spawn(server.into_future());
-
-        shutdown.cancelled().await;
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                self.ctx.metrics.refused("too_many_connections");
+                tokio::spawn(refuse_connection(tcp, limits.max_connections));
+                continue;
+            };
+            let app = self.app.clone();
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(remote));
+                let mut app = app.clone();
+                async move {
+                    use tower::Service;
+                    app.call(req.map(axum::body::Body::new)).await
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(StallTimeout::new(tcp, write_timeout));
+            let conn = graceful.watch(http1.serve_connection(io, svc));
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(slot);
+            });
+        }
+        drop(self.listener);
+        let closed = tokio::spawn(graceful.shutdown());
         tracing::info!("shutting down: draining in-flight tool calls");
         if !self.ctx.inflight.wait_idle(DRAIN_TIMEOUT).await {
             tracing::warn!("in-flight tool calls still running after drain timeout");
         }
+        self.guard.shutting_down.store(true, Ordering::SeqCst);
         // Let the finished calls' responses reach their clients: connections that carry no
         // long-lived stream close by themselves. Then end the remaining MCP streams
         // (legacy sessions keep a GET stream open) so the server can stop.
-        let mut server = server;
-        if tokio::time::timeout(FLUSH_GRACE, &mut server).await.is_ok() {
-            self.ctx.store.flush();
-            return Ok(());
+        let mut closed = closed;
+        if tokio::time::timeout(FLUSH_GRACE, &mut closed).await.is_err() {
+            self.mcp_ct.cancel();
+            if tokio::time::timeout(Duration::from_secs(5), closed)
+                .await
+                .is_err()
+            {
+                tracing::warn!("HTTP connections still open after shutdown; closing");
+            }
         }
-        self.mcp_ct.cancel();
-        match tokio::time::timeout(Duration::from_secs(5), server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server error at shutdown"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
-            Err(_) => tracing::warn!("HTTP connections still open after shutdown; closing"),
-        }
+        trim.abort();
         self.ctx.store.flush();
         Ok(())
+    }
+}
+
+/// Beyond `max_connections`: a short `503` and close, without reading the request.
+async fn refuse_connection(mut tcp: tokio::net::TcpStream, max: usize) {
+    use tokio::io::AsyncWriteExt;
+    let body = format!(
+        "{{\"error\":\"too_many_connections\",\"message\":\"the server holds its maximum of {max} connections (http.max_connections); retry shortly\"}}"
+    );
+    let resp = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tcp.write_all(resp.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await;
+}
+
+/// Take the hard open-file limit as the soft one (idempotent; logged once).
+fn raise_open_file_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    });
+}
+
+/// Return freed memory to the system after sessions close: glibc keeps freed heap in its
+/// per-thread arenas, so without this RSS stays at its peak after a burst of sessions.
+fn spawn_memory_trim(guard: Arc<Guard>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = 0usize;
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = guard.sessions.sessions.read().await.len();
+            if now < last {
+                trim_heap();
+            }
+            last = now;
+        }
+    })
+}
+
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory back to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// An IO whose writes (and flushes) fail once they make no progress for `timeout`: a client
+/// that stopped reading (an SSE stream, a large response) cannot hold the connection.
+struct StallTimeout {
+    inner: tokio::net::TcpStream,
+    timeout: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StallTimeout {
+    fn new(inner: tokio::net::TcpStream, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    fn check<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        match polled {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client stopped reading",
+                    )))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for StallTimeout {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for StallTimeout {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.check(cx, polled)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(cx, polled)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -228,12 +447,30 @@ async fn host_origin_layer(State(guard): State<Arc<Guard>>, req: Request, next: 
 
 /// Auth, rate limit and body cap for `/mcp` and `/metrics`.
 async fn guard_layer(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
+    let remote = remote_ip(&req);
     let caller = match &guard.tokens {
         Some(tokens) => {
+            if let Some(resp) = remote.and_then(|ip| guard.throttled_response(ip)) {
+                return resp;
+            }
             let presented = bearer(req.headers());
             match presented.and_then(|t| tokens.authenticate(t)) {
                 Some(c) => c,
                 None => {
+                    let remote_text =
+                        remote.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+                    // Never the token, only that one was (or was not) presented.
+                    tracing::warn!(
+                        remote = %remote_text,
+                        token_presented = presented.is_some(),
+                        path = %req.uri().path(),
+                        "HTTP authentication failed"
+                    );
+                    if let Some(ip) = remote
+                        && let Some(resp) = guard.count_auth_failure(ip)
+                    {
+                        return resp;
+                    }
                     guard.ctx.metrics.refused("unauthorized");
                     let challenge = if presented.is_some() {
                         r#"Bearer realm="secops-mcp", error="invalid_token""#
@@ -256,14 +493,11 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
                 }
             }
         }
-        None => Caller("http:anonymous".to_string()),
+        None => Caller(ANONYMOUS.to_string()),
     };
-    // Without tokens every caller is anonymous: limit per remote address instead.
-    let key = if guard.tokens.is_some() {
-        caller.0.clone()
-    } else {
-        remote_ip(&req).map_or_else(|| "unknown".to_string(), |ip| ip.to_string())
-    };
+    // Without tokens every caller is the one anonymous caller (loopback only): one budget,
+    // whichever loopback address it comes from.
+    let key = caller.0.clone();
     if let Err(not_until) = guard.limiter.check_key(&key) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -311,6 +545,207 @@ async fn guard_layer(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
         return Response::from_parts(parts, axum::body::Body::empty());
     }
     resp
+}
+
+impl Guard {
+    /// `429` while `ip` is throttled for failed authentications.
+    fn throttled_response(&self, ip: IpAddr) -> Option<Response> {
+        let now = Instant::now();
+        let until = {
+            let mut t = self.throttled.lock().unwrap_or_else(|p| p.into_inner());
+            match t.get(&ip) {
+                Some(u) if *u > now => *u,
+                Some(_) => {
+                    t.remove(&ip);
+                    return None;
+                }
+                None => return None,
+            }
+        };
+        Some(self.auth_throttle(until - now))
+    }
+
+    /// Count a failed authentication from `ip`; past the budget the address is throttled
+    /// and this failure already answered with `429`.
+    fn count_auth_failure(&self, ip: IpAddr) -> Option<Response> {
+        let Err(not_until) = self.auth_failures.check_key(&ip) else {
+            return None;
+        };
+        // Throttled until the budget has room again, at least a few seconds.
+        let wait = not_until
+            .wait_time_from(DefaultClock::default().now())
+            .max(Duration::from_secs(5));
+        {
+            let mut t = self.throttled.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() > 10_000 {
+                let now = Instant::now();
+                t.retain(|_, u| *u > now);
+            }
+            t.insert(ip, Instant::now() + wait);
+        }
+        tracing::warn!(remote = %ip, wait_s = wait.as_secs(), "too many failed authentications; throttling the address");
+        Some(self.auth_throttle(wait))
+    }
+
+    fn auth_throttle(&self, wait: Duration) -> Response {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut resp = refuse(
+            self,
+            StatusCode::TOO_MANY_REQUESTS,
+            "auth_throttled",
+            format!(
+                "too many failed authentications from this address \
+                 (http.auth_failures_per_minute = {}); retry in {secs} s",
+                self.limits.auth_failures_per_minute
+            ),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        resp
+    }
+}
+
+/// `/mcp` POST bodies: read whole within `body_timeout_secs`, checked so every request gets
+/// a JSON-RPC answer (see the module doc), then handed to rmcp.
+async fn messages_layer(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let timeout = Duration::from_secs(guard.limits.body_timeout_secs);
+    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, guard.max_body)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return refuse(
+                &guard,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "request body exceeds the {} byte limit (or could not be read)",
+                    guard.max_body
+                ),
+            );
+        }
+        Err(_) => {
+            return refuse(
+                &guard,
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s (http.body_timeout_secs)",
+                    guard.limits.body_timeout_secs
+                ),
+            );
+        }
+    };
+    let incoming = match jsonrpc::precheck(&bytes) {
+        Ok(i) => i,
+        Err(r) => {
+            guard.ctx.metrics.refused("invalid_jsonrpc");
+            let status = if r.code == jsonrpc::INVALID_PARAMS {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return jsonrpc_response(status, &r);
+        }
+    };
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if session.is_none() && incoming.method.as_deref() == Some("initialize") {
+        let open = guard.sessions.sessions.read().await.len();
+        if open >= guard.limits.max_sessions {
+            guard.ctx.metrics.refused("too_many_sessions");
+            let r = Rejection::new(
+                jsonrpc::REFUSED,
+                format!(
+                    "too many open MCP sessions ({open}, the cap is {}: http.max_sessions); \
+                     close idle sessions (DELETE /mcp) or retry later",
+                    guard.limits.max_sessions
+                ),
+                incoming.id.clone().unwrap_or(serde_json::Value::Null),
+            );
+            return jsonrpc_response(StatusCode::SERVICE_UNAVAILABLE, &r);
+        }
+    }
+    // One answer per request: rmcp routes a session's responses by id, so a second request
+    // with an id still in flight would lose its answer (or the first's).
+    let in_flight = match (&session, &incoming.id, &incoming.method) {
+        (Some(sid), Some(id), Some(_)) => {
+            let key = (sid.clone(), id.to_string());
+            let fresh = guard
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone());
+            if !fresh {
+                guard.ctx.metrics.refused("duplicate_id");
+                let r = Rejection::new(
+                    jsonrpc::REFUSED,
+                    format!(
+                        "a request with id {} is already in flight in this session; give \
+                         every request its own id",
+                        crate::util::sanitize_untrusted(id.to_string().as_bytes(), 80)
+                    ),
+                    id.clone(),
+                );
+                return jsonrpc_response(StatusCode::OK, &r);
+            }
+            Some(InFlightId {
+                guard: guard.clone(),
+                key,
+            })
+        }
+        _ => None,
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && guard.shutting_down.load(Ordering::SeqCst)
+        && let Some(id) = &incoming.id
+    {
+        let r = Rejection::new(
+            jsonrpc::SHUTTING_DOWN,
+            "the server is shutting down; the call was stopped before it finished",
+            id.clone(),
+        );
+        return jsonrpc_response(StatusCode::OK, &r);
+    }
+    match in_flight {
+        // The id is free again when the response (an SSE stream) has been sent or dropped.
+        Some(held) => {
+            let (parts, body) = resp.into_parts();
+            let stream = body.into_data_stream().map(move |chunk| {
+                let _ = &held;
+                chunk
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(stream))
+        }
+        None => resp,
+    }
+}
+
+/// A (session, id) in flight; freed on drop.
+struct InFlightId {
+    guard: Arc<Guard>,
+    key: (String, String),
+}
+
+impl Drop for InFlightId {
+    fn drop(&mut self) {
+        self.guard
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+fn jsonrpc_response(status: StatusCode, r: &Rejection) -> Response {
+    (status, axum::Json(r.body())).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

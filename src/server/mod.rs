@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod jsonrpc;
 mod logging;
 pub mod metrics;
 pub mod prompts;
