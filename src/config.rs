@@ -115,6 +115,9 @@ pub struct HttpLimits {
     /// A write that makes no progress for this long (a client that stopped reading) drops
     /// the connection.
     pub write_timeout_secs: u64,
+    /// A standalone SSE stream (`GET /mcp`) is ended after this long; clients reconnect. A
+    /// stream nobody reads cannot be held forever.
+    pub sse_max_secs: u64,
     /// MCP sessions (2025-11-25 era) at once; more `initialize` calls are refused.
     pub max_sessions: usize,
     /// A session without requests for this long is closed.
@@ -130,6 +133,7 @@ impl Default for HttpLimits {
             header_timeout_secs: 10,
             body_timeout_secs: 30,
             write_timeout_secs: 30,
+            sse_max_secs: 300,
             max_sessions: 200,
             session_idle_secs: 300,
             auth_failures_per_minute: 20,
@@ -325,6 +329,7 @@ struct FileHttp {
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
     write_timeout_secs: Option<u64>,
+    sse_max_secs: Option<u64>,
     max_sessions: Option<usize>,
     session_idle_secs: Option<u64>,
     auth_failures_per_minute: Option<u32>,
@@ -620,6 +625,7 @@ impl Config {
             header_timeout_secs: fh.header_timeout_secs.unwrap_or(d.header_timeout_secs),
             body_timeout_secs: fh.body_timeout_secs.unwrap_or(d.body_timeout_secs),
             write_timeout_secs: fh.write_timeout_secs.unwrap_or(d.write_timeout_secs),
+            sse_max_secs: fh.sse_max_secs.unwrap_or(d.sse_max_secs),
             max_sessions: fh.max_sessions.unwrap_or(d.max_sessions),
             session_idle_secs: fh.session_idle_secs.unwrap_or(d.session_idle_secs),
             auth_failures_per_minute: fh
@@ -627,12 +633,33 @@ impl Config {
                 .unwrap_or(d.auth_failures_per_minute),
         };
         for (key, v, lo, hi) in [
-            ("http.max_connections", limits.max_connections as u64, 1, 100_000),
-            ("http.header_timeout_secs", limits.header_timeout_secs, 1, 3600),
+            (
+                "http.max_connections",
+                limits.max_connections as u64,
+                1,
+                100_000,
+            ),
+            (
+                "http.header_timeout_secs",
+                limits.header_timeout_secs,
+                1,
+                3600,
+            ),
             ("http.body_timeout_secs", limits.body_timeout_secs, 1, 3600),
-            ("http.write_timeout_secs", limits.write_timeout_secs, 1, 3600),
+            (
+                "http.write_timeout_secs",
+                limits.write_timeout_secs,
+                1,
+                3600,
+            ),
+            ("http.sse_max_secs", limits.sse_max_secs, 1, 86_400),
             ("http.max_sessions", limits.max_sessions as u64, 1, 100_000),
-            ("http.session_idle_secs", limits.session_idle_secs, 1, 86_400),
+            (
+                "http.session_idle_secs",
+                limits.session_idle_secs,
+                1,
+                86_400,
+            ),
             (
                 "http.auth_failures_per_minute",
                 limits.auth_failures_per_minute as u64,
@@ -849,6 +876,7 @@ impl Config {
                 "header_timeout_secs": self.http.limits.header_timeout_secs,
                 "body_timeout_secs": self.http.limits.body_timeout_secs,
                 "write_timeout_secs": self.http.limits.write_timeout_secs,
+                "sse_max_secs": self.http.limits.sse_max_secs,
                 "max_sessions": self.http.limits.max_sessions,
                 "session_idle_secs": self.http.limits.session_idle_secs,
                 "auth_failures_per_minute": self.http.limits.auth_failures_per_minute,

@@ -366,8 +366,11 @@ async fn serve_transport(
 
 async fn serve_stdio(ctx: Arc<AppContext>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!(state_dir = %ctx.config.state_dir.display(), "serving MCP over stdio");
+    // Every line gets an answer, even one rmcp cannot parse.
+    let stdio = secops_mcp::server::stdio::filtered();
+    let writer = stdio.writer;
     let service = SecopsServer::new(ctx.clone(), Caller("stdio".into()))
-        .serve(rmcp::transport::stdio())
+        .serve((stdio.read, stdio.write))
         .await?;
     let ct = service.cancellation_token();
     let drain_ctx = ctx.clone();
@@ -380,6 +383,7 @@ async fn serve_stdio(ctx: Arc<AppContext>, shutdown: CancellationToken) -> anyho
         ct.cancel();
     });
     service.waiting().await?;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     ctx.store.flush();
     Ok(())
 }

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use futures::StreamExt;
 use reqwest::StatusCode;
 use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
@@ -489,4 +490,507 @@ async fn unknown_tool_names_share_one_metrics_series_and_get_the_tool_list() {
         "{body}"
     );
     server.stop().await;
+}
+
+// ----- connections, sessions and messages under attack (bounded, loopback only) -----
+
+const LIMITS: &str =
+    "[http]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\nwrite_timeout_secs = 2\n";
+
+/// Whether the server closed `s` within `within` (a read gives EOF or an error).
+async fn closed_by_server(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue, // an error response before the close
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_slow_and_never_ending_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, LIMITS, &[]).await;
+    let started = std::time::Instant::now();
+    // 30 idle connections that never send a byte.
+    let mut idle = Vec::new();
+    for _ in 0..30 {
+        idle.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    // 10 slowloris connections: a header byte every 200 ms, never finishing.
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        slow.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    let head = b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa";
+    let slow_task = tokio::spawn(async move {
+        for b in head.iter().take(15) {
+            for s in slow.iter_mut() {
+                let _ = s.write_all(&[*b]).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        slow
+    });
+    // 10 authenticated requests whose body never ends.
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let req = format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TEST_TOKEN}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 1000\r\n\r\n{{\"jsonrpc\""
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        bodies.push(s);
+    }
+    for s in idle.iter_mut() {
+        assert!(
+            closed_by_server(s, Duration::from_secs(5)).await,
+            "idle connection kept"
+        );
+    }
+    for s in bodies.iter_mut() {
+        assert!(
+            closed_by_server(s, Duration::from_secs(5)).await,
+            "endless body kept"
+        );
+    }
+    let mut slow = slow_task.await.unwrap();
+    for s in slow.iter_mut() {
+        assert!(
+            closed_by_server(s, Duration::from_secs(5)).await,
+            "slow headers kept"
+        );
+    }
+    eprintln!(
+        "50 hostile connections closed by the server after {:?}",
+        started.elapsed()
+    );
+    // The server still serves everyone else.
+    let client = server.client(Era::Legacy).await;
+    assert!(!client.list_all_tools().await.unwrap().is_empty());
+    client.cancel().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_gets_408_and_connections_past_the_cap_get_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(
+        &scratch,
+        "[http]\nheader_timeout_secs = 5\nbody_timeout_secs = 1\nmax_connections = 4\n",
+        &[],
+    )
+    .await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let req = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TEST_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Four held connections fill the cap; the fifth gets a clear 503.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(server.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut extra = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut buf))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("http.max_connections"), "{text}");
+    drop(held);
+    server.stop().await;
+}
+
+/// Open a 2025-11-25 session with raw requests; returns its id.
+async fn open_session(c: &reqwest::Client, url: &str) -> reqwest::Response {
+    mcp_post(c, url)
+        .bearer_auth(TEST_TOKEN)
+        .body(INIT)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_id_in_a_session_all_get_an_answer() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let c = http();
+    let r = open_session(&c, &server.url()).await;
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    drop(r);
+    let note = mcp_post(&c, &server.url())
+        .bearer_auth(TEST_TOKEN)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(note.status().is_success());
+    let started = std::time::Instant::now();
+    let calls = (0..10).map(|_| {
+        let c = c.clone();
+        let url = server.url();
+        let session = session.clone();
+        async move {
+            // host_metrics samples CPU for ~200 ms: the ten overlap.
+            let r = mcp_post(&c, &url)
+                .bearer_auth(TEST_TOKEN)
+                .header("mcp-session-id", &session)
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"host_metrics","arguments":{}}}"#)
+                .send()
+                .await
+                .unwrap();
+            tokio::time::timeout(Duration::from_secs(10), r.text())
+                .await
+                .expect("every request is answered promptly")
+                .unwrap()
+        }
+    });
+    let bodies = futures::future::join_all(calls).await;
+    let results = bodies.iter().filter(|b| b.contains("\"result\"")).count();
+    let refused = bodies
+        .iter()
+        .filter(|b| b.contains("already in flight in this session"))
+        .count();
+    assert_eq!(results + refused, 10, "{bodies:#?}");
+    assert!(results >= 1, "{bodies:#?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The id is free again afterwards.
+    let r = mcp_post(&c, &server.url())
+        .bearer_auth(TEST_TOKEN)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("\"tools\""));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_over_http_get_jsonrpc_errors() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let c = http();
+    let cases: [(&str, u16, i64); 5] = [
+        ("{not json", 400, -32700),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, 400, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, 400, -32600),
+        (r#"{"jsonrpc":"2.0","id":1}"#, 400, -32600),
+        (
+            r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"host_metrics","arguments":[1]}}"#,
+            200,
+            -32602,
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = mcp_post(&c, &server.url())
+            .bearer_auth(TEST_TOKEN)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["jsonrpc"], json!("2.0"), "{body}: {v}");
+        assert_eq!(v["error"]["code"], json!(code), "{body}: {v}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_beyond_the_cap_are_refused_with_a_clear_error() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "[http]\nmax_sessions = 3\n", &[]).await;
+    let c = http();
+    for _ in 0..3 {
+        let r = open_session(&c, &server.url()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = open_session(&c, &server.url()).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], json!(-32001), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("http.max_sessions"),
+        "{v}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_is_throttled_logged_and_counted() {
+    let scratch = Scratch::new();
+    let tokens = scratch.write("tokens", &format!("{TEST_TOKEN} alice\n"));
+    let config = scratch.write("c.toml", "[http]\nauth_failures_per_minute = 5\n");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .env("SECOPS_HTTP_TOKENS_FILE", &tokens)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("server starts")
+            .unwrap()
+            .expect("stderr open");
+        if let Some(u) = line.strip_prefix("secops-mcp listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    let log_task = tokio::spawn(async move {
+        let mut out = String::new();
+        while let Ok(Ok(Some(l))) =
+            tokio::time::timeout(Duration::from_secs(3), lines.next_line()).await
+        {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out
+    });
+    let c = http();
+    let guess = "guess-0123456789-abcdef";
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = mcp_post(&c, &url)
+            .bearer_auth(guess)
+            .body(INIT)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // While throttled, the address is refused even with the right token (guessing stops).
+    let r = mcp_post(&c, &url)
+        .bearer_auth(TEST_TOKEN)
+        .body(INIT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    // Another address is not affected.
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let r = other
+        .get(url.replace("/mcp", "/metrics"))
+        .bearer_auth(TEST_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let metrics = r.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"secops_mcp_http_refused_total{reason="unauthorized"} 5"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"reason="auth_throttled""#), "{metrics}");
+    log.push_str(&log_task.await.unwrap());
+    assert!(log.contains("HTTP authentication failed"), "{log}");
+    assert!(log.contains("127.0.0.1"), "{log}");
+    assert!(
+        !log.contains(guess) && !log.contains(TEST_TOKEN),
+        "token in the log: {log}"
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_tokens_every_loopback_address_shares_one_budget() {
+    let scratch = Scratch::new();
+    let config =
+        Config::from_toml_str("[http]\nrate_limit_per_minute = 3\n", &scratch.env()).unwrap();
+    let ctx = AppContext::new(config, false).unwrap();
+    let server = HttpServer::bind(ctx, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(server.run(stop.clone()));
+    let mut statuses = Vec::new();
+    for i in 0..4u8 {
+        let c = reqwest::Client::builder()
+            .local_address(Some(std::net::IpAddr::from([127, 0, 0, 2 + i])))
+            .build()
+            .unwrap();
+        let r = c
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(40), task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_stream_nobody_reads_ends_after_sse_max_secs() {
+    use tokio::io::AsyncWriteExt;
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(
+        &scratch,
+        "[http]\nsse_max_secs = 1\nheader_timeout_secs = 2\n",
+        &[],
+    )
+    .await;
+    let c = http();
+    let r = open_session(&c, &server.url()).await;
+    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    drop(r);
+    let _ = mcp_post(&c, &server.url())
+        .bearer_auth(TEST_TOKEN)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .send()
+        .await
+        .unwrap();
+    // The standalone GET stream of the session, opened and never read.
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let req = format!(
+        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TEST_TOKEN}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMcp-Protocol-Version: 2025-11-25\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    assert!(
+        closed_by_server(&mut s, Duration::from_secs(8)).await,
+        "a stream nobody reads must end"
+    );
+    server.stop().await;
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_of_many_sessions_is_returned_after_they_expire() {
+    let scratch = Scratch::new();
+    let tokens = scratch.write("tokens", &format!("{TEST_TOKEN} alice\n"));
+    let config = scratch.write(
+        "c.toml",
+        "[http]\nmax_sessions = 5000\nsession_idle_secs = 2\nrate_limit_per_minute = 1000000\n",
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .env("SECOPS_HTTP_TOKENS_FILE", &tokens)
+        .env("SECOPS_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let url = read_listen_url(child.stderr.take().unwrap()).await;
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(32)
+        .build()
+        .unwrap();
+    // Warm up (first sessions, the router's schemas) before the baseline.
+    for _ in 0..20 {
+        let _ = open_session(&c, &url).await.text().await;
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let start = rss_kib(pid);
+    let mut figures = vec![("start".to_string(), start)];
+    const PER_ROUND: usize = 1500;
+    for round in 1..=3 {
+        let opened = futures::stream::iter(0..PER_ROUND)
+            .map(|_| {
+                let c = c.clone();
+                let url = url.clone();
+                async move { open_session(&c, &url).await.status() == StatusCode::OK }
+            })
+            .buffer_unordered(16)
+            .filter(|ok| futures::future::ready(*ok))
+            .count()
+            .await;
+        assert_eq!(opened, PER_ROUND, "round {round}");
+        figures.push((
+            format!("round {round}: {PER_ROUND} sessions open"),
+            rss_kib(pid),
+        ));
+        // Idle sessions expire after 2 s; the heap is trimmed after they close.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        figures.push((format!("round {round}: after expiry"), rss_kib(pid)));
+    }
+    let report = figures
+        .iter()
+        .map(|(what, kib)| format!("{what}: {:.1} MiB", *kib as f64 / 1024.0))
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!("RSS of serve --http: {report}");
+    let end = figures.last().unwrap().1;
+    let peak = figures.iter().map(|f| f.1).max().unwrap();
+    assert!(peak > start, "{report}");
+    assert!(
+        end <= start + 16 * 1024 && end <= start * 3 / 2,
+        "memory not returned: {report}"
+    );
+    child.kill().await.unwrap();
 }

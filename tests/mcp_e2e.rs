@@ -424,3 +424,66 @@ async fn in_the_demo_check_cert_and_wazuh_health_agree_about_the_simulator() {
     }
     client.cancel().await.expect("cancel");
 }
+
+/// Raw stdio: every line gets a JSON-RPC answer, the malformed ones included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stdio_line_gets_an_answer_even_malformed_ones() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let scratch = Scratch::new();
+    let mut child = server_command(&scratch.env(), &["serve"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = async |raw: &[u8]| {
+        stdin.write_all(raw).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    };
+    send(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#).await;
+    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).await;
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let cases: Vec<(Vec<u8>, i64, Value)> = vec![
+        (b"{oops".to_vec(), -32700, Value::Null),
+        (b"\xff\xfe{\"a\":1}".to_vec(), -32700, Value::Null),
+        (br#"{"jsonrpc":"2.0","id":3,"method":"tools/list""#.to_vec(), -32700, Value::Null),
+        (deep.into_bytes(), -32700, Value::Null),
+        (br#"[{"jsonrpc":"2.0","id":4,"method":"ping"}]"#.to_vec(), -32600, Value::Null),
+        (br#"{"jsonrpc":"1.0","id":5,"method":"ping"}"#.to_vec(), -32600, json!(5)),
+        (
+            br#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"host_metrics","arguments":"x"}}"#.to_vec(),
+            -32602,
+            json!(6),
+        ),
+    ];
+    let mut expected: Vec<(i64, Value)> = Vec::new();
+    for (raw, code, id) in cases {
+        send(&raw).await;
+        expected.push((code, id));
+    }
+    send(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#).await;
+    let mut answers: Vec<Value> = Vec::new();
+    let deadline = std::time::Duration::from_secs(20);
+    while !answers.iter().any(|a| a["id"] == json!(7)) {
+        let line = tokio::time::timeout(deadline, lines.next_line())
+            .await
+            .expect("an answer within the deadline")
+            .unwrap()
+            .expect("stdout open");
+        answers.push(serde_json::from_str(&line).unwrap());
+    }
+    let errors: Vec<(i64, Value)> = answers
+        .iter()
+        .filter(|a| a.get("error").is_some())
+        .map(|a| (a["error"]["code"].as_i64().unwrap(), a["id"].clone()))
+        .collect();
+    assert_eq!(errors, expected, "{answers:#?}");
+    let list = answers.iter().find(|a| a["id"] == json!(7)).unwrap();
+    assert!(list["result"]["tools"].as_array().unwrap().len() >= 5);
+    drop(stdin);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+}

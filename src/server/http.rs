@@ -112,8 +112,7 @@ impl HttpServer {
         allowed_hosts.extend(http.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
         let per_minute = NonZeroU32::new(http.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         let limits = http.limits.clone();
-        let failures =
-            NonZeroU32::new(limits.auth_failures_per_minute).unwrap_or(NonZeroU32::MIN);
+        let failures = NonZeroU32::new(limits.auth_failures_per_minute).unwrap_or(NonZeroU32::MIN);
         // Every connection is a file descriptor: take the hard limit, as the scanner does.
         raise_open_file_limit();
         let mut session_manager = LocalSessionManager::default();
@@ -157,7 +156,10 @@ impl HttpServer {
         let protected = Router::new()
             .route("/metrics", get(metrics))
             .nest_service("/mcp", mcp)
-            .layer(middleware::from_fn_with_state(guard.clone(), messages_layer))
+            .layer(middleware::from_fn_with_state(
+                guard.clone(),
+                messages_layer,
+            ))
             .layer(middleware::from_fn_with_state(guard.clone(), guard_layer));
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -221,14 +223,16 @@ impl HttpServer {
                 continue;
             };
             let app = self.app.clone();
-            let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(remote));
-                let mut app = app.clone();
-                async move {
-                    use tower::Service;
-                    app.call(req.map(axum::body::Body::new)).await
-                }
-            });
+            let svc = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(remote));
+                    let mut app = app.clone();
+                    async move {
+                        use tower::Service;
+                        app.call(req.map(axum::body::Body::new)).await
+                    }
+                },
+            );
             let io = hyper_util::rt::TokioIo::new(StallTimeout::new(tcp, write_timeout));
             let conn = graceful.watch(http1.serve_connection(io, svc));
             tokio::spawn(async move {
@@ -247,7 +251,10 @@ impl HttpServer {
         // long-lived stream close by themselves. Then end the remaining MCP streams
         // (legacy sessions keep a GET stream open) so the server can stop.
         let mut closed = closed;
-        if tokio::time::timeout(FLUSH_GRACE, &mut closed).await.is_err() {
+        if tokio::time::timeout(FLUSH_GRACE, &mut closed)
+            .await
+            .is_err()
+        {
             self.mcp_ct.cancel();
             if tokio::time::timeout(Duration::from_secs(5), closed)
                 .await
@@ -608,36 +615,54 @@ impl Guard {
 /// `/mcp` POST bodies: read whole within `body_timeout_secs`, checked so every request gets
 /// a JSON-RPC answer (see the module doc), then handed to rmcp.
 async fn messages_layer(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    if req.method() == axum::http::Method::GET {
+        // A standalone SSE stream ends after `sse_max_secs` (the client reconnects), so a
+        // stream nobody reads cannot hold a connection forever.
+        let resp = next.run(req).await;
+        let is_sse = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_sse {
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let limit = tokio::time::sleep(Duration::from_secs(guard.limits.sse_max_secs));
+        let stream = body.into_data_stream().take_until(limit);
+        return Response::from_parts(parts, axum::body::Body::from_stream(stream));
+    }
     if req.method() != axum::http::Method::POST {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
     let timeout = Duration::from_secs(guard.limits.body_timeout_secs);
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, guard.max_body)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
-            return refuse(
-                &guard,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "request body exceeds the {} byte limit (or could not be read)",
-                    guard.max_body
-                ),
-            );
-        }
-        Err(_) => {
-            return refuse(
-                &guard,
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!(
-                    "the request body did not arrive within {} s (http.body_timeout_secs)",
-                    guard.limits.body_timeout_secs
-                ),
-            );
-        }
-    };
+    let bytes =
+        match tokio::time::timeout(timeout, axum::body::to_bytes(body, guard.max_body)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => {
+                return refuse(
+                    &guard,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "request body exceeds the {} byte limit (or could not be read)",
+                        guard.max_body
+                    ),
+                );
+            }
+            Err(_) => {
+                return refuse(
+                    &guard,
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} s (http.body_timeout_secs)",
+                        guard.limits.body_timeout_secs
+                    ),
+                );
+            }
+        };
     let incoming = match jsonrpc::precheck(&bytes) {
         Ok(i) => i,
         Err(r) => {

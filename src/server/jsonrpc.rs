@@ -93,7 +93,10 @@ pub fn precheck(bytes: &[u8]) -> Result<Incoming, Rejection> {
             reply_id,
         ));
     }
-    let method = obj.get("method").and_then(Value::as_str).map(str::to_string);
+    let method = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if obj.contains_key("method") && method.is_none() {
         return Err(Rejection::new(
             INVALID_REQUEST,
@@ -155,11 +158,17 @@ mod tests {
     #[test]
     fn every_malformed_message_gets_its_error_code() {
         assert_eq!(code(b"{not json"), PARSE_ERROR);
-        assert_eq!(code(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\""), PARSE_ERROR);
+        assert_eq!(
+            code(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\""),
+            PARSE_ERROR
+        );
         assert_eq!(code(b"\xff\xfe{}"), PARSE_ERROR);
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert_eq!(code(deep.as_bytes()), PARSE_ERROR);
-        assert_eq!(code(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), INVALID_REQUEST);
+        assert_eq!(
+            code(b"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"),
+            INVALID_REQUEST
+        );
         assert_eq!(code(b"42"), INVALID_REQUEST);
         let e = precheck(br#"{"jsonrpc":"1.0","id":7,"method":"ping"}"#).unwrap_err();
         assert_eq!((e.code, e.id), (INVALID_REQUEST, json!(7)));

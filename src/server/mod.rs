@@ -10,6 +10,7 @@ pub mod prompts;
 pub mod remediation_tools;
 pub mod resources;
 pub mod schema;
+pub mod stdio;
 pub mod tools;
 
 use std::sync::Arc;
