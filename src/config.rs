@@ -118,6 +118,8 @@ pub struct HttpLimits {
     /// A standalone SSE stream (`GET /mcp`) is ended after this long; clients reconnect. A
     /// stream nobody reads cannot be held forever.
     pub sse_max_secs: u64,
+    /// At shutdown, how long in-flight tool calls may still finish.
+    pub drain_timeout_secs: u64,
     /// MCP sessions (2025-11-25 era) at once; more `initialize` calls are refused.
     pub max_sessions: usize,
     /// A session without requests for this long is closed.
@@ -134,6 +136,7 @@ impl Default for HttpLimits {
             body_timeout_secs: 30,
             write_timeout_secs: 30,
             sse_max_secs: 300,
+            drain_timeout_secs: 30,
             max_sessions: 200,
             session_idle_secs: 300,
             auth_failures_per_minute: 20,
@@ -330,6 +333,7 @@ struct FileHttp {
     body_timeout_secs: Option<u64>,
     write_timeout_secs: Option<u64>,
     sse_max_secs: Option<u64>,
+    drain_timeout_secs: Option<u64>,
     max_sessions: Option<usize>,
     session_idle_secs: Option<u64>,
     auth_failures_per_minute: Option<u32>,
@@ -626,6 +630,7 @@ impl Config {
             body_timeout_secs: fh.body_timeout_secs.unwrap_or(d.body_timeout_secs),
             write_timeout_secs: fh.write_timeout_secs.unwrap_or(d.write_timeout_secs),
             sse_max_secs: fh.sse_max_secs.unwrap_or(d.sse_max_secs),
+            drain_timeout_secs: fh.drain_timeout_secs.unwrap_or(d.drain_timeout_secs),
             max_sessions: fh.max_sessions.unwrap_or(d.max_sessions),
             session_idle_secs: fh.session_idle_secs.unwrap_or(d.session_idle_secs),
             auth_failures_per_minute: fh
@@ -653,6 +658,12 @@ impl Config {
                 3600,
             ),
             ("http.sse_max_secs", limits.sse_max_secs, 1, 86_400),
+            (
+                "http.drain_timeout_secs",
+                limits.drain_timeout_secs,
+                1,
+                3600,
+            ),
             ("http.max_sessions", limits.max_sessions as u64, 1, 100_000),
             (
                 "http.session_idle_secs",
@@ -877,6 +888,7 @@ impl Config {
                 "body_timeout_secs": self.http.limits.body_timeout_secs,
                 "write_timeout_secs": self.http.limits.write_timeout_secs,
                 "sse_max_secs": self.http.limits.sse_max_secs,
+                "drain_timeout_secs": self.http.limits.drain_timeout_secs,
                 "max_sessions": self.http.limits.max_sessions,
                 "session_idle_secs": self.http.limits.session_idle_secs,
                 "auth_failures_per_minute": self.http.limits.auth_failures_per_minute,

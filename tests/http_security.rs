@@ -994,3 +994,43 @@ async fn memory_of_many_sessions_is_returned_after_they_expire() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cut_off_by_shutdown_get_a_jsonrpc_error_saying_so() {
+    for era in ERAS {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let scratch = Scratch::new();
+        let server = HttpHarness::start(&scratch, "[http]\ndrain_timeout_secs = 1\n", &[]).await;
+        let client = server.client(era).await;
+        let started = std::time::Instant::now();
+        let call_task = tokio::spawn(async move {
+            let params = rmcp::model::CallToolRequestParams::new("check_cert").with_arguments(
+                args(json!({ "targets": [silent_addr.to_string()], "timeout_ms": 20000 })),
+            );
+            let r = tokio::time::timeout(Duration::from_secs(15), client.call_tool(params)).await;
+            (client, r)
+        });
+        while server.ctx.inflight.current() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "call never started"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.shutdown.cancel();
+        let (client, r) = call_task.await.unwrap();
+        let r = r.unwrap_or_else(|_| panic!("{era:?}: the cut-off call must be answered"));
+        let e = r.expect_err("cut off before it finished");
+        assert!(e.to_string().contains("shutting down"), "{era:?}: {e}");
+        let _ = client.cancel().await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), server.task).await;
+        hold.abort();
+    }
+}

@@ -42,6 +42,9 @@ use crate::context::AppContext;
 
 /// How long shutdown waits for in-flight tool calls before closing streams anyway.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the drain, how long a response stream still waits for its answer before it gets
+/// the shutting-down error instead.
+const CUT_GRACE: Duration = Duration::from_millis(500);
 /// After the last call finished, how long responses get to flush before streams close.
 const FLUSH_GRACE: Duration = Duration::from_secs(1);
 
@@ -69,6 +72,8 @@ struct Guard {
     in_flight: std::sync::Mutex<HashSet<(String, String)>>,
     /// Set when the shutdown drain ended: cut-off calls get a JSON-RPC error.
     shutting_down: AtomicBool,
+    /// Cancelled at the same moment: open response streams get that error and end.
+    cut: CancellationToken,
 }
 
 /// A bound, ready-to-run HTTP server.
@@ -132,6 +137,7 @@ impl HttpServer {
             sessions: sessions.clone(),
             in_flight: std::sync::Mutex::new(HashSet::new()),
             shutting_down: AtomicBool::new(false),
+            cut: CancellationToken::new(),
         });
 
         let mcp_ct = CancellationToken::new();
@@ -243,10 +249,12 @@ impl HttpServer {
         drop(self.listener);
         let closed = tokio::spawn(graceful.shutdown());
         tracing::info!("shutting down: draining in-flight tool calls");
-        if !self.ctx.inflight.wait_idle(DRAIN_TIMEOUT).await {
+        let drain = Duration::from_secs(limits.drain_timeout_secs);
+        if !self.ctx.inflight.wait_idle(drain).await {
             tracing::warn!("in-flight tool calls still running after drain timeout");
         }
         self.guard.shutting_down.store(true, Ordering::SeqCst);
+        self.guard.cut.cancel();
         // Let the finished calls' responses reach their clients: connections that carry no
         // long-lived stream close by themselves. Then end the remaining MCP streams
         // (legacy sessions keep a GET stream open) so the server can stop.
@@ -739,18 +747,59 @@ async fn messages_layer(State(guard): State<Arc<Guard>>, req: Request, next: Nex
         );
         return jsonrpc_response(StatusCode::OK, &r);
     }
-    match in_flight {
-        // The id is free again when the response (an SSE stream) has been sent or dropped.
-        Some(held) => {
-            let (parts, body) = resp.into_parts();
-            let stream = body.into_data_stream().map(move |chunk| {
-                let _ = &held;
-                chunk
-            });
-            Response::from_parts(parts, axum::body::Body::from_stream(stream))
-        }
-        None => resp,
+    let is_sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_sse {
+        return resp;
     }
+    // A request's SSE stream: it holds the in-flight id until it is sent or dropped, and if
+    // shutdown cuts it before the answer, it ends with a JSON-RPC error for that id.
+    let (parts, body) = resp.into_parts();
+    let cut_error = incoming.id.clone().map(|id| {
+        let body = jsonrpc::error_body(
+            &id,
+            jsonrpc::SHUTTING_DOWN,
+            "the server is shutting down; the call was stopped before it finished",
+        );
+        axum::body::Bytes::from(format!("event: message\ndata: {body}\n\n"))
+    });
+    let state = SseState {
+        inner: Some(body.into_data_stream()),
+        cut: guard.cut.clone(),
+        cut_error,
+        _held: in_flight,
+    };
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        let mut inner = st.inner.take()?;
+        // After the cut, a call that just finished still gets a moment to send its answer.
+        let cut = async {
+            st.cut.cancelled().await;
+            tokio::time::sleep(CUT_GRACE).await;
+        };
+        tokio::select! {
+            biased;
+            item = inner.next() => {
+                let item = item?;
+                st.inner = Some(inner);
+                Some((item, st))
+            }
+            _ = cut => {
+                let last = st.cut_error.take()?;
+                Some((Ok(last), st))
+            }
+        }
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(stream))
+}
+
+struct SseState {
+    inner: Option<axum::body::BodyDataStream>,
+    cut: CancellationToken,
+    cut_error: Option<axum::body::Bytes>,
+    _held: Option<InFlightId>,
 }
 
 /// A (session, id) in flight; freed on drop.
