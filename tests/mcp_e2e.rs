@@ -487,3 +487,60 @@ async fn every_stdio_line_gets_an_answer_even_malformed_ones() {
     drop(stdin);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
 }
+
+/// One rule for every argument: keywords are exact (lower case), no value has surrounding
+/// spaces, an empty value is an error; a near miss is named in the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argument_values_are_exact_everywhere() {
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        (
+            "wazuh_health",
+            json!({ "include": ["MANAGER"] }),
+            "`include`",
+            "write `manager`",
+        ),
+        (
+            "wazuh_health",
+            json!({ "include": ["manager "] }),
+            "`include`",
+            "write `manager`",
+        ),
+        (
+            "wazuh_health",
+            json!({ "include": [""] }),
+            "`include`",
+            "empty",
+        ),
+        (
+            "scan_host",
+            json!({ "target": "127.0.0.1", "ports": " 22" }),
+            "`ports`",
+            "surrounding spaces",
+        ),
+        (
+            "scan_host",
+            json!({ "target": "127.0.0.1", "ports": "TOP100" }),
+            "`ports`",
+            "not a port",
+        ),
+        (
+            "scan_host",
+            json!({ "target": " 127.0.0.1" }),
+            "`target`",
+            "surrounding spaces",
+        ),
+        ("scan_host", json!({ "target": "  " }), "`target`", "empty"),
+    ];
+    for (tool, arguments, argument, why) in cases {
+        let r = call(&client, tool, arguments.clone()).await;
+        let text = text_of(&r);
+        assert_eq!(r.is_error, Some(true), "{tool} {arguments}: {text}");
+        assert!(
+            text.contains(argument) && text.contains(why),
+            "{tool} {arguments}: {text}"
+        );
+    }
+    client.cancel().await.expect("cancel");
+}

@@ -20,6 +20,33 @@ pub struct ArgError {
     pub reason: String,
 }
 
+/// Match a keyword argument exactly (the one rule for every enumerated value: lower case,
+/// no surrounding spaces). A near miss (other case, spaces) is named in the error.
+pub fn keyword(
+    argument: &str,
+    value: &str,
+    allowed: &'static [&'static str],
+) -> Result<&'static str, ArgError> {
+    if let Some(k) = allowed.iter().find(|k| **k == value) {
+        return Ok(k);
+    }
+    let shown = crate::util::sanitize_untrusted(value.as_bytes(), 40);
+    let near = value.trim().to_ascii_lowercase();
+    let hint = match allowed.iter().find(|k| **k == near) {
+        Some(k) => format!(" (write `{k}`: values are exact, lower case, without spaces)"),
+        None => String::new(),
+    };
+    let what = if value.trim().is_empty() {
+        "empty".to_string()
+    } else {
+        format!("`{shown}` is not allowed{hint}")
+    };
+    Err(ArgError::new(
+        argument,
+        format!("{what}; allowed: {}", allowed.join(", ")),
+    ))
+}
+
 impl ArgError {
     pub fn new(argument: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {

@@ -275,19 +275,9 @@ impl HealthArgs {
         }
         let mut out = Vec::new();
         for c in list {
-            let name = c.trim().to_ascii_lowercase();
-            let Some(known) = COMPONENTS.iter().find(|k| **k == name) else {
-                return Err(ArgError::new(
-                    "include",
-                    format!(
-                        "unknown component `{}`; allowed: {}",
-                        crate::util::sanitize_untrusted(c.as_bytes(), 40),
-                        COMPONENTS.join(", ")
-                    ),
-                ));
-            };
-            if !out.contains(known) {
-                out.push(*known);
+            let known = super::keyword("include", c, &COMPONENTS)?;
+            if !out.contains(&known) {
+                out.push(known);
             }
         }
         Ok(out)
@@ -1396,10 +1386,17 @@ mod tests {
     #[test]
     fn include_is_validated() {
         let a = HealthArgs {
-            include: Some(vec!["Manager".into(), "host".into(), "host".into()]),
+            include: Some(vec!["manager".into(), "host".into(), "host".into()]),
             ..Default::default()
         };
         assert_eq!(a.components().unwrap(), vec!["manager", "host"]);
+        let e = HealthArgs {
+            include: Some(vec!["MANAGER".into()]),
+            ..Default::default()
+        }
+        .components()
+        .unwrap_err();
+        assert!(e.reason.contains("write `manager`"), "{}", e.reason);
         let e = HealthArgs {
             include: Some(vec!["kernel".into()]),
             ..Default::default()

@@ -167,8 +167,15 @@ pub struct ScanPlan {
 impl ScanArgs {
     /// Check every argument; the error names the argument and what is allowed.
     pub fn validate(&self) -> Result<ScanPlan, ArgError> {
-        let target = self.target.trim();
-        if target.is_empty() {
+        let target = self.target.as_str();
+        if target != target.trim() && !target.trim().is_empty() {
+            return Err(ArgError::new(
+                "target",
+                "has surrounding spaces: values are exact; give a hostname, an IP address or a \
+                 CIDR of at most 256 addresses",
+            ));
+        }
+        if target.trim().is_empty() {
             return Err(ArgError::new(
                 "target",
                 "empty; give a hostname, an IP address or a CIDR of at most 256 addresses",
@@ -180,7 +187,7 @@ impl ScanArgs {
                 "longer than 253 characters; give a hostname, an IP address or a CIDR",
             ));
         }
-        let spec = self.ports.as_ref().map_or("top100", |p| p.as_str()).trim();
+        let spec = self.ports.as_ref().map_or("top100", |p| p.as_str());
         let ports = ports::parse(spec).map_err(|reason| ArgError::new("ports", reason))?;
         let timeout = match self.timeout_ms {
             None => None,

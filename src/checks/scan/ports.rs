@@ -159,9 +159,17 @@ impl schemars::JsonSchema for PortSpec {
 
 /// Parse a port spec. The error says which item is wrong and what is allowed.
 pub fn parse(spec: &str) -> Result<PortList, String> {
-    let s = spec.trim().to_ascii_lowercase();
-    match s.as_str() {
-        "" => return Err(format!("empty; {ALLOWED}")),
+    let s = spec;
+    if s.trim().is_empty() {
+        return Err(format!("empty; {ALLOWED}"));
+    }
+    if s != s.trim() {
+        return Err(format!(
+            "surrounding spaces in `{}`: values are exact; {ALLOWED}",
+            crate::util::sanitize_untrusted(s.as_bytes(), 40)
+        ));
+    }
+    match s {
         "top100" => return Ok(PortList(TOP_100.to_vec())),
         "top1000" => return Ok(PortList(top_1000())),
         "all" => return Ok(PortList(all_ports())),
@@ -276,7 +284,7 @@ mod tests {
 
     #[test]
     fn presets_have_the_promised_sizes_and_no_duplicates() {
-        for (spec, n) in [("top100", 100), ("TOP1000", 1000), ("all", 65535)] {
+        for (spec, n) in [("top100", 100), ("top1000", 1000), ("all", 65535)] {
             let p = parse(spec).unwrap().0;
             assert_eq!(p.len(), n, "{spec}");
             let mut sorted = p.clone();
@@ -295,7 +303,9 @@ mod tests {
             parse("22,80,8000-8003,80").unwrap().0,
             vec![22, 80, 8000, 8001, 8002, 8003]
         );
-        assert_eq!(parse(" 443 ").unwrap().0, vec![443]);
+        assert_eq!(parse("443, 80").unwrap().0, vec![443, 80]);
+        assert!(parse(" 443 ").unwrap_err().contains("surrounding spaces"));
+        assert!(parse("TOP100").is_err());
         assert_eq!(parse("65535").unwrap().0, vec![65535]);
     }
 
