@@ -216,7 +216,7 @@ mod tests {
 
     #[tokio::test]
     async fn overlong_lines_are_refused_without_buffering_them() {
-        let data = vec![b'x'; 100];
+        let data = [b'x'; 100];
         let mut r = BufReader::with_capacity(8, &data[..]);
         let mut buf = Vec::new();
         assert!(matches!(
