@@ -525,7 +525,11 @@ async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result
     if demo && demo_ca.is_file() {
         cas.push(&demo_ca);
     }
-    let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?;
+    // An operator on the host: any regular file (read bounded and without blocking, like
+    // the tool), but hosts as check_cert.allow says and no metadata endpoint unless listed.
+    let policy = secops_mcp::checks::cert::CertPolicy::operator(&config.cert.allow)
+        .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
+    let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?.with_policy(policy);
     let cert_args = CertArgs {
         targets: args.targets,
         sni: args.sni,
