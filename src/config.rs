@@ -150,7 +150,22 @@ pub struct CertDefaults {
     pub warning_days: i64,
     pub critical_days: i64,
     pub timeout_ms: u64,
+    /// Folders the check_cert tool may read `file:` targets from (absolute paths).
+    pub file_roots: Vec<PathBuf>,
+    /// CIDRs and hostnames check_cert may connect to; empty means any host.
+    pub allow: Vec<String>,
 }
+
+/// Default `check_cert.file_roots` (the state directory is added to these).
+pub const DEFAULT_CERT_FILE_ROOTS: &[&str] = &[
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/letsencrypt",
+    "/var/ossec/etc",
+    "/etc/wazuh-indexer/certs",
+    "/etc/wazuh-dashboard/certs",
+    "/etc/filebeat/certs",
+];
 
 /// wazuh_health settings: per-component timeout and the operations manual's thresholds.
 #[derive(Debug, Clone)]
@@ -371,6 +386,8 @@ struct FileCert {
     warning_days: Option<i64>,
     critical_days: Option<i64>,
     timeout_ms: Option<u64>,
+    file_roots: Option<Vec<PathBuf>>,
+    allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -583,7 +600,7 @@ impl Config {
             ));
         }
         for entry in &scan_allow {
-            validate_scope_entry(entry)?;
+            validate_scope_entry("scan.allow (SECOPS_SCAN_ALLOW)", entry)?;
         }
 
         let fh = fc.http.unwrap_or_default();
@@ -710,10 +727,34 @@ impl Config {
         let remediation = remediation_policy(fc.remediation.unwrap_or_default(), &fc.credentials)?;
 
         let fcert = fc.check_cert.unwrap_or_default();
+        let file_roots = match env.var("SECOPS_CERT_FILE_ROOTS") {
+            Some(v) => split_list(&v).into_iter().map(PathBuf::from).collect(),
+            None => fcert.file_roots.unwrap_or_else(|| {
+                DEFAULT_CERT_FILE_ROOTS
+                    .iter()
+                    .map(PathBuf::from)
+                    .chain(std::iter::once(state_dir.clone()))
+                    .collect()
+            }),
+        };
+        for root in &file_roots {
+            validate_file_root(root)?;
+        }
+        let cert_allow = match env.var("SECOPS_CERT_ALLOW") {
+            Some(v) => split_list(&v),
+            None => fcert.allow.unwrap_or_default(),
+        };
+        for entry in &cert_allow {
+            validate_scope_entry(CERT_ALLOW_KEY, entry)?;
+        }
+        crate::checks::scan::Scope::parse(&cert_allow)
+            .map_err(|e| ConfigError::new(CERT_ALLOW_KEY, e))?;
         let cert = CertDefaults {
             warning_days: fcert.warning_days.unwrap_or(30),
             critical_days: fcert.critical_days.unwrap_or(7),
             timeout_ms: fcert.timeout_ms.unwrap_or(5000),
+            file_roots,
+            allow: cert_allow,
         };
         if !(0..=3650).contains(&cert.warning_days) {
             return Err(ConfigError::new(
@@ -913,6 +954,8 @@ impl Config {
                 "warning_days": self.cert.warning_days,
                 "critical_days": self.cert.critical_days,
                 "timeout_ms": self.cert.timeout_ms,
+                "file_roots": self.cert.file_roots,
+                "allow": self.cert.allow,
             },
             "health": {
                 "timeout_ms": self.health.timeout_ms,
@@ -1247,8 +1290,33 @@ fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError>
         .map_err(|_| ConfigError::new(key, format!("`{v}` is not a valid number")))
 }
 
-fn validate_scope_entry(entry: &str) -> Result<(), ConfigError> {
-    let key = "scan.allow (SECOPS_SCAN_ALLOW)";
+const CERT_ALLOW_KEY: &str = "check_cert.allow (SECOPS_CERT_ALLOW)";
+
+fn validate_file_root(root: &Path) -> Result<(), ConfigError> {
+    let key = "check_cert.file_roots (SECOPS_CERT_FILE_ROOTS)";
+    let shown = root.display();
+    if root.as_os_str().is_empty() {
+        return Err(ConfigError::new(key, "an entry is empty"));
+    }
+    if !root.is_absolute() {
+        return Err(ConfigError::new(
+            key,
+            format!("`{shown}` is not an absolute path; write folders like /etc/ssl"),
+        ));
+    }
+    if root
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        return Err(ConfigError::new(
+            key,
+            format!("`{shown}` contains `..`; write the folder itself"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_scope_entry(key: &str, entry: &str) -> Result<(), ConfigError> {
     if let Some((ip, bits)) = entry.split_once('/') {
         let ip: std::net::IpAddr = ip
             .parse()
@@ -1366,6 +1434,55 @@ mod tests {
         assert_eq!(e.key, "SECOPS_REMEDIATION");
         let e = Config::from_toml_str("[check_cert]\ncritical_days = 40\n", &env(&[])).unwrap_err();
         assert_eq!(e.key, "check_cert.critical_days");
+    }
+
+    #[test]
+    fn check_cert_file_roots_and_allow_are_validated_and_shown() {
+        let c = Config::from_toml_str("", &env(&[])).unwrap();
+        let roots: Vec<String> = c
+            .cert
+            .file_roots
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        for r in DEFAULT_CERT_FILE_ROOTS {
+            assert!(roots.contains(&r.to_string()), "{roots:?}");
+        }
+        assert!(
+            roots.contains(&"/tmp/secops-test-state".to_string()),
+            "{roots:?}"
+        );
+        assert!(c.cert.allow.is_empty(), "default: any host");
+        let shown = c.masked();
+        assert_eq!(shown["check_cert"]["allow"], serde_json::json!([]));
+        assert!(
+            shown["check_cert"]["file_roots"]
+                .to_string()
+                .contains("/etc/ssl")
+        );
+
+        let c = Config::from_toml_str(
+            "[check_cert]\nfile_roots = [\"/srv/certs\"]\nallow = [\"127.0.0.2/32\", \"mail.example\"]\n",
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.cert.file_roots, vec![PathBuf::from("/srv/certs")]);
+        assert_eq!(c.cert.allow, vec!["127.0.0.2/32", "mail.example"]);
+        let c = Config::from_toml_str("", &env(&[("SECOPS_CERT_FILE_ROOTS", "/a,/b")])).unwrap();
+        assert_eq!(c.cert.file_roots.len(), 2);
+
+        for bad in [
+            "[check_cert]\nfile_roots = [\"certs\"]\n",
+            "[check_cert]\nfile_roots = [\"\"]\n",
+            "[check_cert]\nfile_roots = [\"/etc/ssl/../..\"]\n",
+        ] {
+            let e = Config::from_toml_str(bad, &env(&[])).unwrap_err();
+            assert!(e.key.starts_with("check_cert.file_roots"), "{bad}: {e:?}");
+        }
+        for bad in ["10.0.0.0/33", "not a host!"] {
+            let e = Config::from_toml_str("", &env(&[("SECOPS_CERT_ALLOW", bad)])).unwrap_err();
+            assert!(e.key.starts_with("check_cert.allow"), "{bad}: {e:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::checks::cert::CertChecker;
+use crate::checks::cert::{CertChecker, CertPolicy};
 use crate::checks::scan::{ScanDeps, ScanLimiter, Scope};
 use crate::checks::wazuh_health::HealthDeps;
 use crate::config::Config;
@@ -57,7 +57,11 @@ impl AppContext {
             cert_cas.extend(config.wazuh.iter().filter_map(|w| w.ca_file.as_deref()));
             cert_cas.extend(config.indexer.iter().filter_map(|i| i.ca_file.as_deref()));
         }
-        let cert = CertChecker::with_ca_files(&cert_cas)?;
+        // The tool reads files only under check_cert.file_roots and connects only where
+        // check_cert.allow permits (never to a cloud metadata endpoint not listed exactly).
+        let policy = CertPolicy::confined(config.cert.file_roots.clone(), &config.cert.allow)
+            .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
+        let cert = CertChecker::with_ca_files(&cert_cas)?.with_policy(policy);
         let timeout = Duration::from_millis(config.health.timeout_ms);
         let wazuh = match &config.wazuh {
             Some(w) => Some(ManagerClient::new(

@@ -529,11 +529,16 @@ async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result
     if demo && demo_ca.is_file() {
         cas.push(&demo_ca);
     }
-    let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?;
+    // An operator on the host: any regular file (read bounded and without blocking, like
+    // the tool), but hosts as check_cert.allow says and no metadata endpoint unless listed.
+    let policy = secops_mcp::checks::cert::CertPolicy::operator(&config.cert.allow)
+        .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
+    let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?.with_policy(policy);
     let cert_args = CertArgs {
         targets: args.targets,
         sni: args.sni,
-        starttls: args.starttls,
+        // A person at a terminal may type `SMTP`; tool arguments are exact.
+        starttls: args.starttls.map(|p| p.trim().to_ascii_lowercase()),
         warning_days: Some(args.warning_days.unwrap_or(config.cert.warning_days)),
         critical_days: Some(args.critical_days.unwrap_or(config.cert.critical_days)),
         timeout_ms: Some(args.timeout_ms.unwrap_or(config.cert.timeout_ms as i64)),

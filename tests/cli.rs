@@ -188,3 +188,50 @@ async fn the_demo_start_line_tells_the_truth_about_state_and_remediation() {
     assert!(text.contains(&demo_dir.display().to_string()), "{text}");
     assert!(demo_dir.join("demo-simulator-ca.pem").is_file());
 }
+
+#[test]
+fn check_cert_cli_reads_any_regular_file_but_no_special_file_or_metadata_endpoint() {
+    let scratch = Scratch::new();
+    // Outside the tool's file roots: an operator on the host may read it.
+    let pem = self_signed_pem(&scratch, "anywhere.pem", &["svc.example.test"]);
+    let started = std::time::Instant::now();
+    let out = run(
+        &scratch,
+        &[
+            "check",
+            "cert",
+            &format!("file:{}", pem.display()),
+            "file:/dev/zero",
+            "file:/dev/stdin",
+            "169.254.169.254",
+            "--json",
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(
+        results[0]["chain"].as_array().map(Vec::len),
+        Some(1),
+        "{report:#}"
+    );
+    for r in &results[1..3] {
+        let e = r["verification_error"].as_str().unwrap_or_default();
+        assert!(e.contains("not a regular file"), "{report:#}");
+    }
+    let e = results[3]["verification_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(e.contains("`metadata`"), "{e}");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -42,7 +42,8 @@ fn inspector_calls_check_cert_on_a_pem_file_over_stdio() {
         return;
     };
     let state = tempfile::tempdir().unwrap();
-    let (target, _cert_dir) = pem_target();
+    // The state directory is one of check_cert's default file roots.
+    let target = pem_target(state.path());
     // `--tool-arg key=value` parses the value as JSON when it can: arrays go in as JSON.
     let targets = serde_json::to_string(&[&target]).unwrap();
     let out = inspector.run_stdio(
@@ -97,7 +98,7 @@ fn inspector_with_bearer_token_lists_and_calls_check_cert_over_http() {
     );
     assert_check_cert_listed(&out);
 
-    let (target, _cert_dir) = pem_target();
+    let target = pem_target(&server.state);
     let args = serde_json::json!({ "targets": [target], "warning_days": 30 }).to_string();
     let out = inspector.run_http(
         &server.url,
@@ -216,19 +217,20 @@ fn assert_cert_report(out: &RunOutput, target: &str) {
     assert_eq!(total, 1, "{report}");
 }
 
-/// A self-signed certificate for `localhost`, valid from yesterday for 90 more days, as a
-/// `file:` target. The directory lives as long as the returned guard.
-fn pem_target() -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
+/// A self-signed certificate for `localhost`, valid from yesterday for 90 more days, written
+/// into `dir` (the server's state directory, one of check_cert's default file roots), as a
+/// `file:` target.
+fn pem_target(dir: &Path) -> String {
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::days(1);
     params.not_after = now + time::Duration::days(90) + time::Duration::hours(1);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    let path = dir.path().join("interop-cert.pem");
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("interop-cert.pem");
     std::fs::write(&path, cert.pem()).unwrap();
-    (format!("file:{}", path.display()), dir)
+    format!("file:{}", path.display())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,6 +341,8 @@ impl Inspector {
 
 struct HttpServer {
     url: String,
+    /// The server's state directory.
+    state: PathBuf,
     log: Arc<Mutex<String>>,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
@@ -389,6 +393,7 @@ impl HttpServer {
         });
         HttpServer {
             url,
+            state: dir.path().join("state"),
             log,
             _child: child,
             _dir: dir,

@@ -1,11 +1,18 @@
 //! End-to-end through rmcp's own client: the real binary over stdio and the real HTTP
 //! transport, in both protocol eras (2025-11-25 sessions, 2026-07-28 stateless): handshake,
-//! tools/list, prompts, resources and check_cert calls, including bad input.
+//! tools/list, prompts, resources and check_cert calls, including bad input and what
+//! check_cert may not reach (files outside `check_cert.file_roots`, special files, cloud
+//! metadata endpoints, hosts outside `check_cert.allow`, banners of non-TLS services).
 
 mod common;
+mod support;
+
+use std::time::{Duration, Instant};
 
 use common::*;
-use rmcp::model::{GetPromptRequestParams, ReadResourceRequestParams, ResourceContents};
+use rmcp::model::{
+    CallToolResult, GetPromptRequestParams, ReadResourceRequestParams, ResourceContents,
+};
 use serde_json::{Value, json};
 
 async fn exercise(client: &Client, scratch: &Scratch, era: Era) {
@@ -41,7 +48,12 @@ async fn exercise(client: &Client, scratch: &Scratch, era: Era) {
     assert!(text.contains("wazuh_health") && text.contains("check_cert") && text.contains("12h"));
 
     // A real check_cert call on a certificate file.
-    let pem = self_signed_pem(scratch, &format!("leaf-{era:?}.pem"), &["svc.example.test"]);
+    // In the state directory, one of check_cert's default file roots.
+    let pem = self_signed_pem(
+        scratch,
+        &format!("state/leaf-{era:?}.pem"),
+        &["svc.example.test"],
+    );
     let target = format!("file:{}", pem.display());
     let r = call(client, "check_cert", json!({ "targets": [target] })).await;
     assert_ne!(r.is_error, Some(true), "{era:?}: {}", text_of(&r));
@@ -532,6 +544,18 @@ async fn argument_values_are_exact_everywhere() {
             "surrounding spaces",
         ),
         ("scan_host", json!({ "target": "  " }), "`target`", "empty"),
+        (
+            "check_cert",
+            json!({ "targets": ["localhost"], "starttls": "SMTP" }),
+            "`starttls`",
+            "write `smtp`",
+        ),
+        (
+            "check_cert",
+            json!({ "targets": ["localhost"], "starttls": "smtp " }),
+            "`starttls`",
+            "write `smtp`",
+        ),
     ];
     for (tool, arguments, argument, why) in cases {
         let r = call(&client, tool, arguments.clone()).await;
@@ -543,4 +567,344 @@ async fn argument_values_are_exact_everywhere() {
         );
     }
     client.cancel().await.expect("cancel");
+}
+// ---------------------------------------------------------------------------------------
+// what check_cert may reach
+
+/// `verification_error` of the one result of a check_cert call.
+fn verification_error(r: &CallToolResult) -> String {
+    let sc = r
+        .structured_content
+        .as_ref()
+        .unwrap_or_else(|| panic!("no report: {}", text_of(r)));
+    sc["results"][0]["verification_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// One check_cert call that must answer within `limit`.
+async fn check_within(client: &Client, limit: Duration, arguments: Value) -> CallToolResult {
+    let started = Instant::now();
+    let r = call(client, "check_cert", arguments.clone()).await;
+    assert!(
+        started.elapsed() < limit,
+        "{arguments}: answered after {:?}",
+        started.elapsed()
+    );
+    r
+}
+
+/// Resident memory of this process (the in-process HTTP server's), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_targets_outside_the_roots_get_one_refusal_and_the_server_keeps_answering() {
+    let scratch = Scratch::new();
+    let client = stdio_client(&scratch.env(), Era::Legacy).await;
+    // Ordered so that a reader without roots fails on the differing text before it reaches
+    // /dev/stdin (which would swallow this very MCP stream) or /dev/zero (unbounded).
+    let targets = [
+        "file:/nonexistent/hunter2.pem".to_string(),
+        "file:/etc/shadow".to_string(),
+        "file:/etc/ssl/../shadow".to_string(),
+        "file:/proc/self/environ".to_string(),
+        format!("file:{}", scratch.path().display()),
+        "file:/dev/stdin".to_string(),
+        "file:/dev/zero".to_string(),
+        "file:/dev/urandom".to_string(),
+    ];
+    let mut first: Option<String> = None;
+    for target in &targets {
+        let r = check_within(
+            &client,
+            Duration::from_secs(5),
+            json!({ "targets": [target] }),
+        )
+        .await;
+        let e = verification_error(&r);
+        assert!(e.contains("`check_cert.file_roots`"), "{target}: {e}");
+        match &first {
+            None => first = Some(e),
+            Some(f) => assert_eq!(&e, f, "{target}: not the same refusal"),
+        }
+    }
+    let refusal = first.unwrap();
+    for leak in [
+        "root:",
+        "PATH=",
+        "directory",
+        "not found",
+        "bytes is larger",
+    ] {
+        assert!(!refusal.contains(leak), "{refusal}");
+    }
+
+    // The stream is intact: the next 40 ordinary requests are all answered.
+    let pem = self_signed_pem(&scratch, "state/ok.pem", &["svc.example.test"]);
+    let target = format!("file:{}", pem.display());
+    let requests = (0..40).map(|i| {
+        let client = &client;
+        let target = target.clone();
+        async move {
+            if i % 2 == 0 {
+                client
+                    .list_all_tools()
+                    .await
+                    .map(|t| !t.is_empty())
+                    .unwrap_or(false)
+            } else {
+                let r = call(client, "check_cert", json!({ "targets": [target] })).await;
+                r.structured_content.is_some_and(|sc| {
+                    sc["results"][0]["chain"]
+                        .as_array()
+                        .is_some_and(|c| c.len() == 1)
+                })
+            }
+        }
+    });
+    let answered =
+        tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(requests))
+            .await
+            .expect("the 40 follow-up requests did not all finish");
+    assert_eq!(
+        answered.iter().filter(|ok| **ok).count(),
+        40,
+        "{answered:?}"
+    );
+    client.cancel().await.expect("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_the_roots_special_and_oversized_files_answer_promptly_and_links_cannot_leave() {
+    let scratch = Scratch::new();
+    let root = scratch.path().join("certs");
+    std::fs::create_dir(&root).unwrap();
+    let outside = self_signed_pem(&scratch, "outside.pem", &["outside.example.test"]);
+    let good = self_signed_pem(&scratch, "certs/good.pem", &["svc.example.test"]);
+    let pipe = root.join("pipe.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let big = root.join("big.pem");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(secops_mcp::checks::cert::MAX_CERT_FILE_BYTES + 1)
+        .unwrap();
+    let link = root.join("link.pem");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+
+    let toml = format!(
+        "[check_cert]\nfile_roots = [{}]\n",
+        json!(root.display().to_string())
+    );
+    let server = HttpHarness::start(&scratch, &toml, &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let file = |p: &std::path::Path| format!("file:{}", p.display());
+
+    let r = check_within(
+        &client,
+        Duration::from_secs(5),
+        json!({ "targets": [file(&pipe)] }),
+    )
+    .await;
+    let e = verification_error(&r);
+    assert!(e.contains("not a regular file"), "{e}");
+
+    let e =
+        verification_error(&call(&client, "check_cert", json!({ "targets": [file(&big)] })).await);
+    assert!(e.contains("larger than"), "{e}");
+
+    let out = verification_error(
+        &call(
+            &client,
+            "check_cert",
+            json!({ "targets": [file(&outside)] }),
+        )
+        .await,
+    );
+    assert!(out.contains("`check_cert.file_roots`"), "{out}");
+    let e =
+        verification_error(&call(&client, "check_cert", json!({ "targets": [file(&link)] })).await);
+    assert_eq!(
+        e, out,
+        "a symlink in the root pointing outside is refused like outside"
+    );
+    let dotdot = root.join("..").join("outside.pem");
+    let e = verification_error(
+        &call(&client, "check_cert", json!({ "targets": [file(&dotdot)] })).await,
+    );
+    assert_eq!(e, out);
+
+    let r = call(&client, "check_cert", json!({ "targets": [file(&good)] })).await;
+    let sc = r.structured_content.expect("report");
+    assert_ne!(sc["results"][0]["status"], json!("error"), "{sc:#}");
+    assert_eq!(
+        sc["results"][0]["chain"][0]["sans"],
+        json!(["svc.example.test"])
+    );
+    client.cancel().await.expect("cancel");
+    server.stop().await;
+
+    // Even with /dev as a root, a device is refused at once and nothing is read from it.
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "[check_cert]\nfile_roots = [\"/dev\"]\n", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let before = rss_kib();
+    for dev in ["file:/dev/zero", "file:/dev/urandom"] {
+        let r = check_within(
+            &client,
+            Duration::from_secs(5),
+            json!({ "targets": [dev, dev, dev, dev] }),
+        )
+        .await;
+        let e = verification_error(&r);
+        assert!(e.contains("not a regular file"), "{dev}: {e}");
+    }
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    client.cancel().await.expect("cancel");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plaintext_service_gets_only_a_short_labelled_excerpt_of_its_banner() {
+    const BANNER: &[u8] =
+        b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5 build-host=db-prod-07.internal \
+                            key=SECRET-TAIL-0123456789\r\n";
+    let service = support::tls::serve_plaintext(BANNER).await;
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let client = server.client(Era::Legacy).await;
+
+    let r = check_within(
+        &client,
+        Duration::from_secs(10),
+        json!({ "targets": [service.target()], "starttls": "smtp", "timeout_ms": 3000 }),
+    )
+    .await;
+    let e = verification_error(&r);
+    assert!(e.contains("excerpt: `"), "{e}");
+    let excerpt = e
+        .split("excerpt: `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_default();
+    assert!(excerpt.starts_with("SSH-2.0-"), "{e}");
+    assert!(
+        excerpt.chars().count() <= 41,
+        "excerpt too long: {excerpt:?}"
+    );
+    let everything = format!("{e}\n{}", text_of(&r));
+    for tail in ["db-prod-07", "SECRET-TAIL", "build-host"] {
+        assert!(!everything.contains(tail), "banner leaked: {everything}");
+    }
+
+    // Direct TLS to the same port: not TLS, and nothing of the banner.
+    let r = call(
+        &client,
+        "check_cert",
+        json!({ "targets": [service.target()] }),
+    )
+    .await;
+    let e = verification_error(&r);
+    assert!(e.contains("not TLS") && !e.contains("OpenSSH"), "{e}");
+    client.cancel().await.expect("cancel");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_metadata_endpoints_are_refused_before_connecting() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let targets = [
+        "169.254.169.254",
+        "https://169.254.169.254/latest/meta-data/",
+        "[fd00:ec2::254]:443",
+        "100.100.100.200:80",
+        "[::ffff:169.254.169.254]",
+    ];
+    let r = check_within(
+        &client,
+        Duration::from_secs(2),
+        json!({ "targets": targets, "starttls": null, "timeout_ms": 20000 }),
+    )
+    .await;
+    let sc = r.structured_content.expect("report");
+    for (i, t) in targets.iter().enumerate() {
+        let res = &sc["results"][i];
+        let e = res["verification_error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains("refused by rule `metadata`") && e.contains("check_cert.allow"),
+            "{t}: {e}"
+        );
+        assert_eq!(res["address"], Value::Null, "{t}: no connection was made");
+    }
+    client.cancel().await.expect("cancel");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_cert_allow_confines_the_hosts_checked() {
+    let pki = support::tls::TlsFixture::new();
+    let leaf = pki.leaf(&support::tls::LeafSpec::new(&["127.0.0.2"]));
+    let allowed = support::tls::serve_chain_on(
+        "127.0.0.2".parse().unwrap(),
+        leaf.full_chain(),
+        leaf.key.clone(),
+    )
+    .await;
+    // Something listening on 127.0.0.1, to see that nothing ever connects to it.
+    let watch = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let watched = watch.local_addr().unwrap().port();
+
+    let scratch = Scratch::new();
+    let server =
+        HttpHarness::start(&scratch, "[check_cert]\nallow = [\"127.0.0.2/32\"]\n", &[]).await;
+    let client = server.client(Era::Legacy).await;
+    let targets = [
+        format!("127.0.0.1:{watched}"),
+        format!("localhost:{watched}"),
+        allowed.target(),
+    ];
+    let r = check_within(
+        &client,
+        Duration::from_secs(10),
+        json!({ "targets": targets, "timeout_ms": 3000 }),
+    )
+    .await;
+    let sc = r.structured_content.expect("report");
+    for i in 0..2 {
+        let res = &sc["results"][i];
+        let e = res["verification_error"].as_str().unwrap_or_default();
+        assert!(
+            e.contains("refused by `check_cert.allow`") && e.contains("127.0.0.2/32"),
+            "{}: {e}",
+            targets[i]
+        );
+        assert_eq!(res["address"], Value::Null);
+    }
+    let ok = &sc["results"][2];
+    assert_eq!(ok["address"], json!(allowed.target()), "{sc:#}");
+    assert_eq!(ok["chain"].as_array().map(Vec::len), Some(2), "{sc:#}");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), watch.accept())
+            .await
+            .is_err(),
+        "a refused target was connected to"
+    );
+    client.cancel().await.expect("cancel");
+    server.stop().await;
 }

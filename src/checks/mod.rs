@@ -43,7 +43,14 @@ pub fn keyword(
     };
     Err(ArgError::new(
         argument,
-        format!("{what}; allowed: {}", allowed.join(", ")),
+        format!(
+            "{what}; allowed: {}",
+            allowed
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     ))
 }
 

@@ -578,6 +578,23 @@ pub async fn serve_chain(
 /// A TLS server with any rustls config.
 pub async fn serve_tls(config: Arc<ServerConfig>) -> TlsServer {
     let (listener, addr) = listener().await;
+    serve_tls_with(listener, addr, config)
+}
+
+/// A TLS server presenting `chain` on another loopback address (e.g. `127.0.0.2`).
+pub async fn serve_chain_on(
+    ip: std::net::IpAddr,
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn SigningKey>,
+) -> TlsServer {
+    let listener = TcpListener::bind((ip, 0))
+        .await
+        .expect("bind loopback alias");
+    let addr = listener.local_addr().expect("local addr");
+    serve_tls_with(listener, addr, server_config(chain, key))
+}
+
+fn serve_tls_with(listener: TcpListener, addr: SocketAddr, config: Arc<ServerConfig>) -> TlsServer {
     let acceptor = TlsAcceptor::from(config);
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {

@@ -4,8 +4,11 @@
 //! chain problems). Contract: TOOLS.md `check_cert`.
 //!
 //! This file owns the public types and the orchestration (all targets concurrently, results
-//! in input order); `target` validates arguments, `net` + `starttls` + `verify` talk to
-//! servers, `parse` reads certificates, `analyze` judges them, `trust` loads trust anchors.
+//! in input order); `target` validates arguments, `policy` says which files and hosts may
+//! be reached (`check_cert.file_roots`, `check_cert.allow`, no cloud metadata endpoint),
+//! `files` reads `file:` targets bounded and without blocking, `net` + `starttls` +
+//! `verify` talk to servers, `parse` reads certificates, `analyze` judges them, `trust`
+//! loads trust anchors.
 //!
 //! What the fields mean:
 //! - `chain_valid`: the presented chain (leaf + the intermediates sent, in any order) builds
@@ -31,8 +34,10 @@
 //!   `ok`. `starttls` applies to network targets only; `file:` targets ignore it.
 
 mod analyze;
+mod files;
 mod net;
 mod parse;
+mod policy;
 mod starttls;
 mod target;
 mod trust;
@@ -41,8 +46,7 @@ mod verify;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{ServerName, UnixTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -50,6 +54,8 @@ use time::OffsetDateTime;
 use super::{ArgError, Finding, Severity};
 use analyze::{ExpectedName, Observation, Thresholds, assess, error_result};
 
+pub use files::MAX_CERT_FILE_BYTES;
+pub use policy::CertPolicy;
 pub use target::{
     CertOptions, DEFAULT_CRITICAL_DAYS, DEFAULT_TIMEOUT_MS, DEFAULT_WARNING_DAYS, Host, MAX_DAYS,
     MAX_TARGETS, MAX_TIMEOUT_MS, StartTls, Target, parse_target,
@@ -171,17 +177,19 @@ pub struct CertReport {
     pub trust_anchors: String,
 }
 
-/// Holds the trust anchors (system store + extra CA file), built once at start.
-/// Cheap to clone (an `Arc`).
+/// Holds the trust anchors (system store + extra CA file), built once at start, and the
+/// [`CertPolicy`] saying which files and hosts may be checked. Cheap to clone (`Arc`s).
 #[derive(Clone)]
 pub struct CertChecker {
     trust: Arc<trust::TrustStore>,
+    policy: Arc<CertPolicy>,
 }
 
 impl std::fmt::Debug for CertChecker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CertChecker")
             .field("trust", &self.trust)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -194,9 +202,6 @@ pub enum CertError {
     TrustStore { path: String, reason: String },
 }
 
-/// Largest certificate file read for a `file:` target.
-const MAX_CERT_FILE_BYTES: u64 = 4 * 1024 * 1024;
-
 impl CertChecker {
     /// Loads the system trust store (tolerating individual bad certificates) and, if given,
     /// the extra PEM bundle (an error names the file if it is unreadable or holds no
@@ -205,11 +210,35 @@ impl CertChecker {
         Self::with_ca_files(&extra_ca_file.into_iter().collect::<Vec<_>>())
     }
 
-    /// The system store plus every PEM bundle in `ca_files` (duplicates ignored).
+    /// The system store plus every PEM bundle in `ca_files` (duplicates ignored). The
+    /// policy is the library default: any regular file (bounded, non-blocking read), any
+    /// host except cloud metadata endpoints; the server sets its own with
+    /// [`CertChecker::with_policy`].
     pub fn with_ca_files(ca_files: &[&Path]) -> Result<Self, CertError> {
         Ok(Self {
             trust: Arc::new(trust::TrustStore::load(ca_files)?),
+            policy: Arc::new(CertPolicy::default()),
         })
+    }
+
+    /// The same trust anchors under `policy`.
+    pub fn with_policy(mut self, policy: CertPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &CertPolicy {
+        &self.policy
+    }
+
+    /// The same trust anchors, connecting to any address: for scan_host, whose scope has
+    /// already pinned and checked the address (`scan.allow` decides there, not
+    /// `check_cert.allow`).
+    pub(crate) fn for_pinned_addresses(&self) -> Self {
+        let mut policy = (*self.policy).clone();
+        policy.any_address = true;
+        self.clone().with_policy(policy)
     }
 
     /// Which trust anchors this checker verifies against, for reports.
@@ -274,6 +303,7 @@ impl CertChecker {
     ) -> CertResult {
         let probe = net::probe(
             &self.trust,
+            &self.policy,
             host,
             port,
             options.starttls,
@@ -329,10 +359,11 @@ impl CertChecker {
         options: &CertOptions,
         thresholds: Thresholds,
     ) -> CertResult {
-        let chain = match read_cert_file(path).await {
-            Ok(chain) => chain,
-            Err(reason) => return error_result(raw, reason, None),
-        };
+        let chain =
+            match files::read_cert_file(path, self.policy.file_roots(), options.timeout).await {
+                Ok(chain) => chain,
+                Err(reason) => return error_result(raw, reason, None),
+            };
         let now = OffsetDateTime::now_utc();
         let leaf = parse::parse_cert(&chain[0], now);
         let ca_file = leaf.parsed().is_some_and(|info| info.is_ca);
@@ -425,62 +456,6 @@ fn name_for_file(leaf: &parse::ChainEntry) -> ServerName<'static> {
         Ok(name) => name,
         Err(_) => ServerName::IpAddress(std::net::IpAddr::from([0u8, 0, 0, 0]).into()),
     }
-}
-
-/// Reads a PEM (or single DER) certificate file. `Err` is the reason, naming the file.
-async fn read_cert_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| format!("cannot read {shown}: {}", trust::io_reason(&e)))?;
-    if meta.is_dir() {
-        return Err(format!(
-            "cannot read {shown}: it is a directory, not a certificate file"
-        ));
-    }
-    if meta.len() > MAX_CERT_FILE_BYTES {
-        return Err(format!(
-            "cannot read {shown}: {} bytes is larger than the {MAX_CERT_FILE_BYTES} bytes \
-             accepted for a certificate file",
-            meta.len()
-        ));
-    }
-    let bytes = tokio::fs::read(path)
-        .await
-        .map_err(|e| format!("cannot read {shown}: {}", trust::io_reason(&e)))?;
-    if bytes.is_empty() {
-        return Err(format!("{shown} is empty; expected a PEM certificate"));
-    }
-    let looks_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
-    if !looks_pem {
-        // A single DER certificate is accepted too.
-        if bytes.first() == Some(&0x30)
-            && matches!(
-                x509_parser::parse_x509_certificate(&bytes),
-                Ok((rest, _)) if rest.is_empty()
-            )
-        {
-            return Ok(vec![CertificateDer::from(bytes)]);
-        }
-        return Err(format!(
-            "{shown} is not a PEM certificate file (no `-----BEGIN CERTIFICATE-----` block, and \
-             not a DER certificate either)"
-        ));
-    }
-    let mut chain = Vec::new();
-    for item in CertificateDer::pem_slice_iter(&bytes) {
-        match item {
-            Ok(cert) => chain.push(cert),
-            Err(e) => return Err(format!("{shown} is not valid PEM: {e}")),
-        }
-    }
-    if chain.is_empty() {
-        return Err(format!(
-            "{shown} holds no certificate (PEM blocks found, but none is `CERTIFICATE`; a \
-             private key or CSR alone cannot be checked)"
-        ));
-    }
-    Ok(chain)
 }
 
 impl CertSummary {

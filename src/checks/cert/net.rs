@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::policy::CertPolicy;
 use super::starttls::{self, StartTlsError};
 use super::target::{Host, StartTls, sanitize};
 use super::trust::TrustStore;
@@ -53,6 +54,9 @@ pub(crate) enum ProbeError {
     Timeout { ms: u128, stage: &'static str },
     #[error("cannot build the TLS client: {0}")]
     Config(String),
+    /// Refused by `check_cert.allow` or the metadata rule, before any connection.
+    #[error("{0}")]
+    Refused(String),
 }
 
 const STAGE_RESOLVE: u8 = 0;
@@ -104,6 +108,7 @@ impl Progress {
 /// Probes `host:port` within `timeout` (resolve + connect + STARTTLS + handshake).
 pub(crate) async fn probe(
     trust: &Arc<TrustStore>,
+    policy: &CertPolicy,
     host: &Host,
     port: u16,
     starttls: Option<StartTls>,
@@ -113,7 +118,7 @@ pub(crate) async fn probe(
     let verifier = Arc::new(RecordingVerifier::new(trust.clone()));
     let progress = Progress::default();
     let run = run(
-        trust, host, port, starttls, sni, timeout, &verifier, &progress,
+        trust, policy, host, port, starttls, sni, timeout, &verifier, &progress,
     );
     let outcome = match tokio::time::timeout(timeout, run).await {
         Ok(result) => result,
@@ -136,6 +141,7 @@ pub(crate) async fn probe(
 #[allow(clippy::too_many_arguments)]
 async fn run(
     trust: &Arc<TrustStore>,
+    policy: &CertPolicy,
     host: &Host,
     port: u16,
     starttls: Option<StartTls>,
@@ -144,7 +150,14 @@ async fn run(
     verifier: &Arc<RecordingVerifier>,
     progress: &Progress,
 ) -> Result<Negotiated, ProbeError> {
+    if let Host::Ip(ip) = host {
+        // Refused before anything at all is sent.
+        policy
+            .check_addresses(host, &[*ip])
+            .map_err(ProbeError::Refused)?;
+    }
     progress.set_stage(STAGE_RESOLVE);
+    // Resolved once; only these addresses are checked and connected to.
     let addrs: Vec<SocketAddr> = match host {
         Host::Ip(ip) => vec![SocketAddr::new(*ip, port)],
         Host::Dns(name) => tokio::net::lookup_host((name.as_str(), port))
@@ -161,6 +174,11 @@ async fn run(
             reason: "the name has no addresses".into(),
         });
     }
+
+    let ips: Vec<std::net::IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
+    policy
+        .check_addresses(host, &ips)
+        .map_err(ProbeError::Refused)?;
 
     progress.set_stage(STAGE_CONNECT);
     let mut stream = connect_any(&addrs, timeout, progress).await?;

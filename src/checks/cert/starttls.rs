@@ -5,7 +5,7 @@
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::target::{StartTls, sanitize};
+use super::target::StartTls;
 
 /// Longest reply line accepted.
 const MAX_LINE: usize = 8 * 1024;
@@ -13,8 +13,8 @@ const MAX_LINE: usize = 8 * 1024;
 const MAX_TOTAL: usize = 64 * 1024;
 /// Reply lines accepted for one command (multi-line greetings, capability lists).
 const MAX_LINES: usize = 200;
-/// Characters of server text quoted in an error.
-const SNIPPET: usize = 60;
+/// Characters of server text quoted in an error (a short excerpt, never a whole banner).
+pub(crate) const EXCERPT_CHARS: usize = 40;
 
 /// Why the plaintext phase failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +32,12 @@ fn protocol(msg: impl Into<String>) -> StartTlsError {
     StartTlsError::Protocol(msg.into())
 }
 
-/// A short, printable quote of server text.
+/// A short, printable, labelled excerpt of server text: at most [`EXCERPT_CHARS`]
+/// characters (then `…`), printable ASCII only, backticks replaced so the quote cannot be
+/// closed from inside.
 fn snippet(line: &str) -> String {
-    format!("`{}`", sanitize(line.trim_end(), SNIPPET))
+    let clean = crate::util::sanitize_untrusted(line.trim_end().as_bytes(), EXCERPT_CHARS);
+    format!("(server text, excerpt: `{}`)", clean.replace('`', "'"))
 }
 
 /// Runs the plaintext upgrade on `stream`; on success the next bytes are the TLS handshake.
@@ -405,7 +408,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("refused STARTTLS"), "{err}");
-        assert!(err.contains("454 TLS not available ?[31m"), "{err}");
+        assert!(
+            err.contains("excerpt: `454 TLS not available .[31m"),
+            "{err}"
+        );
         assert!(!err.contains('\x1b'));
         assert!(err.contains('…'), "{err}");
     }

@@ -44,7 +44,8 @@ impl StartTls {
     /// The values `starttls` accepts, for error messages.
     pub const ALLOWED: &'static str = "`smtp`, `imap`, `pop3`, `ftp`, `postgres`";
 
-    /// Parses a `starttls` value (case-insensitive, surrounding spaces ignored).
+    /// Parses a protocol name (the CLI's `--starttls` takes any case; tool arguments are
+    /// checked exactly first).
     pub fn parse(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "smtp" => Some(Self::Smtp),
@@ -148,16 +149,15 @@ impl CertArgs {
         }
         let starttls = match &self.starttls {
             None => None,
-            Some(value) => Some(StartTls::parse(value).ok_or_else(|| {
-                ArgError::new(
+            Some(value) => {
+                // Exact, like every keyword argument (a near miss is named in the error).
+                let name = crate::checks::keyword(
                     "starttls",
-                    format!(
-                        "`{}` is not a supported protocol; allowed: {}",
-                        sanitize(value, 40),
-                        StartTls::ALLOWED
-                    ),
-                )
-            })?),
+                    value,
+                    &["smtp", "imap", "pop3", "ftp", "postgres"],
+                )?;
+                StartTls::parse(name)
+            }
         };
 
         let sni = match &self.sni {

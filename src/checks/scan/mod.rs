@@ -514,7 +514,8 @@ async fn tls_summary(cert: &CertChecker, sa: SocketAddr, sni: Option<&str>) -> O
         timeout: TLS_TIMEOUT,
         details: false,
     };
-    let report = cert.check_validated(&options).await;
+    // scan.allow has already pinned this address; check_cert.allow is not scan_host's rule.
+    let report = cert.for_pinned_addresses().check_validated(&options).await;
     let result = report.results.into_iter().next()?;
     let leaf = result.chain.first()?;
     Some(TlsSummary {

@@ -82,21 +82,47 @@ impl Scope {
         })
     }
 
+    /// No entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty() && self.hosts.is_empty()
+    }
+
+    /// The entries as configured, comma-separated (for messages).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Some CIDR or address entry contains `addr` (metadata endpoints not treated apart).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let addr = canonical(addr);
+        self.nets.iter().any(|n| n.contains(&addr))
+    }
+
+    /// An entry is exactly this one address (`169.254.169.254` or `169.254.169.254/32`).
+    pub fn lists_exactly(&self, addr: IpAddr) -> bool {
+        let addr = canonical(addr);
+        self.nets
+            .iter()
+            .any(|n| n.prefix_len() == n.max_prefix_len() && n.addr() == addr)
+    }
+
+    /// A hostname entry names `host` (case and a trailing dot ignored).
+    pub fn lists_host(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.hosts.contains(&host)
+    }
+
     /// Is `addr` allowed? Metadata addresses only when an entry is exactly that host.
     pub fn check_address(&self, addr: IpAddr) -> Result<(), Refusal> {
         let addr = canonical(addr);
-        if METADATA_ADDRESSES.contains(&addr) {
-            let exact = self
-                .nets
-                .iter()
-                .any(|n| n.prefix_len() == n.max_prefix_len() && n.addr() == addr);
-            return if exact {
+        if is_metadata(addr) {
+            return if self.lists_exactly(addr) {
                 Ok(())
             } else {
                 Err(Refusal::Metadata { address: addr })
             };
         }
-        if self.nets.iter().any(|n| n.contains(&addr)) {
+        if self.contains(addr) {
             Ok(())
         } else {
             Err(Refusal::OutOfScope {
@@ -185,8 +211,13 @@ impl Scope {
     }
 }
 
+/// A cloud metadata endpoint (also written as IPv4-mapped IPv6).
+pub fn is_metadata(a: IpAddr) -> bool {
+    METADATA_ADDRESSES.contains(&canonical(a))
+}
+
 /// IPv4-mapped IPv6 (`::ffff:169.254.169.254`) is the IPv4 address it maps.
-fn canonical(a: IpAddr) -> IpAddr {
+pub fn canonical(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
         v4 => v4,
