@@ -169,16 +169,17 @@ async fn the_demo_start_line_tells_the_truth_about_state_and_remediation() {
     let mut env = scratch.env();
     env.insert("SECOPS_REMEDIATION".into(), "enabled".into());
     let file = std::fs::File::create(&log).unwrap();
-    let (transport, _) = rmcp::transport::TokioChildProcess::builder(server_command(
-        &env,
-        &["serve", "--demo"],
-    ))
-    .stderr(std::process::Stdio::from(file))
-    .spawn()
-    .unwrap();
+    let (transport, _) =
+        rmcp::transport::TokioChildProcess::builder(server_command(&env, &["serve", "--demo"]))
+            .stderr(std::process::Stdio::from(file))
+            .spawn()
+            .unwrap();
     let client = connect(transport, Era::Legacy).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert!(tools.iter().any(|t| t.name == "block_ip"), "remediation is enabled");
+    assert!(
+        tools.iter().any(|t| t.name == "block_ip"),
+        "remediation is enabled"
+    );
     client.cancel().await.unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("remediation enabled"), "{text}");
