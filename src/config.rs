@@ -229,6 +229,48 @@ pub struct CredentialConfig {
     pub secret_file: PathBuf,
 }
 
+/// How a principal's destructive change is confirmed before it applies
+/// (`[remediation.confirmation]`). Only `gate.rs` decides with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The client is asked (elicitation): proves that the client said yes.
+    Elicitation,
+    /// Only `secops-mcp approve TOKEN` on the server: proves someone with shell access
+    /// on the server said yes.
+    OutOfBand,
+    /// Another principal listed in `[remediation] approvers` approves (`approve_change`),
+    /// or the operator on the server (`secops-mcp approve`).
+    SecondPrincipal,
+}
+
+impl Confirmation {
+    pub const ALLOWED: &'static str = "elicitation, out_of_band, second_principal";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Elicitation => "elicitation",
+            Self::OutOfBand => "out_of_band",
+            Self::SecondPrincipal => "second_principal",
+        }
+    }
+
+    fn parse(key: &str, v: &str) -> Result<Self, ConfigError> {
+        match v {
+            "elicitation" => Ok(Self::Elicitation),
+            "out_of_band" => Ok(Self::OutOfBand),
+            "second_principal" => Ok(Self::SecondPrincipal),
+            other => Err(ConfigError::new(
+                key,
+                format!(
+                    "`{}` is not a confirmation policy; allowed: {}",
+                    crate::util::sanitize_untrusted(other.as_bytes(), 40),
+                    Self::ALLOWED
+                ),
+            )),
+        }
+    }
+}
+
 /// Policy of the remediation gate (`[remediation]` in TOML). Only `gate.rs` decides with it.
 #[derive(Debug, Clone)]
 pub struct RemediationPolicy {
@@ -246,6 +288,17 @@ pub struct RemediationPolicy {
     pub protected_cidrs: Vec<ipnet::IpNet>,
     /// Whether `block_ip` may target every agent (`all_agents: true`).
     pub allow_all_agents: bool,
+    /// Most agent ids one `block_ip` call may list.
+    pub block_ip_max_agents: usize,
+    /// Confirmation policy of the stdio caller (default `elicitation`).
+    pub confirm_stdio: Confirmation,
+    /// Confirmation policy of every HTTP principal, the anonymous one included (default
+    /// `out_of_band`).
+    pub confirm_http: Confirmation,
+    /// Per-principal overrides.
+    pub confirm_principals: BTreeMap<String, Confirmation>,
+    /// Principals that may approve another principal's change (`approve_change`).
+    pub approvers: Vec<String>,
 }
 
 impl Default for RemediationPolicy {
@@ -259,6 +312,11 @@ impl Default for RemediationPolicy {
             block_ip_enabled: true,
             protected_cidrs: Vec::new(),
             allow_all_agents: false,
+            block_ip_max_agents: 20,
+            confirm_stdio: Confirmation::Elicitation,
+            confirm_http: Confirmation::OutOfBand,
+            confirm_principals: BTreeMap::new(),
+            approvers: Vec::new(),
         }
     }
 }
@@ -361,8 +419,18 @@ struct FileRemediation {
     token_ttl_secs: Option<u64>,
     require_human: Option<bool>,
     rate_limit_per_minute: Option<u32>,
+    approvers: Option<Vec<String>>,
+    confirmation: Option<FileConfirmation>,
     rotate_credentials: Option<FileRotate>,
     block_ip: Option<FileBlockIp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfirmation {
+    stdio: Option<String>,
+    http: Option<String>,
+    principals: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -378,6 +446,7 @@ struct FileBlockIp {
     enabled: Option<bool>,
     protected_cidrs: Option<Vec<String>>,
     allow_all_agents: Option<bool>,
+    max_agents: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -939,6 +1008,14 @@ impl Config {
                 "token_ttl_secs": self.remediation.token_ttl_secs,
                 "require_human": self.remediation.require_human,
                 "rate_limit_per_minute": self.remediation.rate_limit_per_minute,
+                "approvers": self.remediation.approvers,
+                "confirmation": {
+                    "stdio": self.remediation.confirm_stdio.as_str(),
+                    "http": self.remediation.confirm_http.as_str(),
+                    "principals": self.remediation.confirm_principals.iter()
+                        .map(|(k, v)| (k.clone(), json!(v.as_str())))
+                        .collect::<serde_json::Map<_, _>>(),
+                },
                 "rotate_credentials": {
                     "enabled": self.remediation.rotate_credentials_enabled,
                     "allow": self.remediation.rotate_allow,
@@ -948,6 +1025,7 @@ impl Config {
                     "protected_cidrs": self.remediation.protected_cidrs.iter()
                         .map(|c| c.to_string()).collect::<Vec<_>>(),
                     "allow_all_agents": self.remediation.allow_all_agents,
+                    "max_agents": self.remediation.block_ip_max_agents,
                 },
             },
             "check_cert": {
@@ -1236,6 +1314,81 @@ fn remediation_policy(
             })?;
         protected_cidrs.push(net);
     }
+    if let Some(m) = bi.max_agents
+        && !(1..=10_000).contains(&m)
+    {
+        return Err(ConfigError::new(
+            "remediation.block_ip.max_agents",
+            "must be between 1 and 10000",
+        ));
+    }
+    let principal_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c))
+    };
+    let mut approvers = Vec::new();
+    for a in fr.approvers.unwrap_or_default() {
+        if !principal_ok(&a) {
+            return Err(ConfigError::new(
+                "remediation.approvers",
+                format!(
+                    "`{}` is not a principal name (letters, digits and -_.@, at most 64)",
+                    crate::util::sanitize_untrusted(a.as_bytes(), 64)
+                ),
+            ));
+        }
+        if matches!(a.as_str(), "cli" | "system" | "http:anonymous") {
+            return Err(ConfigError::new(
+                "remediation.approvers",
+                format!(
+                    "`{a}` is not a principal that can approve (`cli` is the operator's \
+                     `secops-mcp approve`, which needs no listing; `http:anonymous` is any \
+                     local process)"
+                ),
+            ));
+        }
+        if !approvers.contains(&a) {
+            approvers.push(a);
+        }
+    }
+    let fconf = fr.confirmation.unwrap_or_default();
+    let confirm_stdio = match &fconf.stdio {
+        Some(v) => Confirmation::parse("remediation.confirmation.stdio", v)?,
+        None => d.confirm_stdio,
+    };
+    let confirm_http = match &fconf.http {
+        Some(v) => Confirmation::parse("remediation.confirmation.http", v)?,
+        None => d.confirm_http,
+    };
+    let mut confirm_principals = BTreeMap::new();
+    for (name, v) in fconf.principals.unwrap_or_default() {
+        let key = format!("remediation.confirmation.principals.{name}");
+        if !principal_ok(&name) || matches!(name.as_str(), "cli" | "system") {
+            return Err(ConfigError::new(
+                "remediation.confirmation.principals",
+                format!(
+                    "`{}` is not a principal name (letters, digits and -_.@, at most 64; not \
+                     `cli` or `system`)",
+                    crate::util::sanitize_untrusted(name.as_bytes(), 64)
+                ),
+            ));
+        }
+        confirm_principals.insert(name, Confirmation::parse(&key, &v)?);
+    }
+    let second_principal = confirm_stdio == Confirmation::SecondPrincipal
+        || confirm_http == Confirmation::SecondPrincipal
+        || confirm_principals
+            .values()
+            .any(|c| *c == Confirmation::SecondPrincipal);
+    if second_principal && approvers.is_empty() {
+        return Err(ConfigError::new(
+            "remediation.approvers",
+            "is empty, but a confirmation policy is `second_principal`; list the principals \
+             who may approve another's change (e.g. approvers = [\"bob\"])",
+        ));
+    }
     Ok(RemediationPolicy {
         token_ttl_secs,
         require_human: fr.require_human.unwrap_or(d.require_human),
@@ -1245,6 +1398,11 @@ fn remediation_policy(
         block_ip_enabled: bi.enabled.unwrap_or(d.block_ip_enabled),
         protected_cidrs,
         allow_all_agents: bi.allow_all_agents.unwrap_or(d.allow_all_agents),
+        block_ip_max_agents: bi.max_agents.unwrap_or(d.block_ip_max_agents),
+        confirm_stdio,
+        confirm_http,
+        confirm_principals,
+        approvers,
     })
 }
 
@@ -1565,5 +1723,73 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.problem.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn confirmation_policy_defaults_validation_and_masked_view() {
+        let c = Config::from_toml_str("", &env(&[])).unwrap();
+        assert_eq!(c.remediation.confirm_stdio, Confirmation::Elicitation);
+        assert_eq!(c.remediation.confirm_http, Confirmation::OutOfBand);
+        assert_eq!(c.remediation.block_ip_max_agents, 20);
+        let c = Config::from_toml_str(
+            "[remediation]\napprovers = [\"bob\"]\n[remediation.confirmation]\n\
+             stdio = \"out_of_band\"\nhttp = \"elicitation\"\n\
+             principals = { alice = \"second_principal\" }\n\
+             [remediation.block_ip]\nmax_agents = 5\n",
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.remediation.confirm_stdio, Confirmation::OutOfBand);
+        assert_eq!(
+            c.remediation.confirm_principals["alice"],
+            Confirmation::SecondPrincipal
+        );
+        let m = c.masked();
+        assert_eq!(
+            m["remediation"]["confirmation"]["principals"]["alice"],
+            "second_principal"
+        );
+        assert_eq!(m["remediation"]["confirmation"]["stdio"], "out_of_band");
+        assert_eq!(m["remediation"]["approvers"][0], "bob");
+        assert_eq!(m["remediation"]["block_ip"]["max_agents"], 5);
+        // Unknown policy names list the allowed ones and name the key.
+        let e = Config::from_toml_str(
+            "[remediation.confirmation]\nhttp = \"trust_me\"\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "remediation.confirmation.http");
+        assert!(e.problem.contains("trust_me"), "{e}");
+        assert!(e.problem.contains(Confirmation::ALLOWED), "{e}");
+        let e = Config::from_toml_str(
+            "[remediation]\napprovers = [\"bob\"]\n\
+             [remediation.confirmation]\nprincipals = { alice = \"yes\" }\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "remediation.confirmation.principals.alice");
+        // second_principal needs approvers; approvers are real principals.
+        let e = Config::from_toml_str(
+            "[remediation.confirmation]\nhttp = \"second_principal\"\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "remediation.approvers");
+        for bad in ["cli", "http:anonymous", "a b"] {
+            let e = Config::from_toml_str(
+                &format!("[remediation]\napprovers = [\"{bad}\"]\n"),
+                &env(&[]),
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "remediation.approvers", "{bad}");
+        }
+        for bad in ["0", "10001"] {
+            let e = Config::from_toml_str(
+                &format!("[remediation.block_ip]\nmax_agents = {bad}\n"),
+                &env(&[]),
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "remediation.block_ip.max_agents");
+        }
     }
 }

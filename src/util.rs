@@ -37,6 +37,23 @@ pub fn sanitize_untrusted(raw: &[u8], max_chars: usize) -> String {
     out.trim().to_string()
 }
 
+/// Caller text quoted in an error: [`sanitize_untrusted`] to `max_chars`, and when cut,
+/// the full length and a SHA-256 digest of the whole value, so the value stays
+/// identifiable without being copied: `111…[truncated, 250000 characters, sha256:ab…]`.
+pub fn quote_untrusted(raw: &str, max_chars: usize) -> String {
+    if raw.len() <= max_chars {
+        return sanitize_untrusted(raw.as_bytes(), max_chars);
+    }
+    use sha2::Digest;
+    let mut head = sanitize_untrusted(raw.as_bytes(), max_chars);
+    head.pop(); // the `…` sanitize_untrusted ends a cut with
+    format!(
+        "{head}…[truncated, {} characters, sha256:{}]",
+        raw.chars().count(),
+        hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+    )
+}
+
 /// `one` when `n` is 1, else `many` (`entry` / `entries`).
 pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
@@ -58,6 +75,13 @@ mod tests {
             "SSH-2.0...[31m"
         );
         assert_eq!(sanitize_untrusted(b"abcdef", 3), "abc…");
+        assert_eq!(quote_untrusted("abc", 3), "abc");
+        let q = quote_untrusted(&"1".repeat(250_000), 8);
+        assert!(
+            q.starts_with("11111111…[truncated, 250000 characters, sha256:"),
+            "{q}"
+        );
+        assert!(q.len() < 120);
     }
 
     #[test]

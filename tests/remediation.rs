@@ -67,6 +67,11 @@ struct World {
 /// A simulator, a private secret file holding wazuh-wui's password, and a config with
 /// remediation enabled plus `remediation` lines (TOML inside `[remediation]`).
 async fn world(remediation: &str) -> World {
+    world_with(remediation, "").await
+}
+
+/// Like [`world`], with `block_ip` lines inside `[remediation.block_ip]`.
+async fn world_with(remediation: &str, block_ip: &str) -> World {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let scratch = Scratch::new();
     let ca = scratch.path().join("sim-ca.pem");
@@ -78,8 +83,9 @@ async fn world(remediation: &str) -> World {
     set_mode(&secret_file, 0o600);
     let toml = format!(
         "[remediation]\nenabled = true\n{remediation}\n\n[remediation.block_ip]\n\
-         protected_cidrs = [\"198.51.100.0/24\"]\n\n[[credentials]]\nid = \"wazuh-wui\"\n\
-         kind = \"wazuh_api_user\"\nuser = \"wazuh-wui\"\nsecret_file = \"{}\"\n",
+         protected_cidrs = [\"198.51.100.0/24\"]\n{block_ip}\n\n[[credentials]]\n\
+         id = \"wazuh-wui\"\nkind = \"wazuh_api_user\"\nuser = \"wazuh-wui\"\n\
+         secret_file = \"{}\"\n",
         secret_file.display()
     );
     let config = scratch.write("secops.toml", &toml);
@@ -245,12 +251,12 @@ async fn destructive_tools_are_not_listed_and_refused_when_disabled() {
     let tools = client.list_all_tools().await.unwrap();
     assert!(tools.iter().any(|t| t.name == "check_cert"));
     assert!(
-        !tools
-            .iter()
-            .any(|t| t.name == "rotate_credentials" || t.name == "block_ip"),
+        !tools.iter().any(
+            |t| ["rotate_credentials", "block_ip", "approve_change"].contains(&t.name.as_ref())
+        ),
         "{tools:?}"
     );
-    for tool in ["rotate_credentials", "block_ip"] {
+    for tool in ["rotate_credentials", "block_ip", "approve_change"] {
         let r = call_h(
             &client,
             tool,
@@ -280,7 +286,7 @@ async fn enabled_tools_are_listed_as_destructive() {
     // The destructive surface is a reviewed interface, like the read-only one.
     let mut surface: Vec<Value> = tools
         .iter()
-        .filter(|t| t.name == "rotate_credentials" || t.name == "block_ip")
+        .filter(|t| ["rotate_credentials", "block_ip", "approve_change"].contains(&t.name.as_ref()))
         .map(|t| {
             json!({
                 "name": t.name,
@@ -786,7 +792,9 @@ async fn rotating_our_own_login_switches_the_live_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_is_bound_to_the_caller_that_planned() {
-    let w = world("").await;
+    // alice's client may ask her: her policy says so (HTTP principals default to
+    // out_of_band).
+    let w = world("[remediation.confirmation]\nprincipals = { alice = \"elicitation\" }").await;
     let toml = std::fs::read_to_string(&w.env["SECOPS_CONFIG"]).unwrap();
     let env: Vec<(&str, &str)> = w
         .env
@@ -925,4 +933,418 @@ async fn a_failed_rollback_is_orphaned_with_instructions_and_reconciled_later() 
     )
     .await;
     assert_eq!(sc(&r)["outcome"], "rotated", "{}", text_of(&r));
+}
+
+const BOB_TOKEN: &str = "bob-token-0123456789abcdef";
+const CAROL_TOKEN: &str = "carol-token-0123456789abcdef";
+
+/// An HTTP server on `w`'s simulator and state with `toml`, whose tokens file names alice
+/// (TEST_TOKEN), bob and carol.
+async fn http_world(w: &World, toml: &str) -> HttpHarness {
+    let tokens = w.scratch.write(
+        "tokens-abc",
+        &format!("{TEST_TOKEN} alice\n{BOB_TOKEN} bob\n{CAROL_TOKEN} carol\n"),
+    );
+    let tokens = tokens.to_string_lossy().to_string();
+    let mut env: Vec<(&str, &str)> = w
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("SECOPS_WAZUH"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("SECOPS_HTTP_TOKENS_FILE", &tokens));
+    HttpHarness::start(&w.scratch, toml, &env).await
+}
+
+/// A client over HTTP with bearer `token` that is `human`, in `era`.
+async fn http_human(http: &HttpHarness, token: &str, human: Human, era: Era) -> HumanClient {
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
+        rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
+            http.url(),
+        )
+        .auth_header(token),
+    );
+    let fut = async {
+        match era {
+            Era::Legacy => human.serve(transport).await.expect("initialize"),
+            Era::Stateless => human
+                .serve_with_lifecycle(
+                    transport,
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .expect("discover"),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .expect("connect timed out")
+}
+
+fn block_args(ip: &str, mode: &str, token: Option<&str>) -> Value {
+    let mut v = json!({"ip": ip, "agents": ["001"], "reason": "brute force", "mode": mode});
+    if let Some(t) = token {
+        v["confirmation_token"] = json!(t);
+    }
+    v
+}
+
+async fn audit_rows(client: &HumanClient) -> (usize, Value) {
+    let res = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "secops://audit/recent",
+        ))
+        .await
+        .unwrap();
+    let rmcp::model::ResourceContents::TextResourceContents { text, .. } = &res.contents[0] else {
+        panic!("the audit resource is text");
+    };
+    (text.len(), serde_json::from_str(text).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_principal_saying_yes_through_its_own_client_is_refused_in_both_eras() {
+    let w = world("").await;
+    let toml = std::fs::read_to_string(&w.env["SECOPS_CONFIG"]).unwrap();
+    let http = http_world(&w, &toml).await;
+    for (i, era) in ERAS.into_iter().enumerate() {
+        // alice holds a token and a client that answers every approval prompt with yes.
+        let alice = http_human(
+            &http,
+            TEST_TOKEN,
+            Human(Some(ElicitationAction::Accept)),
+            era,
+        )
+        .await;
+        let ip = format!("203.0.113.{}", 30 + i);
+        let sent = w.sim.active_responses().len();
+        let r = call_h(&alice, "block_ip", block_args(&ip, "plan", None)).await;
+        assert_ne!(r.is_error, Some(true), "{era:?}: {}", text_of(&r));
+        let token = sc(&r)["confirmation_token"].as_str().unwrap().to_string();
+        let r = call_h(&alice, "block_ip", block_args(&ip, "apply", Some(&token))).await;
+        assert_eq!(r.is_error, Some(true), "{era:?}: {}", text_of(&r));
+        let text = text_of(&r);
+        assert!(text.contains("`out_of_band`"), "{era:?}: {text}");
+        assert!(
+            text.contains(&format!("secops-mcp approve {token}")),
+            "{era:?}: {text}"
+        );
+        assert_eq!(
+            w.sim.active_responses().len(),
+            sent,
+            "{era:?}: nothing is sent"
+        );
+        let (_, audit) = audit_rows(&alice).await;
+        assert!(
+            !audit["audit"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["action"] == "approve" && r["caller"] == "alice"),
+            "{era:?}: the client's yes is no approval: {audit}"
+        );
+        // The operator at the server approves; then the same apply runs.
+        let (code, out) = w.cli(&["approve", &token]).await;
+        assert_eq!(code, 0, "{out}");
+        let r = call_h(&alice, "block_ip", block_args(&ip, "apply", Some(&token))).await;
+        assert_eq!(sc(&r)["outcome"], "blocked", "{era:?}: {}", text_of(&r));
+        assert_eq!(w.sim.active_responses().len(), sent + 1);
+        let (_, audit) = audit_rows(&alice).await;
+        let apply = audit["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == "apply")
+            .unwrap()
+            .clone();
+        assert!(
+            apply["detail"]
+                .as_str()
+                .unwrap()
+                .contains("approved by cli"),
+            "{apply}"
+        );
+        alice.cancel().await.ok();
+    }
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_principal_needs_another_approver_and_the_audit_names_it() {
+    let w = world(
+        "approvers = [\"alice\", \"bob\"]\n[remediation.confirmation]\n\
+         principals = { alice = \"second_principal\" }",
+    )
+    .await;
+    let toml = std::fs::read_to_string(&w.env["SECOPS_CONFIG"]).unwrap();
+    let http = http_world(&w, &toml).await;
+    let alice = http_human(
+        &http,
+        TEST_TOKEN,
+        Human(Some(ElicitationAction::Accept)),
+        Era::Legacy,
+    )
+    .await;
+    let bob = http_human(&http, BOB_TOKEN, Human(None), Era::Stateless).await;
+    let carol = http_human(&http, CAROL_TOKEN, Human(None), Era::Legacy).await;
+
+    // approve_change is listed with remediation, not read-only, not destructive.
+    let tools = bob.list_all_tools().await.unwrap();
+    let t = tools.iter().find(|t| t.name == "approve_change").unwrap();
+    let a = t.annotations.as_ref().unwrap();
+    assert_eq!(a.read_only_hint, Some(false));
+    assert_eq!(a.destructive_hint, Some(false));
+    assert_eq!(a.idempotent_hint, Some(false));
+    assert_eq!(a.open_world_hint, Some(false));
+
+    let ip = "203.0.113.40";
+    let r = call_h(&alice, "block_ip", block_args(ip, "plan", None)).await;
+    let token = sc(&r)["confirmation_token"].as_str().unwrap().to_string();
+    // Her own client's yes does not count.
+    let r = call_h(&alice, "block_ip", block_args(ip, "apply", Some(&token))).await;
+    assert_eq!(r.is_error, Some(true), "{}", text_of(&r));
+    assert!(
+        text_of(&r).contains("`second_principal`") && text_of(&r).contains("approve_change"),
+        "{}",
+        text_of(&r)
+    );
+    let approve = |token: &str| json!({"confirmation_token": token, "comment": "checked the logs"});
+    let refused = |r: &CallToolResult, needle: &str| {
+        assert_eq!(r.is_error, Some(true), "{}", text_of(r));
+        assert!(
+            text_of(r).contains(needle),
+            "want `{needle}` in {}",
+            text_of(r)
+        );
+    };
+    // The requester cannot approve its own token, even as an approver.
+    let r = call_h(&alice, "approve_change", approve(&token)).await;
+    refused(&r, "issued to you (`alice`)");
+    // A principal without the approver right cannot.
+    let r = call_h(&carol, "approve_change", approve(&token)).await;
+    refused(&r, "caller `carol` is not an approver");
+    // Bad arguments name the argument.
+    let r = call_h(&bob, "approve_change", approve("sct1_bogus")).await;
+    refused(&r, "invalid argument `confirmation_token`");
+    let r = call_h(
+        &bob,
+        "approve_change",
+        json!({"confirmation_token": token, "comment": "x".repeat(600)}),
+    )
+    .await;
+    refused(&r, "invalid argument `comment`");
+    assert!(w.sim.active_responses().is_empty());
+
+    // An approver can; the audit row names him.
+    let r = call_h(&bob, "approve_change", approve(&token)).await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    let out = sc(&r);
+    assert_eq!(out["approved"], true);
+    assert_eq!(out["requester"], "alice");
+    assert_eq!(out["approved_by"], "bob");
+    assert_eq!(out["tool"], "block_ip");
+    let r = call_h(&bob, "approve_change", approve(&token)).await;
+    refused(&r, "already approved (principal `bob`)");
+
+    // Then the requester's apply runs.
+    let r = call_h(&alice, "block_ip", block_args(ip, "apply", Some(&token))).await;
+    assert_eq!(sc(&r)["outcome"], "blocked", "{}", text_of(&r));
+    assert_eq!(w.sim.active_responses().len(), 1);
+    let r = call_h(&bob, "approve_change", approve(&token)).await;
+    refused(&r, "already used");
+
+    let (_, audit) = audit_rows(&alice).await;
+    let rows = audit["audit"].as_array().unwrap();
+    let approved = rows
+        .iter()
+        .find(|r| r["action"] == "approve")
+        .expect("an approve row");
+    assert_eq!(approved["caller"], "bob", "{approved}");
+    assert_eq!(approved["tool"], "block_ip");
+    let detail = approved["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("for caller `alice`") && detail.contains("checked the logs"),
+        "{detail}"
+    );
+    let apply = rows.iter().find(|r| r["action"] == "apply").unwrap();
+    assert!(
+        apply["detail"]
+            .as_str()
+            .unwrap()
+            .contains("approved by principal `bob`"),
+        "{apply}"
+    );
+    for who in ["alice", "carol", "bob"] {
+        assert!(
+            rows.iter().any(|r| r["tool"] == "approve_change"
+                && r["caller"] == who
+                && r["action"] == "refuse"),
+            "the refusal of {who} is audited"
+        );
+    }
+    assert!(!audit.to_string().contains(&token), "no token in the audit");
+    let (code, text) = w.cli(&["audit", "verify"]).await;
+    assert_eq!(code, 0, "{text}");
+    http.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_arguments_are_cut_in_the_audit_and_the_resource_stays_small() {
+    let w = world("rate_limit_per_minute = 1000").await;
+    let client = w.client(Human(None), Era::Legacy, "huge.log").await;
+    let huge = "1".repeat(250_000);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(huge.as_bytes()))
+    };
+    for i in 0..30 {
+        let r = if i % 2 == 0 {
+            call_h(
+                &client,
+                "block_ip",
+                json!({"ip": huge, "agents": ["001"], "reason": "scanning"}),
+            )
+            .await
+        } else {
+            call_h(
+                &client,
+                "rotate_credentials",
+                json!({"credential": huge, "reason": "exposed"}),
+            )
+            .await
+        };
+        assert_eq!(r.is_error, Some(true));
+        let text = text_of(&r);
+        let arg = if i % 2 == 0 { "`ip`" } else { "`credential`" };
+        assert!(
+            text.contains(&format!("invalid argument {arg}")),
+            "{text:.300}"
+        );
+        assert!(
+            text.len() < 1000,
+            "the error echoes {} characters",
+            text.len()
+        );
+        assert!(text.contains(&digest), "{text}");
+    }
+    let (size, audit) = audit_rows(&client).await;
+    let rows = audit["audit"].as_array().unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["tool"] == "block_ip" && r["action"] == "refuse")
+        .unwrap();
+    let detail = row["detail"].as_str().unwrap();
+    eprintln!(
+        "refusal row detail: {} characters; audit resource: {size} bytes for {} rows",
+        detail.chars().count(),
+        rows.len()
+    );
+    assert!(detail.chars().count() <= 1000, "{}", detail.len());
+    assert!(detail.contains(&format!("sha256:{digest}")), "{detail}");
+    assert!(size <= 256 * 1024, "the audit resource is {size} bytes");
+    assert_eq!(audit["rows_left_out"], 0);
+    client.cancel().await.ok();
+    let (code, text) = w.cli(&["audit", "verify"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("30 rows"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_ip_sees_through_embedded_ipv4_and_caps_agent_lists() {
+    let w = world("require_human = false\nrate_limit_per_minute = 100").await;
+    let client = w.client(Human(None), Era::Legacy, "embedded.log").await;
+    let plan = |ip: &str, agents: Value| json!({"ip": ip, "agents": agents, "reason": "scanning"});
+    for (ip, needle) in [
+        (
+            "64:ff9b::7f00:1",
+            "embeds IPv4 127.0.0.1 (NAT64 64:ff9b::/96), which is a loopback",
+        ),
+        (
+            "64:ff9b::c633:6414",
+            "embeds IPv4 198.51.100.20 (NAT64 64:ff9b::/96), which is inside protected range \
+             198.51.100.0/24",
+        ),
+        ("64:ff9b::e000:1", "embeds IPv4 224.0.0.1"),
+        ("::7f00:1", "embeds IPv4 127.0.0.1 (IPv4-compatible ::/96)"),
+        ("::ffff:198.51.100.20", "protected range 198.51.100.0/24"),
+        ("::", "unspecified"),
+    ] {
+        let r = call_h(&client, "block_ip", plan(ip, json!(["001"]))).await;
+        assert_eq!(r.is_error, Some(true), "{ip}: {}", text_of(&r));
+        assert!(
+            text_of(&r).contains("invalid argument `ip`") && text_of(&r).contains(needle),
+            "{ip}: want `{needle}` in {}",
+            text_of(&r)
+        );
+    }
+    // A NAT64 address of an ordinary host is blocked as given.
+    let r = call_h(
+        &client,
+        "block_ip",
+        plan("64:ff9b::cb00:7105", json!(["001"])),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert_eq!(sc(&r)["ip"], "64:ff9b::cb00:7105");
+
+    // At most max_agents (default 20) per call: 21 ids, or 1,000.
+    let ids = |n: usize| json!((0..n).map(|i| format!("{i:03}")).collect::<Vec<_>>());
+    for n in [21, 1000] {
+        let r = call_h(&client, "block_ip", plan("203.0.113.5", ids(n))).await;
+        assert_eq!(r.is_error, Some(true), "{n}: {}", text_of(&r));
+        assert!(
+            text_of(&r).contains("invalid argument `agents`")
+                && text_of(&r).contains("at most 20 per call"),
+            "{n}: {}",
+            text_of(&r)
+        );
+    }
+    // Every agent of the manager, listed by id within the cap, is all_agents.
+    let mut real: Vec<String> = (1..=18).map(|i| format!("{i:03}")).collect();
+    real.push("1001".into());
+    for with_manager in [false, true] {
+        let mut list = real.clone();
+        if with_manager {
+            list.insert(0, "000".into());
+        }
+        let r = call_h(&client, "block_ip", plan("203.0.113.5", json!(list))).await;
+        assert_eq!(r.is_error, Some(true), "{}", text_of(&r));
+        assert!(
+            text_of(&r).contains("names every agent of the manager (19)")
+                && text_of(&r).contains("same as all_agents"),
+            "{}",
+            text_of(&r)
+        );
+    }
+    assert!(w.sim.active_responses().is_empty());
+    client.cancel().await.ok();
+
+    // With a higher cap, a list naming every agent of the manager is all_agents.
+    let w = world_with(
+        "require_human = false\nrate_limit_per_minute = 100",
+        "max_agents = 2000",
+    )
+    .await;
+    let client = w.client(Human(None), Era::Legacy, "every.log").await;
+    // The simulator's agents are 000 (the manager), 001..018 and 1001.
+    let mut every = ids(1000);
+    every.as_array_mut().unwrap().push(json!("1001"));
+    let r = call_h(&client, "block_ip", plan("203.0.113.5", every)).await;
+    assert_eq!(r.is_error, Some(true), "{}", text_of(&r));
+    assert!(
+        text_of(&r).contains("names every agent of the manager")
+            && text_of(&r).contains("allow_all_agents = false"),
+        "{}",
+        text_of(&r)
+    );
+    // A short list is still a list.
+    let r = call_h(
+        &client,
+        "block_ip",
+        plan("203.0.113.5", json!(["001", "002"])),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
 }

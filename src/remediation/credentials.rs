@@ -147,7 +147,7 @@ pub fn prepare<'a>(ctx: &'a AppContext, args: &RotateArgs) -> Result<Prepared<'a
                 "credential",
                 format!(
                     "`{}` is not configured; allowed: {}",
-                    args.credential,
+                    crate::util::quote_untrusted(&args.credential, 64),
                     ids()
                 ),
             )

@@ -11,6 +11,7 @@ use governor::{Quota, RateLimiter};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::config::Confirmation;
 use crate::config::{Config, RemediationPolicy};
 use crate::store::audit::canonical_digest;
 use crate::store::{AuditEntry, AuditRecord, Store, StoreError, TokenRow};
@@ -18,6 +19,14 @@ use crate::store::{AuditEntry, AuditRecord, Store, StoreError, TokenRow};
 /// File (in the state directory) holding the server's 32-byte HMAC key.
 pub const KEY_FILE: &str = "remediation.key";
 const TOKEN_PREFIX: &str = "sct1";
+/// The caller of the stdio transport (the person who launched the client).
+pub const STDIO_CALLER: &str = "stdio";
+/// The operator's `secops-mcp approve` on the server (audit caller and `approved_by`).
+pub const CLI_CALLER: &str = "cli";
+/// The tool through which an approver approves another principal's change.
+pub const APPROVE_TOOL: &str = "approve_change";
+/// `approved_by` of an approval by another principal: `principal:<name>`.
+const PRINCIPAL_PREFIX: &str = "principal:";
 
 /// Plan (default) or apply.
 #[derive(
@@ -85,12 +94,52 @@ pub enum GateError {
     )]
     Replayed,
     #[error(
-        "refused: a human must approve this change and this client cannot ask one. Ask an \
-         operator to review the plan and run, in a terminal on the server: \
-         `secops-mcp approve {token}` — then call again with mode `apply` and the same token \
-         (before it expires at {expires_at})"
+        "refused: a human must approve this change and {why}. Ask an operator to review the \
+         plan and run, in a terminal on the server: `secops-mcp approve {token}` — then call \
+         again with mode `apply` and the same token (before it expires at {expires_at})"
     )]
-    NeedsApproval { token: String, expires_at: String },
+    NeedsApproval {
+        why: String,
+        token: String,
+        expires_at: String,
+    },
+    #[error(
+        "refused: the confirmation policy of caller `{caller}` is `second_principal`: another \
+         principal with the approver right ({approvers}) must approve this change by calling \
+         `approve_change` with confirmation_token `{token}` (or an operator runs \
+         `secops-mcp approve {token}` on the server); your own client's answer does not count. \
+         Then call again with mode `apply` and the same token (before it expires at \
+         {expires_at})"
+    )]
+    NeedsSecondPrincipal {
+        caller: String,
+        approvers: String,
+        token: String,
+        expires_at: String,
+    },
+    #[error(
+        "refused: caller `{caller}` is not an approver ([remediation] approvers); only a listed \
+         approver may approve another principal's change"
+    )]
+    NotApprover { caller: String },
+    #[error(
+        "refused: invalid argument `confirmation_token`: it was issued to you (`{caller}`); a \
+         change must be approved by a different principal"
+    )]
+    SelfApproval { caller: String },
+    #[error(
+        "refused: invalid argument `confirmation_token`: the confirmation policy of its caller \
+         `{requester}` is `{policy}`, under which another principal's approval does not count{hint}"
+    )]
+    ApprovalNotAccepted {
+        requester: String,
+        policy: &'static str,
+        hint: &'static str,
+    },
+    #[error("refused: invalid argument `confirmation_token`: already approved ({by})")]
+    AlreadyApproved { by: String },
+    #[error("refused: invalid argument `{0}`: {1}")]
+    Argument(&'static str, String),
     #[error("refused: the human {0} the change; nothing was changed")]
     HumanRefused(&'static str),
     #[error("refused: the audit log cannot be written ({0}); nothing was changed")]
@@ -149,12 +198,153 @@ pub struct Issued {
 pub struct Redeemed {
     pub token: String,
     pub token_digest: String,
-    /// Approved out of band (`secops-mcp approve`).
+    /// Approved in a way the caller's confirmation policy accepts.
     pub approved: bool,
+    /// Who approved: `cli`, `principal:<name>`, or `elicitation` once the client said yes
+    /// during this call.
+    pub approved_by: Option<String>,
     /// Policy wants a human and none has approved yet.
     pub needs_human: bool,
     pub expires_at: String,
+    /// The caller's confirmation policy.
+    pub confirmation: Confirmation,
 }
+
+/// The confirmation policy of `caller`: its own entry in
+/// `[remediation.confirmation] principals`, else `stdio` for the stdio caller, else `http`
+/// (every HTTP principal, the anonymous loopback caller included).
+pub fn confirmation_for(policy: &RemediationPolicy, caller: &str) -> Confirmation {
+    if let Some(c) = policy.confirm_principals.get(caller) {
+        return *c;
+    }
+    if caller == STDIO_CALLER {
+        policy.confirm_stdio
+    } else {
+        policy.confirm_http
+    }
+}
+
+/// Whether a stored approval (`approved_by` of a token) satisfies the requester's policy.
+/// The operator on the server (`cli`) satisfies every policy: shell access on the server is
+/// already more than any token holder has. Another principal satisfies only
+/// `second_principal`. An elicitation answer is never stored as an approval: it counts only
+/// in the call it was given in, and only under `elicitation` ([`Gate::human_answer`]).
+pub fn approval_satisfies(policy: Confirmation, requester: &str, approved_by: &str) -> bool {
+    if approved_by == CLI_CALLER {
+        return true;
+    }
+    match policy {
+        Confirmation::Elicitation | Confirmation::OutOfBand => false,
+        Confirmation::SecondPrincipal => approved_by
+            .strip_prefix(PRINCIPAL_PREFIX)
+            .is_some_and(|p| !p.is_empty() && p != requester),
+    }
+}
+
+/// May `approver` approve anything at all (is it listed in `[remediation] approvers`)?
+pub fn check_approver(policy: &RemediationPolicy, approver: &str) -> Result<(), GateError> {
+    if policy.approvers.iter().any(|a| a == approver) {
+        Ok(())
+    } else {
+        Err(GateError::NotApprover {
+            caller: approver.to_string(),
+        })
+    }
+}
+
+/// May `approver` approve the change `requester` planned? Not its own, and only where the
+/// requester's policy is `second_principal`.
+pub fn check_approval_of(
+    policy: &RemediationPolicy,
+    approver: &str,
+    requester: &str,
+) -> Result<(), GateError> {
+    check_approver(policy, approver)?;
+    if approver == requester {
+        return Err(GateError::SelfApproval {
+            caller: approver.to_string(),
+        });
+    }
+    match confirmation_for(policy, requester) {
+        Confirmation::SecondPrincipal => Ok(()),
+        Confirmation::OutOfBand => Err(GateError::ApprovalNotAccepted {
+            requester: requester.to_string(),
+            policy: "out_of_band",
+            hint: "; only an operator running `secops-mcp approve` on the server can approve it",
+        }),
+        Confirmation::Elicitation => Err(GateError::ApprovalNotAccepted {
+            requester: requester.to_string(),
+            policy: "elicitation",
+            hint: "; the requester's own client asks them (or an operator runs \
+                   `secops-mcp approve` on the server)",
+        }),
+    }
+}
+
+/// How an approval reads in the audit log.
+pub fn approval_label(approved_by: &str) -> String {
+    match approved_by.strip_prefix(PRINCIPAL_PREFIX) {
+        Some(p) => format!("principal `{p}`"),
+        None => approved_by.to_string(),
+    }
+}
+
+impl GateError {
+    /// The text an audit row keeps: like the message, but never a token.
+    pub fn audit_text(&self) -> String {
+        match self {
+            GateError::NeedsApproval { why, .. } => format!(
+                "refused: a human must approve this change and {why}; awaiting \
+                 `secops-mcp approve` on the server"
+            ),
+            GateError::NeedsSecondPrincipal { caller, .. } => format!(
+                "refused: the confirmation policy of caller `{caller}` is `second_principal`; \
+                 awaiting approval by another principal (approve_change) or `secops-mcp \
+                 approve` on the server"
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `approve_change` arguments.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveArgs {
+    /// The `confirmation_token` another principal's plan returned (they pass it to you).
+    pub confirmation_token: String,
+    /// Why you approve (recorded in the audit log; at most 500 characters).
+    pub comment: Option<String>,
+}
+
+/// What `approve_change` approved.
+#[derive(Debug, Clone, Default, serde::Serialize, schemars::JsonSchema)]
+pub struct ApproveOutput {
+    pub approved: bool,
+    /// The tool of the approved plan.
+    pub tool: String,
+    /// The principal who planned it (and may now apply it).
+    pub requester: String,
+    /// What the plan does.
+    pub summary: String,
+    /// The approver (you), as recorded in the audit log.
+    pub approved_by: String,
+    /// The token stays valid for the requester's apply until then.
+    pub expires_at: String,
+    pub audit_id: i64,
+}
+
+impl ApproveOutput {
+    pub fn summary(&self) -> String {
+        format!(
+            "Approved for `{}`: {}. They may now apply it ({}) with the same token until {}.",
+            self.requester, self.summary, self.tool, self.expires_at
+        )
+    }
+}
+
+/// The longest `comment` of `approve_change`.
+pub const MAX_COMMENT_CHARS: usize = 500;
 
 type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
 
@@ -263,10 +453,8 @@ impl Gate {
 
     /// Record a refusal (best effort: the call is refused either way) and return it.
     pub fn refuse(&self, call: &Call, err: GateError) -> GateError {
-        let detail = err.to_string();
-        // Never put a token in the audit log: keep only the reason before any command.
-        let detail = detail.split("`secops-mcp approve").next().unwrap_or("");
-        if let Err(e) = self.audit(call, "refuse", "refused", Some(detail.trim().to_string())) {
+        // Never put a token in the audit log.
+        if let Err(e) = self.audit(call, "refuse", "refused", Some(err.audit_text())) {
             tracing::error!(tool = %call.tool, "cannot audit a refusal: {e}");
         }
         err
@@ -328,27 +516,50 @@ impl Gate {
             return Err(GateError::WrongArguments);
         }
         let key = self.key()?;
-        let expected = token_mac(&key, nonce, expires, call);
-        let presented = token.rsplit('_').next().unwrap_or("");
-        if !ct_eq(expected.as_bytes(), presented.as_bytes()) || expires != row.expires_at {
-            return Err(GateError::UnknownToken);
-        }
-        if row.state == "used" {
-            return Err(GateError::Replayed);
-        }
-        if unix_now() >= row.expires_at {
-            return Err(GateError::Expired {
-                expires_at: rfc3339_unix(row.expires_at),
-            });
-        }
-        let approved = row.state == "approved";
+        let row = verify_row(&key, token, nonce, expires, row)?;
+        let confirmation = confirmation_for(&self.policy, &call.caller);
+        let approved_by = row.approved_by.clone().filter(|_| row.state == "approved");
+        let approved = approved_by
+            .as_deref()
+            .is_some_and(|by| approval_satisfies(confirmation, &call.caller, by));
         Ok(Redeemed {
             token: token.to_string(),
             token_digest: digest,
             approved,
+            approved_by: approved_by.filter(|_| approved),
             needs_human: self.policy.require_human && !approved,
             expires_at: rfc3339_unix(row.expires_at),
+            confirmation,
         })
+    }
+
+    /// Policy needs a human and none has approved: Ok when the client may be asked
+    /// (policy `elicitation`), else the refusal that says who must approve (audited).
+    pub fn human_step(&self, call: &Call, r: &Redeemed) -> Result<(), GateError> {
+        match r.confirmation {
+            Confirmation::Elicitation => Ok(()),
+            Confirmation::OutOfBand => Err(self.refuse(
+                call,
+                GateError::NeedsApproval {
+                    why: format!(
+                        "the confirmation policy of caller `{}` is `out_of_band` (the client \
+                         is never asked)",
+                        call.caller
+                    ),
+                    token: r.token.clone(),
+                    expires_at: r.expires_at.clone(),
+                },
+            )),
+            Confirmation::SecondPrincipal => Err(self.refuse(
+                call,
+                GateError::NeedsSecondPrincipal {
+                    caller: call.caller.clone(),
+                    approvers: self.policy.approvers.join(", "),
+                    token: r.token.clone(),
+                    expires_at: r.expires_at.clone(),
+                },
+            )),
+        }
     }
 
     /// The refusal for a client that cannot ask a human (audited).
@@ -356,6 +567,7 @@ impl Gate {
         self.refuse(
             call,
             GateError::NeedsApproval {
+                why: "this client cannot ask one".into(),
                 token: r.token.clone(),
                 expires_at: r.expires_at.clone(),
             },
@@ -363,15 +575,25 @@ impl Gate {
     }
 
     /// A human answered through the client: approve (audited) or refuse (token burnt).
+    /// Only under policy `elicitation`: the caller's own client never satisfies another.
     pub fn human_answer(
         &self,
         call: &Call,
-        r: &Redeemed,
+        r: &mut Redeemed,
         accepted: Result<(), &'static str>,
     ) -> Result<(), GateError> {
+        if r.confirmation != Confirmation::Elicitation {
+            self.human_step(call, r)?;
+        }
         match accepted {
             Ok(()) => {
-                self.audit(call, "approve", "approved", Some("by elicitation".into()))?;
+                self.audit(
+                    call,
+                    "approve",
+                    "approved",
+                    Some("by elicitation (the client said yes)".into()),
+                )?;
+                r.approved_by = Some("elicitation".into());
                 Ok(())
             }
             Err(how) => {
@@ -387,14 +609,106 @@ impl Gate {
         if !self.store.token_consume(&r.token_digest)? {
             return Err(self.refuse(call, GateError::Replayed));
         }
+        let how = match &r.approved_by {
+            Some(by) => format!("approved by {}", approval_label(by)),
+            None if !self.policy.require_human => {
+                "no approval required (require_human = false)".into()
+            }
+            None => "not approved".into(),
+        };
         Ok(self
-            .audit(call, "apply", "started", Some(summary.to_string()))?
+            .audit(call, "apply", "started", Some(format!("{summary}; {how}")))?
             .id)
+    }
+
+    /// `approve_change`: the caller (an approver) approves another principal's token.
+    /// Refusals (not an approver, its own token, unknown / expired / used token, a
+    /// requester whose policy is not `second_principal`) are audited; so is the approval,
+    /// naming the approver, before the token is marked approved.
+    pub fn approve_by_principal(
+        &self,
+        call: &Call,
+        args: &ApproveArgs,
+    ) -> Result<ApproveOutput, GateError> {
+        let approver = call.caller.as_str();
+        let checked = (|| {
+            check_approver(&self.policy, approver)?;
+            let comment = args.comment.as_deref().map(str::trim).unwrap_or("");
+            if comment.chars().count() > MAX_COMMENT_CHARS {
+                return Err(GateError::Argument(
+                    "comment",
+                    format!("is longer than {MAX_COMMENT_CHARS} characters"),
+                ));
+            }
+            let token = args.confirmation_token.trim();
+            if token.is_empty() {
+                return Err(GateError::Argument(
+                    "confirmation_token",
+                    "is required: the token the requester's plan returned".into(),
+                ));
+            }
+            let (nonce, expires) = parse_token(token).ok_or(GateError::UnknownToken)?;
+            let digest = token_digest(token);
+            let row = self
+                .store
+                .token_get(&digest)?
+                .ok_or(GateError::UnknownToken)?;
+            let row = verify_row(&self.key()?, token, nonce, expires, row)?;
+            check_approval_of(&self.policy, approver, &row.caller)?;
+            if row.state == "approved" {
+                return Err(GateError::AlreadyApproved {
+                    by: approval_label(row.approved_by.as_deref().unwrap_or("?")),
+                });
+            }
+            Ok((
+                row,
+                digest,
+                crate::util::sanitize_untrusted(comment.as_bytes(), 500),
+            ))
+        })();
+        let (row, digest, comment) = checked.map_err(|e| self.refuse(call, e))?;
+        let mut detail = format!(
+            "by principal `{approver}` (second_principal) for caller `{}`: {}",
+            row.caller, row.summary
+        );
+        if !comment.is_empty() {
+            detail.push_str(&format!("; comment: {comment}"));
+        }
+        let audit = self
+            .store
+            .audit_append(&AuditEntry {
+                caller: approver.to_string(),
+                tool: row.tool.clone(),
+                action: "approve".into(),
+                args_digest: Some(row.args_digest.clone()),
+                outcome: "approved".into(),
+                detail: Some(detail),
+                incident_id: None,
+            })
+            .map_err(|e| GateError::Audit(e.to_string()))?;
+        let by = format!("{PRINCIPAL_PREFIX}{approver}");
+        if !self.store.token_approve(&digest, &by)? {
+            return Err(self.refuse(call, GateError::Replayed));
+        }
+        Ok(ApproveOutput {
+            approved: true,
+            tool: row.tool,
+            requester: row.caller,
+            summary: row.summary,
+            approved_by: approver.to_string(),
+            expires_at: rfc3339_unix(row.expires_at),
+            audit_id: audit.id,
+        })
     }
 
     /// Seal opaque request state for a stateless (2026-07-28) elicitation round trip,
     /// bound to this call and token.
     pub fn seal_state(&self, call: &Call, r: &Redeemed) -> Result<String, GateError> {
+        if r.confirmation != Confirmation::Elicitation {
+            return Err(GateError::RequestState(
+                "this caller's confirmation policy never asks the client",
+            ));
+        }
         let key = self.key()?;
         let expires = unix_now() + 600;
         let mac = state_mac(&key, expires, call, &r.token_digest);
@@ -403,6 +717,11 @@ impl Gate {
 
     /// Open request state echoed by the client; refuses forged, foreign or stale state.
     pub fn open_state(&self, call: &Call, r: &Redeemed, state: &str) -> Result<(), GateError> {
+        if r.confirmation != Confirmation::Elicitation {
+            return Err(GateError::RequestState(
+                "this caller's confirmation policy never asks the client",
+            ));
+        }
         let key = self.key()?;
         let mut parts = state.split('_');
         let (Some("rs"), Some(exp), Some(mac), None) =
@@ -452,42 +771,23 @@ pub fn approve_out_of_band(
     let digest = token_digest(token);
     let row = store.token_get(&digest)?.ok_or(GateError::UnknownToken)?;
     let key = load_or_create_key(state_dir)?;
-    let call = Call {
-        tool: row.tool.clone(),
-        caller: row.caller.clone(),
-        args_digest: row.args_digest.clone(),
-        incident_id: None,
-    };
-    let expected = token_mac(&key, nonce, expires, &call);
-    let presented = token.rsplit('_').next().unwrap_or("");
-    if !ct_eq(expected.as_bytes(), presented.as_bytes()) || expires != row.expires_at {
-        return Err(GateError::UnknownToken);
-    }
-    if row.state == "used" {
-        return Err(GateError::Replayed);
-    }
-    if unix_now() >= row.expires_at {
-        return Err(GateError::Expired {
-            expires_at: rfc3339_unix(row.expires_at),
-        });
-    }
-    let cli = Call {
-        caller: "cli".into(),
-        ..call
-    };
+    let row = verify_row(&key, token, nonce, expires, row)?;
     store
         .audit_append(&AuditEntry {
-            caller: cli.caller.clone(),
+            caller: CLI_CALLER.into(),
             tool: row.tool.clone(),
             action: "approve".into(),
             args_digest: Some(row.args_digest.clone()),
             outcome: "approved".into(),
-            detail: Some(format!("out of band, for caller `{}`", row.caller)),
+            detail: Some(format!(
+                "out of band (cli, on the server), for caller `{}`",
+                row.caller
+            )),
             incident_id: None,
         })
         .map_err(|e| GateError::Audit(e.to_string()))?;
     if row.state == "issued" {
-        store.token_approve(&digest, "cli")?;
+        store.token_approve(&digest, CLI_CALLER)?;
     }
     Ok(format!(
         "approved for caller `{}`: {}\nThe caller may now apply it with the same token until {}.",
@@ -537,6 +837,37 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], GateError> {
             reason: e.to_string(),
         })?;
     Ok(buf)
+}
+
+/// The stored row of a token that this server issued (its MAC verifies against the row's
+/// binding), that is not used and not expired.
+fn verify_row(
+    key: &[u8; 32],
+    token: &str,
+    nonce: &str,
+    expires: i64,
+    row: TokenRow,
+) -> Result<TokenRow, GateError> {
+    let bound = Call {
+        tool: row.tool.clone(),
+        caller: row.caller.clone(),
+        args_digest: row.args_digest.clone(),
+        incident_id: None,
+    };
+    let expected = token_mac(key, nonce, expires, &bound);
+    let presented = token.rsplit('_').next().unwrap_or("");
+    if !ct_eq(expected.as_bytes(), presented.as_bytes()) || expires != row.expires_at {
+        return Err(GateError::UnknownToken);
+    }
+    if row.state == "used" {
+        return Err(GateError::Replayed);
+    }
+    if unix_now() >= row.expires_at {
+        return Err(GateError::Expired {
+            expires_at: rfc3339_unix(row.expires_at),
+        });
+    }
+    Ok(row)
 }
 
 fn parse_token(token: &str) -> Option<(&str, i64)> {
@@ -787,6 +1118,171 @@ mod tests {
                 .is_err()
         );
         assert!(g.open_state(&c, &r, "rs_99999999999_00").is_err());
+    }
+
+    const POLICY: &str = "[remediation]\nenabled = true\napprovers = [\"alice\", \"bob\"]\n\
+                          [remediation.confirmation]\n\
+                          principals = { alice = \"second_principal\", carol = \"elicitation\" }\n";
+
+    #[test]
+    fn confirmation_policy_is_per_principal_with_transport_defaults() {
+        let (_t, g) = gate(ON);
+        let p = g.policy();
+        assert_eq!(confirmation_for(p, "stdio"), Confirmation::Elicitation);
+        assert_eq!(confirmation_for(p, "alice"), Confirmation::OutOfBand);
+        assert_eq!(
+            confirmation_for(p, "http:anonymous"),
+            Confirmation::OutOfBand
+        );
+        let (_t, g) = gate(POLICY);
+        let p = g.policy();
+        assert_eq!(confirmation_for(p, "alice"), Confirmation::SecondPrincipal);
+        assert_eq!(confirmation_for(p, "carol"), Confirmation::Elicitation);
+        assert_eq!(confirmation_for(p, "dave"), Confirmation::OutOfBand);
+        assert_eq!(confirmation_for(p, "stdio"), Confirmation::Elicitation);
+    }
+
+    #[test]
+    fn which_approvals_satisfy_which_policy() {
+        use Confirmation::*;
+        for policy in [Elicitation, OutOfBand, SecondPrincipal] {
+            assert!(approval_satisfies(policy, "alice", "cli"), "{policy:?}");
+            assert!(!approval_satisfies(policy, "alice", "elicitation"));
+            assert!(!approval_satisfies(policy, "alice", "principal:alice"));
+        }
+        assert!(approval_satisfies(
+            SecondPrincipal,
+            "alice",
+            "principal:bob"
+        ));
+        assert!(!approval_satisfies(OutOfBand, "alice", "principal:bob"));
+        assert!(!approval_satisfies(Elicitation, "alice", "principal:bob"));
+        assert!(!approval_satisfies(SecondPrincipal, "alice", "bob"));
+        assert!(!approval_satisfies(SecondPrincipal, "alice", "principal:"));
+    }
+
+    #[test]
+    fn who_may_approve_whom() {
+        let (_t, g) = gate(POLICY);
+        let p = g.policy();
+        assert!(check_approval_of(p, "bob", "alice").is_ok());
+        assert!(matches!(
+            check_approval_of(p, "alice", "alice"),
+            Err(GateError::SelfApproval { .. })
+        ));
+        assert!(matches!(
+            check_approval_of(p, "carol", "alice"),
+            Err(GateError::NotApprover { .. })
+        ));
+        // Another principal's approval does not count for out_of_band or elicitation.
+        for requester in ["dave", "carol", "stdio"] {
+            assert!(matches!(
+                check_approval_of(p, "bob", requester),
+                Err(GateError::ApprovalNotAccepted { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn an_elicitation_answer_never_satisfies_out_of_band_or_second_principal() {
+        let (_t, g) = gate(POLICY);
+        for caller in ["alice", "dave"] {
+            let c = call(caller, "192.0.2.1");
+            let issued = g.issue(&c, "plan").unwrap();
+            let mut r = g.redeem(&c, Some(&issued.token)).unwrap();
+            assert!(r.needs_human);
+            assert!(g.human_step(&c, &r).is_err());
+            assert!(g.seal_state(&c, &r).is_err());
+            assert!(g.human_answer(&c, &mut r, Ok(())).is_err(), "{caller}");
+            assert!(r.approved_by.is_none());
+        }
+        // The stdio caller's client is asked, and its yes is recorded.
+        let c = call("stdio", "192.0.2.1");
+        let issued = g.issue(&c, "plan").unwrap();
+        let mut r = g.redeem(&c, Some(&issued.token)).unwrap();
+        assert!(g.human_step(&c, &r).is_ok());
+        g.human_answer(&c, &mut r, Ok(())).unwrap();
+        g.consume(&c, &r, "apply").unwrap();
+        let rows = g.store.audit_recent(1).unwrap();
+        assert!(
+            rows[0]
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("approved by elicitation")
+        );
+    }
+
+    #[test]
+    fn a_second_principal_approves_and_the_audit_names_it() {
+        let (_t, g) = gate(POLICY);
+        let c = call("alice", "192.0.2.1");
+        let issued = g.issue(&c, "block 192.0.2.1").unwrap();
+        let approve = |who: &str, token: &str| {
+            let a = Call::new(APPROVE_TOOL, who, &json!({"confirmation_token": token}));
+            g.approve_by_principal(
+                &a,
+                &ApproveArgs {
+                    confirmation_token: token.to_string(),
+                    comment: Some("seen the brute force".into()),
+                },
+            )
+        };
+        assert!(matches!(
+            approve("alice", &issued.token),
+            Err(GateError::SelfApproval { .. })
+        ));
+        assert!(matches!(
+            approve("carol", &issued.token),
+            Err(GateError::NotApprover { .. })
+        ));
+        assert!(matches!(
+            approve("bob", "sct1_nope"),
+            Err(GateError::UnknownToken)
+        ));
+        let out = approve("bob", &issued.token).unwrap();
+        assert_eq!(
+            (out.requester.as_str(), out.approved_by.as_str()),
+            ("alice", "bob")
+        );
+        assert!(matches!(
+            approve("bob", &issued.token),
+            Err(GateError::AlreadyApproved { .. })
+        ));
+        let r = g.redeem(&c, Some(&issued.token)).unwrap();
+        assert!(r.approved && !r.needs_human);
+        g.consume(&c, &r, "apply").unwrap();
+        assert!(matches!(
+            approve("bob", &issued.token),
+            Err(GateError::Replayed)
+        ));
+        let rows = g.store.audit_recent(100).unwrap();
+        let approved = rows.iter().find(|r| r.action == "approve").unwrap();
+        assert_eq!(approved.caller, "bob");
+        assert_eq!(approved.tool, "block_ip");
+        assert!(
+            approved
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("seen the brute force")
+        );
+        let applied = rows.iter().find(|r| r.action == "apply").unwrap();
+        assert!(
+            applied
+                .detail
+                .as_deref()
+                .unwrap()
+                .contains("approved by principal `bob`")
+        );
+        let refusals = rows.iter().filter(|r| r.tool == APPROVE_TOOL).count();
+        assert_eq!(refusals, 5, "every refused approval is audited");
+        assert!(
+            !serde_json::to_string(&rows)
+                .unwrap()
+                .contains(&issued.token)
+        );
+        assert!(g.store.audit_verify().unwrap().ok());
     }
 
     #[test]

@@ -75,6 +75,13 @@ impl TokenSet {
                             "line {lineno}: principal may use letters, digits and -_.@ (max 64)"
                         ));
                     }
+                    // Names the gate gives meaning to: the stdio caller (its own
+                    // confirmation policy), the operator's CLI and the server itself.
+                    if matches!(n, "stdio" | "cli" | "system") {
+                        return Err(format!(
+                            "line {lineno}: principal `{n}` is reserved (stdio, cli, system)"
+                        ));
+                    }
                     n.to_string()
                 }
                 None => format!("token-{}", &hex::encode(digest)[..8]),
@@ -140,5 +147,10 @@ mod tests {
         assert!(TokenSet::parse("# only comments\n").is_err());
         let e = TokenSet::parse("a-very-long-token-value x y\n").unwrap_err();
         assert!(!e.contains("a-very-long-token-value"));
+        // A token may not pass itself off as the stdio caller or the operator's CLI.
+        for reserved in ["stdio", "cli", "system"] {
+            let e = TokenSet::parse(&format!("a-very-long-token-value {reserved}\n")).unwrap_err();
+            assert!(e.contains("reserved"), "{e}");
+        }
     }
 }

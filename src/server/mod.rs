@@ -157,7 +157,9 @@ fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
 fn shared_remediation_router() -> Arc<ToolRouter<SecopsServer>> {
     static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
     ROUTER
-        .get_or_init(|| Arc::new(SecopsServer::remediation_router()))
+        .get_or_init(|| {
+            Arc::new(SecopsServer::remediation_router() + SecopsServer::approve_router())
+        })
         .clone()
 }
 

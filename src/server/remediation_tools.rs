@@ -16,10 +16,11 @@ use super::tools::{parse_args, structured, tool_error};
 use crate::remediation::Mode;
 use crate::remediation::block_ip::{self, BlockArgs, BlockOutput};
 use crate::remediation::credentials::{self, RotateArgs, RotateOutput};
-use crate::remediation::gate::{Call, Redeemed};
+use crate::remediation::gate::{self, ApproveArgs, ApproveOutput, Call, Redeemed};
 
 const ROTATE_DESC: &str = include_str!("../../tools/rotate_credentials.md");
 const BLOCK_IP_DESC: &str = include_str!("../../tools/block_ip.md");
+const APPROVE_DESC: &str = include_str!("../../tools/approve_change.md");
 /// Key of our confirmation question in the input-required round trip.
 const CONFIRM_KEY: &str = "confirm";
 
@@ -91,7 +92,7 @@ impl SecopsServer {
             target: prepared.target.clone(),
             ..Default::default()
         };
-        let r = match args.mode {
+        let mut r = match args.mode {
             Mode::Plan => {
                 return match ctx.gate.issue(&call, &summary) {
                     Ok(issued) => {
@@ -120,7 +121,7 @@ impl SecopsServer {
             prepared.steps.join("\n- ")
         );
         if let Err(stop) = self
-            .confirm_human(&call, &r, question, &context, state, responses)
+            .confirm_human(&call, &mut r, question, &context, state, responses)
             .await
         {
             return stop;
@@ -189,7 +190,7 @@ impl SecopsServer {
             agents.join(","),
             clean(&args.reason)
         );
-        let r = match args.mode {
+        let mut r = match args.mode {
             Mode::Plan => {
                 return match ctx.gate.issue(&call, &summary) {
                     Ok(issued) => {
@@ -222,7 +223,7 @@ impl SecopsServer {
             clean(&args.reason)
         );
         if let Err(stop) = self
-            .confirm_human(&call, &r, question, &context, state, responses)
+            .confirm_human(&call, &mut r, question, &context, state, responses)
             .await
         {
             return stop;
@@ -239,6 +240,49 @@ impl SecopsServer {
                     res.is_error = Some(true);
                 }
                 done(res)
+            }
+            Err(e) => done(tool_error(&e.to_string())),
+        }
+    }
+}
+
+#[tool_router(router = approve_router, vis = "pub(crate)")]
+impl SecopsServer {
+    #[tool(
+        name = "approve_change",
+        description = APPROVE_DESC,
+        input_schema = super::schema::input::<ApproveArgs>(),
+        output_schema = super::schema::output::<ApproveOutput>(),
+        annotations(
+            title = "Approve another principal's planned change",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn approve_change(
+        &self,
+        args: JsonObject,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        let ctx = self.context().clone();
+        let call = Call::new(
+            gate::APPROVE_TOOL,
+            &self.caller(&context).0,
+            &Value::Object(args.clone()),
+        );
+        if let Err(e) = ctx.gate.admit(&call) {
+            return done(tool_error(&e.to_string()));
+        }
+        let args: ApproveArgs = match parse_args(args) {
+            Ok(a) => a,
+            Err(e) => return self.refused(&call, e.to_string()),
+        };
+        match ctx.gate.approve_by_principal(&call, &args) {
+            Ok(out) => {
+                let s = out.summary();
+                done(structured(&out, s))
             }
             Err(e) => done(tool_error(&e.to_string())),
         }
@@ -264,7 +308,7 @@ impl SecopsServer {
     async fn confirm_human(
         &self,
         call: &Call,
-        r: &Redeemed,
+        r: &mut Redeemed,
         question: String,
         context: &RequestContext<RoleServer>,
         state: RequestState,
@@ -275,6 +319,8 @@ impl SecopsServer {
         }
         let gate = &self.context().gate;
         let refuse = |e: crate::remediation::GateError| done(tool_error(&e.to_string()));
+        // The policy decides whether the client may be asked at all (gate.rs).
+        gate.human_step(call, r).map_err(refuse)?;
         let can_ask = context
             .client_capabilities()
             .is_some_and(|c| c.elicitation.is_some());

@@ -12,6 +12,8 @@ pub const TOOL_CALLS_URI: &str = "secops://tool-calls/recent";
 pub const AUDIT_URI: &str = "secops://audit/recent";
 pub const INCIDENT_PREFIX: &str = "secops://incidents/";
 const RECENT_LIMIT: usize = 100;
+/// Most bytes of JSON the audit resource returns; older rows beyond it are left out.
+pub const AUDIT_MAX_BYTES: usize = 256 * 1024;
 /// Open incidents listed as resources (the most recent first).
 const MAX_INCIDENT_RESOURCES: usize = 200;
 
@@ -31,7 +33,8 @@ pub fn list(ctx: &AppContext) -> Vec<Resource> {
             .with_title("Recent audit entries")
             .with_description(
                 "The last 100 rows of the hash-chained audit log (remediation plans, approvals, \
-                 refusals, outcomes), newest first, read-only",
+                 refusals, outcomes), newest first, at most 256 KiB (rows_left_out says how \
+                 many older ones did not fit), read-only",
             )
             .with_mime_type("application/json"),
     ];
@@ -78,7 +81,7 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
                 .store
                 .audit_recent(RECENT_LIMIT)
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-            serde_json::json!({ "audit": rows })
+            audit_page(&rows, AUDIT_MAX_BYTES)
         }
         _ if uri.starts_with(INCIDENT_PREFIX) => {
             let id = &uri[INCIDENT_PREFIX.len()..];
@@ -107,4 +110,67 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(text, uri).with_mime_type("application/json"),
     ]))
+}
+
+/// The newest rows that fit in `max_bytes` of pretty JSON, and how many were left out.
+fn audit_page(rows: &[crate::store::AuditRecord], max_bytes: usize) -> serde_json::Value {
+    // Room for the envelope and the count (generous).
+    let mut used = 256;
+    let mut kept = Vec::new();
+    for row in rows {
+        let v = serde_json::to_value(row).unwrap_or_default();
+        // Pretty printing nests each row two levels deep: count that indentation too.
+        let size = serde_json::to_string_pretty(&v)
+            .map_or(usize::MAX, |t| t.len() + 4 * t.lines().count() + 2);
+        if used + size > max_bytes {
+            break;
+        }
+        used += size;
+        kept.push(v);
+    }
+    let left_out = rows.len() - kept.len();
+    let mut out = serde_json::json!({ "audit": kept, "rows_left_out": left_out });
+    if left_out > 0 {
+        out["note"] = serde_json::json!(format!(
+            "{left_out} older row(s) of the last {} did not fit in {} KiB; read them with \
+             `secops-mcp audit tail -n N` on the server",
+            rows.len(),
+            max_bytes / 1024
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_page_stays_under_its_cap_and_counts_what_it_left_out() {
+        let row = |id: i64| crate::store::AuditRecord {
+            id,
+            ts: "2026-01-01T00:00:00Z".into(),
+            caller: "alice".into(),
+            tool: "block_ip".into(),
+            action: "refuse".into(),
+            args_digest: Some("ab".repeat(32)),
+            outcome: "refused".into(),
+            detail: Some("d".repeat(1000)),
+            incident_id: None,
+            prev_hash: "0".repeat(64),
+            hash: "1".repeat(64),
+        };
+        let rows: Vec<_> = (1..=100).rev().map(row).collect();
+        let page = audit_page(&rows, 16 * 1024);
+        let text = serde_json::to_string_pretty(&page).unwrap();
+        assert!(text.len() <= 16 * 1024, "{}", text.len());
+        let kept = page["audit"].as_array().unwrap().len();
+        assert!(kept > 0 && kept < 100);
+        assert_eq!(page["rows_left_out"], 100 - kept);
+        assert_eq!(page["audit"][0]["id"], 100, "newest first");
+        assert!(page["note"].as_str().unwrap().contains("did not fit"));
+        let all = audit_page(&rows, AUDIT_MAX_BYTES);
+        assert_eq!(all["rows_left_out"], 0);
+        assert!(all.get("note").is_none());
+    }
 }

@@ -106,8 +106,56 @@ impl AuditRecord {
     }
 }
 
-/// Append one row durably (its own IMMEDIATE transaction, synchronous = FULL).
+/// Longest `detail` an audit row keeps, in characters.
+pub const MAX_DETAIL_CHARS: usize = 1000;
+/// Longest value of every other field (caller, tool, action, outcome, incident id, ...).
+pub const MAX_FIELD_CHARS: usize = 200;
+
+/// One audited value as stored: control and bidirectional-formatting characters become
+/// `.`, and a value longer than `max` characters is cut, ending in
+/// `…[truncated, sha256:<hex of the full value>]`, so the row stays short while the
+/// original remains provable. The result is never longer than `max` characters.
+pub fn cap_field(value: &str, max: usize) -> String {
+    let clean = |c: char| {
+        if c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        {
+            '.'
+        } else {
+            c
+        }
+    };
+    if value.chars().count() <= max {
+        return value.chars().map(clean).collect();
+    }
+    let suffix = format!(
+        "…[truncated, sha256:{}]",
+        hex::encode(Sha256::digest(value.as_bytes()))
+    );
+    let keep = max.saturating_sub(suffix.chars().count());
+    let mut out: String = value.chars().take(keep).map(clean).collect();
+    out.push_str(&suffix);
+    out
+}
+
+/// The entry with every field capped ([`cap_field`]): what is hashed and stored.
+fn capped(e: &AuditEntry) -> AuditEntry {
+    let f = |s: &str| cap_field(s, MAX_FIELD_CHARS);
+    AuditEntry {
+        caller: f(&e.caller),
+        tool: f(&e.tool),
+        action: f(&e.action),
+        args_digest: e.args_digest.as_deref().map(f),
+        outcome: f(&e.outcome),
+        detail: e.detail.as_deref().map(|d| cap_field(d, MAX_DETAIL_CHARS)),
+        incident_id: e.incident_id.as_deref().map(f),
+    }
+}
+
+/// Append one row durably (its own IMMEDIATE transaction, synchronous = FULL). Every field
+/// is capped and sanitised first ([`cap_field`]).
 pub fn append(conn: &mut Connection, entry: &AuditEntry) -> Result<AuditRecord, StoreError> {
+    let entry = &capped(entry);
     conn.pragma_update(None, "synchronous", "FULL")?;
     let result = append_inner(conn, entry);
     let _ = conn.pragma_update(None, "synchronous", "NORMAL");
@@ -363,6 +411,30 @@ mod tests {
             rows.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
             ["apply", "success"]
         );
+    }
+
+    #[test]
+    fn long_fields_are_cut_with_a_digest_and_still_verify() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let huge = "x".repeat(250_000);
+        let mut e = entry("refuse");
+        e.detail = Some(format!("`{huge}` is not an IPv4 address"));
+        e.caller = huge.clone();
+        e.incident_id = Some("INC-\u{202e}1\n".into());
+        let rec = store.audit_append(&e).unwrap();
+        let detail = rec.detail.unwrap();
+        assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS);
+        let full = hex::encode(Sha256::digest(e.detail.as_ref().unwrap().as_bytes()));
+        assert!(
+            detail.ends_with(&format!("…[truncated, sha256:{full}]")),
+            "{detail}"
+        );
+        assert_eq!(rec.caller.chars().count(), MAX_FIELD_CHARS);
+        assert_eq!(rec.incident_id.as_deref(), Some("INC-.1."));
+        // Short values are kept as they are.
+        assert_eq!(cap_field("by elicitation — ok", 200), "by elicitation — ok");
+        assert!(store.audit_verify().unwrap().ok());
     }
 
     #[test]
