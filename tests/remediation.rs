@@ -1270,6 +1270,7 @@ async fn block_ip_sees_through_embedded_ipv4_and_caps_agent_lists() {
         ("::7f00:1", "embeds IPv4 127.0.0.1 (IPv4-compatible ::/96)"),
         ("::ffff:198.51.100.20", "protected range 198.51.100.0/24"),
         ("::", "unspecified"),
+        (" 203.0.113.7", "surrounding spaces"),
     ] {
         let r = call_h(&client, "block_ip", plan(ip, json!(["001"]))).await;
         assert_eq!(r.is_error, Some(true), "{ip}: {}", text_of(&r));

@@ -137,7 +137,14 @@ pub async fn prepare(ctx: &AppContext, args: &BlockArgs) -> Result<Prepared, Blo
             ArgError::new("reason", "must say why (it is recorded in the audit log)").into(),
         );
     }
-    let ip: IpAddr = args.ip.trim().parse().map_err(|_| {
+    if args.ip != args.ip.trim() && !args.ip.trim().is_empty() {
+        return Err(ArgError::new(
+            "ip",
+            "has surrounding spaces: values are exact; give one address such as 203.0.113.7",
+        )
+        .into());
+    }
+    let ip: IpAddr = args.ip.parse().map_err(|_| {
         ArgError::new(
             "ip",
             format!(
