@@ -354,16 +354,21 @@ async fn shutdown_lets_in_flight_tool_calls_finish() {
     }
 }
 
-async fn shutdown_drains(era: Era) {
-    // A TLS endpoint that accepts and never answers: check_cert waits for its timeout.
+/// A TLS endpoint that accepts and never answers: check_cert waits for its timeout.
+async fn silent_endpoint() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
+    let addr = silent.local_addr().unwrap();
     let hold = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((s, _)) = silent.accept().await {
             held.push(s);
         }
     });
+    (addr, hold)
+}
+
+async fn shutdown_drains(era: Era) {
+    let (silent_addr, hold) = silent_endpoint().await;
     let scratch = Scratch::new();
     let server = HttpHarness::start(&scratch, "", &[]).await;
     let client = server.client(era).await;
@@ -998,14 +1003,7 @@ async fn memory_of_many_sessions_is_returned_after_they_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_cut_off_by_shutdown_get_a_jsonrpc_error_saying_so() {
     for era in ERAS {
-        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let silent_addr = silent.local_addr().unwrap();
-        let hold = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = silent.accept().await {
-                held.push(s);
-            }
-        });
+        let (silent_addr, hold) = silent_endpoint().await;
         let scratch = Scratch::new();
         let server = HttpHarness::start(&scratch, "[http]\ndrain_timeout_secs = 1\n", &[]).await;
         let client = server.client(era).await;

@@ -261,28 +261,8 @@ async fn config_resource_never_shows_secrets() {
     client.cancel().await.expect("cancel");
 }
 
-/// JSON Schema 2020-12's format vocabulary: nothing else may appear in a tool schema.
-const STANDARD_FORMATS: &[&str] = &[
-    "date-time",
-    "date",
-    "time",
-    "duration",
-    "email",
-    "idn-email",
-    "hostname",
-    "idn-hostname",
-    "ipv4",
-    "ipv6",
-    "uri",
-    "uri-reference",
-    "iri",
-    "iri-reference",
-    "uuid",
-    "uri-template",
-    "json-pointer",
-    "relative-json-pointer",
-    "regex",
-];
+// JSON Schema 2020-12's format vocabulary: nothing else may appear in a tool schema.
+use secops_mcp::server::schema::STANDARD_FORMATS;
 
 fn formats_in(v: &Value, out: &mut Vec<String>) {
     match v {

@@ -627,12 +627,7 @@ async fn messages_layer(State(guard): State<Arc<Guard>>, req: Request, next: Nex
         // A standalone SSE stream ends after `sse_max_secs` (the client reconnects), so a
         // stream nobody reads cannot hold a connection forever.
         let resp = next.run(req).await;
-        let is_sse = resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        if !is_sse {
+        if !is_sse(&resp) {
             return resp;
         }
         let (parts, body) = resp.into_parts();
@@ -747,12 +742,7 @@ async fn messages_layer(State(guard): State<Arc<Guard>>, req: Request, next: Nex
         );
         return jsonrpc_response(StatusCode::OK, &r);
     }
-    let is_sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !is_sse {
+    if !is_sse(&resp) {
         return resp;
     }
     // A request's SSE stream: it holds the in-flight id until it is sent or dropped, and if
@@ -800,6 +790,13 @@ struct SseState {
     cut: CancellationToken,
     cut_error: Option<axum::body::Bytes>,
     _held: Option<InFlightId>,
+}
+
+fn is_sse(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 /// A (session, id) in flight; freed on drop.
