@@ -1474,52 +1474,27 @@ fn validate_file_root(root: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A scope entry, checked by the parser scan_host and check_cert use (so `config check`
+/// and `serve` can never disagree about it).
 fn validate_scope_entry(key: &str, entry: &str) -> Result<(), ConfigError> {
-    if let Some((ip, bits)) = entry.split_once('/') {
-        let ip: std::net::IpAddr = ip
-            .parse()
-            .map_err(|_| ConfigError::new(key, format!("`{entry}`: `{ip}` is not an IP")))?;
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        match bits.parse::<u8>() {
-            Ok(b) if b <= max => Ok(()),
-            _ => Err(ConfigError::new(
-                key,
-                format!("`{entry}`: prefix length must be 0..={max}"),
-            )),
-        }
-    } else if entry.parse::<std::net::IpAddr>().is_ok()
-        || entry
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-            && !entry.starts_with('-')
-            && entry.len() <= 253
-    {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            key,
-            format!("`{entry}` is neither a CIDR, an IP address nor a hostname"),
-        ))
-    }
+    crate::checks::scan::Scope::parse(&[entry.to_string()])
+        .map(|_| ())
+        .map_err(|e| ConfigError::new(key, e))
 }
 
+/// An allowed origin, checked by the HTTP transport's own parser.
 fn validate_origin_pattern(o: &str) -> Result<(), ConfigError> {
-    let key = "http.allowed_origins (SECOPS_ALLOWED_ORIGINS)";
-    if o == "null" {
-        return Ok(());
-    }
-    match o.split_once("://") {
-        Some(("http", rest)) | Some(("https", rest)) if !rest.is_empty() && !rest.contains('/') => {
-            Ok(())
-        }
-        _ => Err(ConfigError::new(
-            key,
-            format!(
-                "`{o}` is not an origin; write scheme://host[:port] (port may be `*`), \
-                 e.g. https://app.example.com or http://localhost:*"
-            ),
-        )),
-    }
+    crate::server::http::OriginPattern::parse(o)
+        .map(|_| ())
+        .map_err(|e| {
+            ConfigError::new(
+                "http.allowed_origins (SECOPS_ALLOWED_ORIGINS)",
+                format!(
+                    "{e}; write scheme://host[:port] (port may be `*`), e.g. \
+                     https://app.example.com or http://localhost:*"
+                ),
+            )
+        })
 }
 
 /// True for addresses only this machine can reach.
@@ -1587,6 +1562,15 @@ mod tests {
         let e = Config::from_toml_str("", &env(&[("SECOPS_ALLOWED_ORIGINS", "localhost")]))
             .unwrap_err();
         assert!(e.key.contains("allowed_origins"));
+        // The transport's own parser decides, so config check and serve agree.
+        let e = Config::from_toml_str("", &env(&[("SECOPS_ALLOWED_ORIGINS", "http://h:abc")]))
+            .unwrap_err();
+        assert!(
+            e.key.contains("allowed_origins") && e.problem.contains("port"),
+            "{e}"
+        );
+        let e = Config::from_toml_str("", &env(&[("SECOPS_SCAN_ALLOW", "exa mple")])).unwrap_err();
+        assert!(e.key.contains("SECOPS_SCAN_ALLOW"), "{e}");
         let e =
             Config::from_toml_str("", &env(&[("SECOPS_REMEDIATION", "yes please")])).unwrap_err();
         assert_eq!(e.key, "SECOPS_REMEDIATION");

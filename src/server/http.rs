@@ -857,7 +857,7 @@ fn strip_port(authority: &str) -> &str {
 
 /// `scheme://host[:port|:*]` or `null`.
 #[derive(Debug, Clone)]
-struct OriginPattern {
+pub struct OriginPattern {
     scheme: String,
     host: String,
     /// None: any port.
@@ -866,7 +866,7 @@ struct OriginPattern {
 }
 
 impl OriginPattern {
-    fn parse(p: &str) -> Result<Self, String> {
+    pub fn parse(p: &str) -> Result<Self, String> {
         if p == "null" {
             return Ok(Self {
                 scheme: String::new(),

@@ -69,6 +69,11 @@ impl Scope {
                 nets.push(IpNet::from(ip));
             } else if is_hostname(e) {
                 hosts.push(e.trim_end_matches('.').to_ascii_lowercase());
+            } else if let Some((ip, _)) = e.split_once('/')
+                && let Ok(ip) = ip.parse::<IpAddr>()
+            {
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                return Err(format!("`{e}`: the prefix length must be 0..={max}"));
             } else {
                 return Err(format!(
                     "`{e}` is neither a CIDR, an IP address nor a hostname"
