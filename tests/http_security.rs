@@ -625,7 +625,7 @@ async fn a_body_that_stalls_gets_408_and_connections_past_the_cap_get_503() {
     server.stop().await;
 }
 
-/// Open a 2025-11-25 session with raw requests; returns its id.
+/// Send a 2025-11-25 `initialize` with raw requests (a session is opened when it succeeds).
 async fn open_session(c: &reqwest::Client, url: &str) -> reqwest::Response {
     mcp_post(c, url)
         .bearer_auth(TEST_TOKEN)
@@ -635,15 +635,12 @@ async fn open_session(c: &reqwest::Client, url: &str) -> reqwest::Response {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_requests_with_one_id_in_a_session_all_get_an_answer() {
-    let scratch = Scratch::new();
-    let server = HttpHarness::start(&scratch, "", &[]).await;
-    let c = http();
-    let r = open_session(&c, &server.url()).await;
+/// A 2025-11-25 session, initialized (`notifications/initialized` sent); returns its id.
+async fn initialized_session(c: &reqwest::Client, url: &str) -> String {
+    let r = open_session(c, url).await;
     let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
     drop(r);
-    let note = mcp_post(&c, &server.url())
+    let note = mcp_post(c, url)
         .bearer_auth(TEST_TOKEN)
         .header("mcp-session-id", &session)
         .header("mcp-protocol-version", "2025-11-25")
@@ -651,7 +648,16 @@ async fn concurrent_requests_with_one_id_in_a_session_all_get_an_answer() {
         .send()
         .await
         .unwrap();
-    assert!(note.status().is_success());
+    assert!(note.status().is_success(), "{}", note.status());
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_id_in_a_session_all_get_an_answer() {
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let c = http();
+    let session = initialized_session(&c, &server.url()).await;
     let started = std::time::Instant::now();
     let calls = (0..10).map(|_| {
         let c = c.clone();
@@ -892,17 +898,7 @@ async fn an_sse_stream_nobody_reads_ends_after_sse_max_secs() {
     )
     .await;
     let c = http();
-    let r = open_session(&c, &server.url()).await;
-    let session = r.headers()["mcp-session-id"].to_str().unwrap().to_string();
-    drop(r);
-    let _ = mcp_post(&c, &server.url())
-        .bearer_auth(TEST_TOKEN)
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .send()
-        .await
-        .unwrap();
+    let session = initialized_session(&c, &server.url()).await;
     // The standalone GET stream of the session, opened and never read.
     let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let req = format!(

@@ -16,9 +16,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
-use rmcp::{
-    ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient, ServiceExt,
-};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient};
 use secops_mcp::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
@@ -156,23 +154,7 @@ impl World {
             .stderr(std::process::Stdio::from(log))
             .spawn()
             .expect("spawn secops-mcp");
-        let fut = async {
-            match era {
-                Era::Legacy => human.serve(transport).await.expect("initialize"),
-                Era::Stateless => human
-                    .serve_with_lifecycle(
-                        transport,
-                        ClientLifecycleMode::Discover {
-                            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                        },
-                    )
-                    .await
-                    .expect("discover"),
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(20), fut)
-            .await
-            .expect("connect timed out")
+        connect_with(human, transport, era).await
     }
 
     async fn client(&self, human: Human, era: Era, log_name: &str) -> HumanClient {
@@ -964,23 +946,7 @@ async fn http_human(http: &HttpHarness, token: &str, human: Human, era: Era) -> 
         )
         .auth_header(token),
     );
-    let fut = async {
-        match era {
-            Era::Legacy => human.serve(transport).await.expect("initialize"),
-            Era::Stateless => human
-                .serve_with_lifecycle(
-                    transport,
-                    ClientLifecycleMode::Discover {
-                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                    },
-                )
-                .await
-                .expect("discover"),
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), fut)
-        .await
-        .expect("connect timed out")
+    connect_with(human, transport, era).await
 }
 
 fn block_args(ip: &str, mode: &str, token: Option<&str>) -> Value {

@@ -497,12 +497,7 @@ impl Gate {
     fn check_token(&self, call: &Call, token: Option<&str>) -> Result<Redeemed, GateError> {
         let token = token.map(str::trim).filter(|t| !t.is_empty());
         let token = token.ok_or(GateError::MissingToken)?;
-        let (nonce, expires) = parse_token(token).ok_or(GateError::UnknownToken)?;
-        let digest = token_digest(token);
-        let row = self
-            .store
-            .token_get(&digest)?
-            .ok_or(GateError::UnknownToken)?;
+        let (nonce, expires, digest, row) = find_token(&self.store, token)?;
         if row.tool != call.tool {
             return Err(GateError::WrongTool {
                 tool: call.tool.clone(),
@@ -647,12 +642,7 @@ impl Gate {
                     "is required: the token the requester's plan returned".into(),
                 ));
             }
-            let (nonce, expires) = parse_token(token).ok_or(GateError::UnknownToken)?;
-            let digest = token_digest(token);
-            let row = self
-                .store
-                .token_get(&digest)?
-                .ok_or(GateError::UnknownToken)?;
+            let (nonce, expires, digest, row) = find_token(&self.store, token)?;
             let row = verify_row(&self.key()?, token, nonce, expires, row)?;
             check_approval_of(&self.policy, approver, &row.caller)?;
             if row.state == "approved" {
@@ -767,9 +757,7 @@ pub fn approve_out_of_band(
     token: &str,
 ) -> Result<String, GateError> {
     let token = token.trim();
-    let (nonce, expires) = parse_token(token).ok_or(GateError::UnknownToken)?;
-    let digest = token_digest(token);
-    let row = store.token_get(&digest)?.ok_or(GateError::UnknownToken)?;
+    let (nonce, expires, digest, row) = find_token(store, token)?;
     let key = load_or_create_key(state_dir)?;
     let row = verify_row(&key, token, nonce, expires, row)?;
     store
@@ -841,6 +829,18 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], GateError> {
 
 /// The stored row of a token that this server issued (its MAC verifies against the row's
 /// binding), that is not used and not expired.
+/// The stored row of a well-formed token: (nonce, expiry, digest, row). Unknown or
+/// malformed tokens are one error, so a caller learns nothing about which it was.
+fn find_token<'t>(
+    store: &Store,
+    token: &'t str,
+) -> Result<(&'t str, i64, String, TokenRow), GateError> {
+    let (nonce, expires) = parse_token(token).ok_or(GateError::UnknownToken)?;
+    let digest = token_digest(token);
+    let row = store.token_get(&digest)?.ok_or(GateError::UnknownToken)?;
+    Ok((nonce, expires, digest, row))
+}
+
 fn verify_row(
     key: &[u8; 32],
     token: &str,

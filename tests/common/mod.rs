@@ -74,13 +74,24 @@ where
     T: rmcp::transport::IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    connect_with(ClientConfig::default(), transport, era).await
+}
+
+/// Connect with any client handler (one that answers elicitation, records notes, ...).
+pub async fn connect_with<H, T, E, A>(
+    handler: H,
+    transport: T,
+    era: Era,
+) -> RunningService<RoleClient, H>
+where
+    H: rmcp::ClientHandler,
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
     let fut = async {
         match era {
-            Era::Legacy => ClientConfig::default()
-                .serve(transport)
-                .await
-                .expect("legacy initialize"),
-            Era::Stateless => ClientConfig::default()
+            Era::Legacy => handler.serve(transport).await.expect("legacy initialize"),
+            Era::Stateless => handler
                 .serve_with_lifecycle(
                     transport,
                     ClientLifecycleMode::Discover {
