@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::gate::{Call, GateError, Mode};
+use super::{ApplyReport, Arguments, Executed, Outcome, PlanReport, Remediation};
 use crate::checks::ArgError;
 use crate::context::AppContext;
+use crate::wazuh::ActiveResponseResult;
 
 pub const TOOL: &str = "block_ip";
 const COMMAND: &str = "firewall-drop";
@@ -38,19 +39,43 @@ pub struct BlockArgs {
     pub incident_id: Option<String>,
 }
 
+impl Arguments for BlockArgs {
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn confirmation_token(&self) -> Option<&str> {
+        self.confirmation_token.as_deref()
+    }
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Whether the command went to an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Sent,
+    Failed,
+}
+
 /// One agent's result.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AgentResult {
     pub agent: String,
     /// `sent` or `failed`.
-    pub status: String,
+    #[schemars(with = "String")]
+    pub status: AgentStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
+/// The declared output schema only (the tools/list snapshot pins it): results are a
+/// [`PlanReport<BlockPlan>`] or an [`ApplyReport<BlockApplied, BlockOutcome>`].
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
 pub struct BlockOutput {
     pub ip: String,
     /// `plan` or `apply`.
@@ -74,40 +99,53 @@ pub struct BlockOutput {
     pub detail: Option<String>,
 }
 
-impl BlockOutput {
-    pub fn summary(&self) -> String {
-        match (&self.outcome, &self.results) {
-            (Some(o), Some(r)) => {
-                let sent = r.iter().filter(|a| a.status == "sent").count();
-                let failed: Vec<String> = r
-                    .iter()
-                    .filter(|a| a.status != "sent")
-                    .map(|a| format!("{} ({})", a.agent, a.reason.as_deref().unwrap_or("failed")))
-                    .collect();
-                format!(
-                    "block_ip {} {o}: sent to {sent} agent(s){}{}",
-                    self.ip,
-                    if failed.is_empty() {
-                        ""
-                    } else {
-                        "; NOT blocked on: "
-                    },
-                    failed.join(", ")
-                )
-            }
-            (Some(o), None) => format!(
-                "block_ip {} {o}: {}",
-                self.ip,
-                self.detail.as_deref().unwrap_or("")
-            ),
-            _ => format!(
-                "Plan to block {} on {}. Nothing changed yet; apply with the confirmation_token \
-                 before {}.",
-                self.ip,
-                self.agents.join(", "),
-                self.expires_at.as_deref().unwrap_or("?")
-            ),
+/// A plan's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockPlan {
+    pub ip: String,
+    /// The agent ids, or `["all"]`.
+    pub agents: Vec<String>,
+}
+
+/// An applied block's own fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockApplied {
+    pub ip: String,
+    /// The agent ids, or `["all"]`.
+    pub agents: Vec<String>,
+    /// Every agent's result (absent when the Wazuh API call itself failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<AgentResult>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockOutcome {
+    /// Sent to every agent.
+    Blocked,
+    Partial,
+    /// Sent to none.
+    Failed,
+}
+
+impl Outcome for BlockOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            BlockOutcome::Blocked => "blocked",
+            BlockOutcome::Partial => "partial",
+            BlockOutcome::Failed => "failed",
         }
+    }
+    fn audit_action(self) -> &'static str {
+        match self {
+            BlockOutcome::Failed => "failure",
+            _ => "success",
+        }
+    }
+    fn failed(self) -> bool {
+        self == BlockOutcome::Failed
     }
 }
 
@@ -352,48 +390,40 @@ async fn manager_addresses(base_url: &str) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
-/// Send the block (the gate has consumed the token; `audit_id` is the `apply` row).
-pub async fn execute(
+/// Send the block (the gate has consumed the token).
+async fn execute(
     ctx: &AppContext,
     p: &Prepared,
-    call: &Call,
-    audit_id: i64,
-) -> Result<BlockOutput, BlockError> {
+) -> Result<Executed<BlockApplied, BlockOutcome>, BlockError> {
     let manager = ctx.wazuh.as_ref().ok_or(BlockError::NotConfigured)?;
-    let mut query = Vec::new();
-    if let Some(a) = &p.agents {
-        query.push(("agents_list", a.join(",")));
-    }
-    let body = json!({
-        "command": COMMAND,
-        "arguments": [],
-        "alert": {"data": {"srcip": p.ip.to_string()}},
-    });
-    let mut out = BlockOutput {
+    let alert = json!({"srcip": p.ip.to_string()});
+    let mut out = BlockApplied {
         ip: p.ip.to_string(),
-        mode: "apply".into(),
-        agents: p.agents.clone().unwrap_or_else(|| vec!["all".into()]),
-        audit_id: Some(audit_id),
-        ..Default::default()
+        agents: agents_shown(p),
+        results: None,
+        detail: None,
     };
     let (outcome, detail) = match manager
-        .request(Method::PUT, "/active-response", &query, Some(&body))
+        .run_active_response(p.agents.as_deref(), COMMAND, &[], alert)
         .await
     {
         Ok(resp) => {
             let results = agent_results(&resp, p.agents.as_deref());
-            let sent = results.iter().filter(|r| r.status == "sent").count();
+            let sent = results
+                .iter()
+                .filter(|r| r.status == AgentStatus::Sent)
+                .count();
             let outcome = match sent {
-                0 => "failed",
-                n if n == results.len() => "blocked",
-                _ => "partial",
+                0 => BlockOutcome::Failed,
+                n if n == results.len() => BlockOutcome::Blocked,
+                _ => BlockOutcome::Partial,
             };
             let detail = format!(
                 "sent to {sent} of {} agent(s); failed: {}",
                 results.len(),
                 results
                     .iter()
-                    .filter(|r| r.status != "sent")
+                    .filter(|r| r.status != AgentStatus::Sent)
                     .map(|r| r.agent.as_str())
                     .collect::<Vec<_>>()
                     .join(",")
@@ -401,66 +431,49 @@ pub async fn execute(
             out.results = Some(results);
             (outcome, detail)
         }
-        Err(e) => ("failed", format!("the Wazuh API refused or failed: {e}")),
+        Err(e) => (
+            BlockOutcome::Failed,
+            format!("the Wazuh API refused or failed: {e}"),
+        ),
     };
-    let action = if outcome == "failed" {
-        "failure"
-    } else {
-        "success"
-    };
-    out.audit_id = Some(
-        ctx.gate
-            .audit(call, action, outcome, Some(detail.clone()))?
-            .id,
-    );
-    out.outcome = Some(outcome.to_string());
-    if outcome == "failed" && out.results.is_none() {
-        out.detail = Some(detail);
+    if outcome == BlockOutcome::Failed && out.results.is_none() {
+        out.detail = Some(detail.clone());
     }
-    Ok(out)
+    Ok(Executed {
+        report: out,
+        outcome,
+        audit_detail: detail,
+    })
 }
 
-/// Per-agent results from `affected_items` and `failed_items`; requested agents the answer
-/// does not mention count as failed (never claim an unconfirmed block).
-fn agent_results(resp: &Value, requested: Option<&[String]>) -> Vec<AgentResult> {
-    let data = resp.get("data").cloned().unwrap_or(Value::Null);
-    let mut out: Vec<AgentResult> = data
-        .get("affected_items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .or_else(|| v.get("id")?.as_str().map(str::to_string))
-        })
+/// The agent ids, or `["all"]`.
+fn agents_shown(p: &Prepared) -> Vec<String> {
+    p.agents.clone().unwrap_or_else(|| vec!["all".into()])
+}
+
+/// Per-agent results from the affected and failed items; requested agents the answer does
+/// not mention count as failed (never claim an unconfirmed block).
+fn agent_results(resp: &ActiveResponseResult, requested: Option<&[String]>) -> Vec<AgentResult> {
+    let mut out: Vec<AgentResult> = resp
+        .affected
+        .iter()
         .map(|agent| AgentResult {
-            agent,
-            status: "sent".into(),
+            agent: agent.clone(),
+            status: AgentStatus::Sent,
             code: None,
             reason: None,
         })
         .collect();
-    for f in data
-        .get("failed_items")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let code = f.pointer("/error/code").and_then(Value::as_i64);
+    for f in &resp.failed {
         let message = f
-            .pointer("/error/message")
-            .and_then(Value::as_str)
+            .message
+            .as_deref()
             .map(|m| crate::util::sanitize_untrusted(m.as_bytes(), 200));
-        for id in f.get("id").and_then(Value::as_array).into_iter().flatten() {
-            let agent = id
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| id.to_string());
+        for agent in &f.ids {
             out.push(AgentResult {
-                agent,
-                status: "failed".into(),
-                code,
+                agent: agent.clone(),
+                status: AgentStatus::Failed,
+                code: f.code,
                 reason: message.clone(),
             });
         }
@@ -469,7 +482,7 @@ fn agent_results(resp: &Value, requested: Option<&[String]>) -> Vec<AgentResult>
         if !out.iter().any(|r| &r.agent == a) {
             out.push(AgentResult {
                 agent: a.clone(),
-                status: "failed".into(),
+                status: AgentStatus::Failed,
                 code: None,
                 reason: Some("not confirmed by the Wazuh API".into()),
             });
@@ -477,6 +490,101 @@ fn agent_results(resp: &Value, requested: Option<&[String]>) -> Vec<AgentResult>
     }
     out.sort_by(|a, b| a.agent.cmp(&b.agent));
     out
+}
+
+/// The block_ip action.
+pub struct BlockIp;
+
+impl Remediation for BlockIp {
+    const TOOL: &'static str = TOOL;
+    type Args = BlockArgs;
+    type Prepared = Prepared;
+    type Plan = BlockPlan;
+    type Applied = BlockApplied;
+    type Outcome = BlockOutcome;
+    type Error = BlockError;
+
+    async fn prepare(ctx: &AppContext, args: &BlockArgs) -> Result<Prepared, BlockError> {
+        prepare(ctx, args).await
+    }
+
+    fn steps(p: &Prepared) -> &[String] {
+        &p.steps
+    }
+
+    fn summary(p: &Prepared, reason: &str) -> String {
+        format!(
+            "block {} (firewall-drop) on agent(s) {}; reason: {reason}",
+            p.ip,
+            agents_shown(p).join(",")
+        )
+    }
+
+    fn question(p: &Prepared, reason: &str) -> String {
+        format!(
+            "secops-mcp asks to BLOCK {} (firewall-drop) on agent(s) {}.\nReason: {reason}\n\
+             Approve this change?",
+            p.ip,
+            agents_shown(p).join(", ")
+        )
+    }
+
+    fn plan(p: &Prepared) -> BlockPlan {
+        BlockPlan {
+            ip: p.ip.to_string(),
+            agents: agents_shown(p),
+        }
+    }
+
+    async fn execute(
+        ctx: &AppContext,
+        p: &Prepared,
+        _call: &Call,
+    ) -> Result<Executed<BlockApplied, BlockOutcome>, BlockError> {
+        execute(ctx, p).await
+    }
+
+    fn plan_summary(r: &PlanReport<BlockPlan>) -> String {
+        format!(
+            "Plan to block {} on {}. Nothing changed yet; apply with the confirmation_token \
+             before {}.",
+            r.action.ip,
+            r.action.agents.join(", "),
+            r.expires_at
+        )
+    }
+
+    fn applied_summary(r: &ApplyReport<BlockApplied, BlockOutcome>) -> String {
+        let (a, o) = (&r.action, r.outcome.as_str());
+        match &a.results {
+            Some(results) => {
+                let sent = results
+                    .iter()
+                    .filter(|a| a.status == AgentStatus::Sent)
+                    .count();
+                let failed: Vec<String> = results
+                    .iter()
+                    .filter(|a| a.status != AgentStatus::Sent)
+                    .map(|a| format!("{} ({})", a.agent, a.reason.as_deref().unwrap_or("failed")))
+                    .collect();
+                format!(
+                    "block_ip {} {o}: sent to {sent} agent(s){}{}",
+                    a.ip,
+                    if failed.is_empty() {
+                        ""
+                    } else {
+                        "; NOT blocked on: "
+                    },
+                    failed.join(", ")
+                )
+            }
+            None => format!(
+                "block_ip {} {o}: {}",
+                a.ip,
+                a.detail.as_deref().unwrap_or("")
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -515,11 +623,11 @@ mod tests {
             "failed_items": [{"error": {"code": 1701, "message": "Agent does not exist"}, "id": ["999"]}],
             "total_affected_items": 1, "total_failed_items": 1}});
         let req = vec!["001".to_string(), "002".to_string(), "999".to_string()];
-        let r = agent_results(&resp, Some(&req));
+        let r = agent_results(&ActiveResponseResult::parse(&resp), Some(&req));
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0].status, "sent");
+        assert_eq!(r[0].status, AgentStatus::Sent);
         assert_eq!(r[1].agent, "002");
-        assert_eq!(r[1].status, "failed");
+        assert_eq!(r[1].status, AgentStatus::Failed);
         assert_eq!(r[2].code, Some(1701));
     }
 }
