@@ -76,10 +76,9 @@ pub struct AgentResult {
     pub reason: Option<String>,
 }
 
-/// The declared output schema only (the tools/list snapshot pins it): results are a
-/// [`PlanReport<BlockPlan>`] or an [`ApplyReport<BlockApplied, BlockOutcome>`].
+// The declared output schema only (the tools/list snapshot pins it): results are a
+// `PlanReport<BlockPlan>` or an `ApplyReport<BlockApplied, BlockOutcome>`.
 #[derive(schemars::JsonSchema)]
-#[allow(dead_code)]
 pub struct BlockOutput {
     pub ip: String,
     /// `plan` or `apply`.

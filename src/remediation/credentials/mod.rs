@@ -38,12 +38,10 @@ pub struct RotateArgs {
     pub incident_id: Option<String>,
 }
 
+// The declared output schema only (the tools/list snapshot pins it): results are a
+// `PlanReport<RotatePlan>` or an `ApplyReport<RotateApplied, RotateOutcome>`.
 /// Plan or apply result (plan fields or apply fields are set, per `mode`).
-///
-/// The declared output schema only (the tools/list snapshot pins it): results are a
-/// [`PlanReport<RotatePlan>`] or an [`ApplyReport<RotateApplied, RotateOutcome>`].
 #[derive(schemars::JsonSchema)]
-#[allow(dead_code)]
 pub struct RotateOutput {
     pub credential: String,
     /// `plan` or `apply`.

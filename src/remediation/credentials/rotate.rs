@@ -90,8 +90,7 @@ pub(super) async fn execute(
     if let Err(e) = write_private(&pending, format!("{}\n", new.expose()).as_bytes())
         .and_then(|()| sync_dir(file.parent().unwrap_or(Path::new("/"))))
     {
-        let _ = std::fs::remove_file(&pending);
-        let _ = ctx.store.rotation_release(&cred.id, false);
+        discard_staged(ctx, cred, &pending);
         return Ok(finish(
             out,
             RotateOutcome::Failed,
@@ -114,15 +113,13 @@ pub(super) async fn execute(
         "started",
         Some(format!("PUT /security/users/{id}")),
     ) {
-        let _ = std::fs::remove_file(&pending);
-        let _ = ctx.store.rotation_release(&cred.id, false);
+        discard_staged(ctx, cred, &pending);
         return Err(e.into());
     }
     if let Err(e) = set_password(admin, id, &new).await {
         // The answer may be lost although the change happened: ask the target.
         if login_works(ctx, &cred.user, &new).await.is_err() {
-            let _ = std::fs::remove_file(&pending);
-            let _ = ctx.store.rotation_release(&cred.id, false);
+            discard_staged(ctx, cred, &pending);
             return Ok(finish(
                 out,
                 RotateOutcome::Failed,
@@ -241,6 +238,13 @@ async fn rollback(
             Ok(finish(out, RotateOutcome::Failed, instructions))
         }
     }
+}
+
+/// Nothing was changed on the target: drop the staged secret and the rotation lock (best
+/// effort; reconciliation cleans up what is left).
+fn discard_staged(ctx: &AppContext, cred: &CredentialConfig, pending: &Path) {
+    let _ = std::fs::remove_file(pending);
+    let _ = ctx.store.rotation_release(&cred.id, false);
 }
 
 /// Set the password of API user `id`; a failed item is a refusal.
