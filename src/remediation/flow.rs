@@ -60,7 +60,7 @@ pub enum FlowError {
     /// Refused: arguments, configuration or a plan-time check (audited as `refuse`).
     #[error("{0}")]
     Refused(String),
-    /// The change stopped before it had an outcome (the action audited why).
+    /// The action stopped before the change had an outcome (e.g. a failed preflight).
     #[error("{0}")]
     Failed(String),
     /// Asking the human failed on our side.
