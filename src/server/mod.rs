@@ -2,12 +2,12 @@
 //! prompts and resources, shared by the stdio and the streamable HTTP transports.
 
 pub mod auth;
+mod confirm;
 pub mod http;
 pub mod jsonrpc;
 mod logging;
 pub mod metrics;
 pub mod prompts;
-pub mod remediation_tools;
 pub mod resources;
 pub mod schema;
 pub mod stdio;

@@ -2,6 +2,8 @@
 //! argument) -> a check or remediation call -> structured content plus a one-paragraph
 //! text summary. No business logic lives here.
 
+pub(crate) mod remediation;
+
 use rmcp::model::ProgressNotificationParam;
 use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock, JsonObject};
 use rmcp::service::RequestContext;

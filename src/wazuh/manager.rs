@@ -407,7 +407,8 @@ impl ManagerClient {
     }
 }
 
-fn data(body: &Value) -> Value {
+/// `data` of a response envelope (`null` when absent).
+pub(super) fn data(body: &Value) -> Value {
     body.get("data").cloned().unwrap_or(Value::Null)
 }
 

@@ -111,6 +111,47 @@ impl<T> Items<T> {
     }
 }
 
+/// One entry of `data.failed_items` (Wazuh's `SimpleApiError`): the ids it concerns and
+/// why they failed. The message is remote text: sanitise it before showing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedItem {
+    /// The failed ids, as strings (numbers and other values as their JSON text).
+    pub ids: Vec<String>,
+    pub code: Option<i64>,
+    pub message: Option<String>,
+}
+
+impl FailedItem {
+    pub fn parse(v: &Value) -> Self {
+        FailedItem {
+            ids: v
+                .get("id")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|id| {
+                    id.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| id.to_string())
+                })
+                .collect(),
+            code: v.pointer("/error/code").and_then(Value::as_i64),
+            message: v
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        }
+    }
+
+    /// Every entry of `data.failed_items`.
+    pub fn list(data: &Value) -> Vec<Self> {
+        match Obj(data).get("failed_items") {
+            Some(Value::Array(a)) => a.iter().map(Self::parse).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// `GET /`
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ApiInfo {
