@@ -29,6 +29,7 @@ use crate::config::IncidentsConfig;
 use crate::store::{Store, StoreError};
 use crate::wazuh::IndexerClient;
 
+/// Why an incident call failed: a bad argument (named), or the store.
 #[derive(Debug, thiserror::Error)]
 pub enum IncidentError {
     #[error(transparent)]

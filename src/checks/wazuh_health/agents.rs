@@ -5,8 +5,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use super::request::{bounded, logged_in};
-use super::{ComponentStatus, HealthDeps, NOT_CONFIGURED, status_of};
+use super::request::{bounded, ready};
+use super::{ComponentStatus, HealthDeps, status_of};
 use crate::checks::{Finding, Severity};
 
 /// How many disconnected agents are named in the report.
@@ -47,16 +47,14 @@ pub(super) async fn check(
         disconnected_agents: Vec::new(),
         error: None,
     };
-    let Some(m) = deps.manager else {
-        s.error = Some(NOT_CONFIGURED.to_string());
-        return (s, Vec::new());
+    let m = match ready(deps, timeout).await {
+        Ok(m) => m,
+        Err(stop) => {
+            (s.check, s.error) = (stop.check, Some(stop.error));
+            return (s, Vec::new());
+        }
     };
     let mut f = Vec::new();
-    if let Err(e) = logged_in(m, timeout).await {
-        s.check = ComponentStatus::Error;
-        s.error = Some(e.into());
-        return (s, f);
-    }
     let sum = match bounded(timeout, "GET /agents/summary/status", m.agents_summary()).await {
         Ok(sum) => sum,
         Err(e) => {

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-use super::request::{bounded, logged_in};
-use super::{ComponentStatus, HealthDeps, NOT_CONFIGURED, parse_loose_time, status_of};
+use super::request::{bounded, ready};
+use super::{ComponentStatus, HealthDeps, parse_loose_time, status_of};
 use crate::checks::{Finding, Severity};
 use crate::wazuh::types::NodeHealth;
 
@@ -30,16 +30,14 @@ pub(super) async fn check(
         nodes: Vec::new(),
         error: None,
     };
-    let Some(m) = deps.manager else {
-        s.error = Some(NOT_CONFIGURED.to_string());
-        return (s, Vec::new());
+    let m = match ready(deps, timeout).await {
+        Ok(m) => m,
+        Err(stop) => {
+            (s.check, s.error) = (stop.check, Some(stop.error));
+            return (s, Vec::new());
+        }
     };
     let mut f = Vec::new();
-    if let Err(e) = logged_in(m, timeout).await {
-        s.check = ComponentStatus::Error;
-        s.error = Some(e.into());
-        return (s, f);
-    }
     let status = match bounded(timeout, "GET /cluster/status", m.cluster_status()).await {
         Ok(st) => st,
         Err(e) => {

@@ -1,9 +1,11 @@
 //! One bounded request to Wazuh for a health component: its own timeout, and a
-//! [`Failure`] that says which request failed and whether the service was reachable at all.
+//! [`Failure`] that says which request failed and whether the service was reachable at all;
+//! and the start the manager components share ([`ready`]).
 
 use std::future::Future;
 use std::time::Duration;
 
+use super::{ComponentStatus, HealthDeps, NOT_CONFIGURED};
 use crate::wazuh::{ManagerClient, WazuhError};
 
 /// Why a component could not finish.
@@ -60,4 +62,27 @@ pub(super) const LOGIN: &str = "login (POST /security/user/authenticate)";
 /// their whole timeout.
 pub(super) async fn logged_in(m: &ManagerClient, timeout: Duration) -> Result<bool, Failure> {
     bounded(timeout, LOGIN, m.authenticate()).await
+}
+
+/// Why a manager component stops before its own requests: its status and error text.
+pub(super) struct Stop {
+    pub(super) check: ComponentStatus,
+    pub(super) error: String,
+}
+
+/// The start of the cluster, agents and logs components: the manager client, logged in
+/// (`not_configured` without a manager; `error` when the login fails).
+pub(super) async fn ready<'a>(
+    deps: &HealthDeps<'a>,
+    timeout: Duration,
+) -> Result<&'a ManagerClient, Stop> {
+    let m = deps.manager.ok_or_else(|| Stop {
+        check: ComponentStatus::NotConfigured,
+        error: NOT_CONFIGURED.to_string(),
+    })?;
+    logged_in(m, timeout).await.map_err(|e| Stop {
+        check: ComponentStatus::Error,
+        error: e.into(),
+    })?;
+    Ok(m)
 }
