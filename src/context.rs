@@ -1,6 +1,7 @@
 //! The shared context every tool receives: validated config, the store, the check engines
-//! built once at start (trust anchors for check_cert), the metrics registry, and the
-//! incident ingest entry point shared by incident_status and the background task.
+//! built once at start (trust anchors for check_cert), the metrics registry, the `Deps`
+//! each check and incident entry point borrows from it, and the incident ingest entry point
+//! shared by incident_status and the background task. No server types.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,11 +9,14 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::checks::cert::{CertChecker, CertPolicy};
+use crate::checks::cert::{CertChecker, CertDeps, CertPolicy};
+use crate::checks::containers::ContainersDeps;
+use crate::checks::host::HostThresholds;
 use crate::checks::scan::{ScanDeps, ScanLimiter, Scope};
 use crate::checks::wazuh_health::HealthDeps;
 use crate::config::Config;
-use crate::server::metrics::Metrics;
+use crate::incidents::{IncidentDeps, IngestStatus};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::wazuh::{IndexerClient, ManagerClient, ManagerOptions};
 
@@ -40,7 +44,7 @@ pub struct AppContext {
     pub gate: crate::remediation::Gate,
     /// Interrupted credential rotations are reconciled once per process.
     pub reconciled: tokio::sync::OnceCell<()>,
-    /// One incident ingest at a time (tool calls and the background task).
+    /// One incident ingest or update at a time (tool calls and the background task).
     pub ingest_lock: tokio::sync::Mutex<()>,
 }
 
@@ -117,6 +121,34 @@ impl AppContext {
 }
 
 impl AppContext {
+    /// What check_cert needs, borrowed from the context.
+    pub fn cert_deps(&self) -> CertDeps<'_> {
+        CertDeps {
+            checker: &self.cert,
+            defaults: &self.config.cert,
+        }
+    }
+
+    /// host_metrics' thresholds.
+    pub fn host_deps(&self) -> HostThresholds {
+        HostThresholds::from(&self.config.health)
+    }
+
+    /// Where container_status looks.
+    pub fn containers_deps(&self) -> ContainersDeps<'_> {
+        ContainersDeps::from(&self.config.health)
+    }
+
+    /// What ingestion, incident_status and incident_update need, borrowed from the context.
+    pub fn incident_deps(&self) -> IncidentDeps<'_> {
+        IncidentDeps {
+            indexer: self.indexer.as_ref(),
+            store: &self.store,
+            settings: &self.config.incidents,
+            lock: &self.ingest_lock,
+        }
+    }
+
     /// What scan_host needs, borrowed from the context.
     pub fn scan_deps(&self) -> ScanDeps<'_> {
         ScanDeps {
@@ -142,19 +174,8 @@ impl AppContext {
 
 impl AppContext {
     /// Ingest new alerts into incidents (serialised); first run reaches back to `bootstrap`.
-    pub async fn ingest_incidents(
-        &self,
-        bootstrap: time::OffsetDateTime,
-    ) -> crate::checks::incidents::IngestStatus {
-        let _one = self.ingest_lock.lock().await;
-        crate::checks::incidents::ingest(
-            self.indexer.as_ref(),
-            &self.store,
-            &self.config.incidents,
-            bootstrap,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
+    pub async fn ingest_incidents(&self, bootstrap: time::OffsetDateTime) -> IngestStatus {
+        crate::incidents::ingest_locked(&self.incident_deps(), bootstrap).await
     }
 }
 

@@ -6,6 +6,8 @@ pub mod calllog;
 pub mod checks;
 pub mod config;
 pub mod context;
+pub mod incidents;
+pub mod metrics;
 pub mod remediation;
 pub mod server;
 pub mod sim;

@@ -11,7 +11,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Severity};
+use super::{Finding, NoArgs, Severity, Summary};
+use crate::config::HealthConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ContainerInfo {
@@ -50,6 +51,50 @@ impl ContainersReport {
             name_filter: filter.to_string(),
             containers: Vec::new(),
             findings: Vec::new(),
+        }
+    }
+}
+
+/// Where container_status looks: the Docker address (`None`: `DOCKER_HOST` or the default
+/// socket), the name filter, and the time the Engine API gets.
+pub struct ContainersDeps<'a> {
+    pub docker_host: Option<&'a str>,
+    pub name_filter: &'a str,
+    pub timeout: Duration,
+}
+
+impl<'a> From<&'a HealthConfig> for ContainersDeps<'a> {
+    fn from(h: &'a HealthConfig) -> Self {
+        Self {
+            docker_host: h.docker_host.as_deref(),
+            name_filter: &h.container_filter,
+            timeout: Duration::from_millis(h.timeout_ms),
+        }
+    }
+}
+
+/// container_status. No Docker is an answer (`available: false`), so this never fails.
+pub async fn run(
+    deps: &ContainersDeps<'_>,
+    _args: &NoArgs,
+) -> Result<ContainersReport, std::convert::Infallible> {
+    Ok(check(deps.docker_host, deps.name_filter, deps.timeout).await)
+}
+
+impl Summary for ContainersReport {
+    fn summary(&self) -> String {
+        if self.available {
+            format!(
+                "{} matching `{}`; {}.",
+                crate::util::count(self.containers.len() as u64, "container", "containers"),
+                self.name_filter,
+                crate::util::count(self.findings.len() as u64, "finding", "findings")
+            )
+        } else {
+            format!(
+                "Containers not available: {}",
+                self.reason.as_deref().unwrap_or("unknown reason")
+            )
         }
     }
 }

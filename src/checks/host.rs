@@ -7,7 +7,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Finding, Severity};
+use super::{Finding, NoArgs, Severity, Summary};
+use crate::config::HealthConfig;
 
 /// Thresholds in percent; critical is halfway between warning and 100 unless configured.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +16,16 @@ pub struct HostThresholds {
     pub cpu_warn: f64,
     pub memory_warn: f64,
     pub disk_warn: f64,
+}
+
+impl From<&HealthConfig> for HostThresholds {
+    fn from(h: &HealthConfig) -> Self {
+        Self {
+            cpu_warn: h.cpu_warn_percent,
+            memory_warn: h.memory_warn_percent,
+            disk_warn: h.disk_warn_percent,
+        }
+    }
 }
 
 impl Default for HostThresholds {
@@ -92,6 +103,24 @@ fn pct(used: u64, total: u64) -> f64 {
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+/// host_metrics: measure the host and judge it against the thresholds.
+pub async fn run(th: &HostThresholds, _args: &NoArgs) -> Result<HostReport, String> {
+    measure(*th).await
+}
+
+impl Summary for HostReport {
+    fn summary(&self) -> String {
+        format!(
+            "CPU {:.1} %, memory {:.1} %, fullest disk {:.1} %, load {:.2}; {}.",
+            self.cpu_percent,
+            self.memory_percent,
+            self.disk_percent,
+            self.load_1m,
+            crate::util::count(self.findings.len() as u64, "finding", "findings")
+        )
+    }
 }
 
 /// Measure the host. CPU usage needs two samples, so this takes about 250 ms; it runs on a

@@ -6,7 +6,6 @@ mod confirm;
 pub mod http;
 pub mod jsonrpc;
 mod logging;
-pub mod metrics;
 pub mod prompts;
 pub mod resources;
 pub mod schema;
@@ -150,7 +149,15 @@ pub fn unknown_tool_message(name: &str, available: &[String]) -> String {
 fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
     static ROUTER: std::sync::OnceLock<Arc<ToolRouter<SecopsServer>>> = std::sync::OnceLock::new();
     ROUTER
-        .get_or_init(|| Arc::new(SecopsServer::tool_router() + SecopsServer::incident_router()))
+        .get_or_init(|| {
+            Arc::new(
+                SecopsServer::cert_router()
+                    + SecopsServer::health_router()
+                    + SecopsServer::scan_router()
+                    + SecopsServer::host_router()
+                    + SecopsServer::incident_router(),
+            )
+        })
         .clone()
 }
 

@@ -45,7 +45,7 @@ pub fn list(ctx: &AppContext) -> Vec<Resource> {
         .unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
     for row in rows {
-        let v = crate::checks::incidents::view(&row, &ctx.config.incidents, now);
+        let v = crate::incidents::view(&row, &ctx.config.incidents, now);
         out.push(
             Resource::new(format!("{INCIDENT_PREFIX}{}", v.id), v.id.to_lowercase())
                 .with_title(format!(
@@ -86,10 +86,10 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
         _ if uri.starts_with(INCIDENT_PREFIX) => {
             let id = &uri[INCIDENT_PREFIX.len()..];
             let now = time::OffsetDateTime::now_utc();
-            match crate::checks::incidents::detail(&ctx.store, &ctx.config.incidents, id, now) {
+            match crate::incidents::detail(&ctx.store, &ctx.config.incidents, id, now) {
                 Ok(d) => serde_json::to_value(d)
                     .map_err(|e| ErrorData::internal_error(e.to_string(), None))?,
-                Err(crate::checks::incidents::IncidentError::InvalidArgument(e)) => {
+                Err(crate::incidents::IncidentError::InvalidArgument(e)) => {
                     return Err(ErrorData::resource_not_found(e.reason, None));
                 }
                 Err(e) => return Err(ErrorData::internal_error(e.to_string(), None)),

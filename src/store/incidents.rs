@@ -1,5 +1,5 @@
 //! Incident rows and the ingested-alert ledger: the SQL behind incident correlation. The
-//! correlation rules live in `checks::incidents`; this module only loads and saves rows,
+//! correlation rules live in `incidents::correlate`; this module only loads and saves rows,
 //! inside one transaction per ingested page so a page is counted once or not at all.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

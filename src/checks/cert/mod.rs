@@ -51,7 +51,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{ArgError, Finding, Severity};
+use super::{ArgError, Finding, Severity, Summary};
+use crate::config::CertDefaults;
 use analyze::{ExpectedName, Observation, Thresholds, assess, error_result};
 
 pub use files::MAX_CERT_FILE_BYTES;
@@ -532,10 +533,34 @@ fn specificity(code: &str) -> usize {
     ORDER.iter().position(|c| *c == code).unwrap_or(ORDER.len())
 }
 
+/// What check_cert needs: the engine (trust anchors, policy) and the configured defaults.
+pub struct CertDeps<'a> {
+    pub checker: &'a CertChecker,
+    pub defaults: &'a CertDefaults,
+}
+
+/// check_cert with the configured defaults for the thresholds and timeout the caller left
+/// out.
+pub async fn run(deps: &CertDeps<'_>, args: &CertArgs) -> Result<CertReport, CertError> {
+    let mut args = args.clone();
+    let defaults = deps.defaults;
+    args.warning_days.get_or_insert(defaults.warning_days);
+    args.critical_days.get_or_insert(defaults.critical_days);
+    args.timeout_ms.get_or_insert(defaults.timeout_ms as i64);
+    deps.checker.check(args).await
+}
+
 impl CertReport {
+    /// The same paragraph as [`Summary::summary`] (the CLI and tests call it by this name).
+    pub fn summary_text(&self) -> String {
+        self.summary()
+    }
+}
+
+impl Summary for CertReport {
     /// One short paragraph a person can read, e.g. `3 targets: 1 ok, 1 warning
     /// (example.com: expires in 12 days), 1 error (db:5432: connection refused)`.
-    pub fn summary_text(&self) -> String {
+    fn summary(&self) -> String {
         let n = self.results.len();
         let mut parts = Vec::new();
         for (status, count, label) in [

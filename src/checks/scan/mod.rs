@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::cert::{CertChecker, CertOptions, CertStatus, Target};
-use crate::checks::{ArgError, Finding, Severity};
+use crate::checks::{ArgError, Finding, Severity, Summary};
 use crate::store::Store;
 use engine::{EngineOptions, PortState};
 pub use scope::{Refusal, Scope};
@@ -646,9 +646,9 @@ pub fn compress_ranges(ports: &[u16]) -> String {
     out
 }
 
-impl ScanReport {
+impl Summary for ScanReport {
     /// One paragraph for a person.
-    pub fn summary_text(&self) -> String {
+    fn summary(&self) -> String {
         let open: usize = self.hosts.iter().map(|h| h.open.len()).sum();
         let filtered: usize = self.hosts.iter().map(|h| h.filtered_count).sum();
         let inconclusive: usize = self.hosts.iter().map(|h| h.inconclusive_count).sum();

@@ -190,7 +190,7 @@ impl Gate {
             return Ok(());
         };
         let shown = crate::util::sanitize_untrusted(id.as_bytes(), 40);
-        let seq = crate::checks::incidents::parse_incident_id(id).ok_or_else(|| {
+        let seq = crate::incidents::parse_incident_id(id).ok_or_else(|| {
             GateError::Incident(format!(
                 "`{shown}` is not an incident id; ids look like `INC-000001` (see incident_status)"
             ))

@@ -1,5 +1,6 @@
 //! Prometheus metrics in text format for `/metrics`: tool calls, errors and latency
-//! histograms per tool, and HTTP requests refused by the transport guards.
+//! histograms per tool, and HTTP requests refused by the transport guards. Outside
+//! `server/` so the context (and later the monitors) hold the registry without server types.
 
 use std::sync::Mutex;
 
