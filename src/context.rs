@@ -59,8 +59,7 @@ impl AppContext {
         }
         // The tool reads files only under check_cert.file_roots and connects only where
         // check_cert.allow permits (never to a cloud metadata endpoint not listed exactly).
-        let policy = CertPolicy::confined(config.cert.file_roots.clone(), &config.cert.allow)
-            .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
+        let policy = CertPolicy::confined(config.cert.file_roots.clone(), &config.cert.allow);
         let cert = CertChecker::with_ca_files(&cert_cas)?.with_policy(policy);
         let timeout = Duration::from_millis(config.health.timeout_ms);
         let wazuh = match &config.wazuh {
@@ -91,8 +90,7 @@ impl AppContext {
             )?),
             None => None,
         };
-        let scan_scope = Scope::parse(&config.scan_allow)
-            .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
+        let scan_scope = Scope::clone(&config.scan_allow);
         let scan_limiter = ScanLimiter::new(config.scan_rate_per_minute);
         let gate = crate::remediation::Gate::new(&config, store.clone());
         Ok(Arc::new(Self {
