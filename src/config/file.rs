@@ -151,16 +151,26 @@ pub(super) struct FileIncidents {
     pub low_contact: Option<String>,
 }
 
+/// Parse the file; an error names the key by its path (`scan.rate_per_minute`), or by the
+/// text toml points at when the file is not TOML at all.
 pub(super) fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str::<FileConfig>(text).map_err(|e| {
-        let msg = e.message().to_string();
-        // toml reports the offending key inside the message ("unknown field `x`").
-        let key = e
-            .span()
+    let spanned_key = |e: &toml::de::Error| {
+        e.span()
             .and_then(|s| text.get(s))
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty() && s.len() < 80)
-            .unwrap_or_else(|| "config".to_string());
-        ConfigError::new(key, msg)
+            .unwrap_or_else(|| "config".to_string())
+    };
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| ConfigError::new(spanned_key(&e), e.message()))?;
+    serde_path_to_error::deserialize::<_, FileConfig>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
+        let key = if path.is_empty() || path == "." {
+            spanned_key(&e)
+        } else {
+            path
+        };
+        ConfigError::new(key, e.message())
     })
 }

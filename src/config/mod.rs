@@ -307,6 +307,14 @@ pub(crate) mod tests {
     fn unknown_key_is_named() {
         let e = Config::from_toml_str("[http]\ntokenz_file = \"x\"\n", &env(&[])).unwrap_err();
         assert!(e.problem.contains("tokenz_file"), "{e}");
+        // A value of the wrong type is named by its path, not by the value.
+        let e =
+            Config::from_toml_str("[scan]\nrate_per_minute = \"abc\"\n", &env(&[])).unwrap_err();
+        assert_eq!(e.key, "scan.rate_per_minute", "{e}");
+        let e = Config::from_toml_str("[[credentials]]\nid = 5\n", &env(&[])).unwrap_err();
+        assert_eq!(e.key, "credentials[0].id", "{e}");
+        let e = Config::from_toml_str("[scan\n", &env(&[])).unwrap_err();
+        assert!(!e.problem.is_empty(), "{e}");
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub struct HttpServer {
 /// them here, so `config check` refuses a tokens file `serve --http` would refuse.
 pub fn load_tokens(http: &HttpConfig) -> anyhow::Result<Option<TokenSet>> {
     match &http.tokens_file {
-        Some(path) => Ok(Some(TokenSet::load(path).map_err(anyhow::Error::msg)?)),
+        Some(path) => Ok(Some(TokenSet::load(path).map_err(|e| {
+            anyhow::anyhow!("http.tokens_file (SECOPS_HTTP_TOKENS_FILE): {e}")
+        })?)),
         None => Ok(None),
     }
 }
