@@ -55,6 +55,7 @@ pub struct HealthConfig {
 
 const SCAN_ALLOW: Key = Key::env("scan.allow", "SECOPS_SCAN_ALLOW");
 const CERT_ALLOW: Key = Key::env("check_cert.allow", "SECOPS_CERT_ALLOW");
+const HEALTH_TIMEOUT: Key = Key::env("health.timeout_ms", "SECOPS_HEALTH_TIMEOUT_MS");
 const CERT_FILE_ROOTS: Key = Key::env("check_cert.file_roots", "SECOPS_CERT_FILE_ROOTS");
 
 /// `scan.allow`, parsed by scan_host's scope parser.
@@ -135,12 +136,7 @@ pub(super) fn health(l: &Layers, f: FileHealth) -> Result<HealthConfig, ConfigEr
         return Err(file("health.api_slow_ms").error("must be below health.api_critical_ms"));
     }
     Ok(HealthConfig {
-        timeout_ms: l.number(
-            Key::env("health.timeout_ms", "SECOPS_HEALTH_TIMEOUT_MS"),
-            f.timeout_ms,
-            5000,
-            100..=120_000,
-        )?,
+        timeout_ms: l.number(HEALTH_TIMEOUT, f.timeout_ms, 5000, 100..=120_000)?,
         api_slow_ms,
         api_critical_ms,
         cpu_warn_percent: percent("health.cpu_warn_percent", f.cpu_warn_percent, 80.0)?,

@@ -72,6 +72,8 @@ impl Default for HttpLimits {
 }
 
 const ALLOWED_ORIGINS: Key = Key::env("http.allowed_origins", "SECOPS_ALLOWED_ORIGINS");
+const RATE_LIMIT: Key = Key::env("http.rate_limit_per_minute", "SECOPS_HTTP_RATE_LIMIT");
+const MAX_BODY: Key = Key::env("http.max_body_bytes", "SECOPS_HTTP_MAX_BODY_BYTES");
 
 pub(super) fn load(l: &Layers, fh: FileHttp) -> Result<HttpConfig, ConfigError> {
     let default_origins = DEFAULT_ALLOWED_ORIGINS.iter().map(|s| s.to_string());
@@ -160,17 +162,12 @@ pub(super) fn load(l: &Layers, fh: FileHttp) -> Result<HttpConfig, ConfigError> 
             list,
         )?,
         rate_limit_per_minute: l.number(
-            Key::env("http.rate_limit_per_minute", "SECOPS_HTTP_RATE_LIMIT"),
+            RATE_LIMIT,
             fh.rate_limit_per_minute,
             600,
             1..=1_000_000,
         )?,
-        max_body_bytes: l.number(
-            Key::env("http.max_body_bytes", "SECOPS_HTTP_MAX_BODY_BYTES"),
-            fh.max_body_bytes,
-            256 * 1024,
-            1024..=64 * 1024 * 1024,
-        )?,
+        max_body_bytes: l.number(MAX_BODY, fh.max_body_bytes, 256 * 1024, 1024..=64 << 20)?,
         limits,
         tokens_file: l.layer(
             Key::env("http.tokens_file", "SECOPS_HTTP_TOKENS_FILE"),

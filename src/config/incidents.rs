@@ -9,6 +9,11 @@ use super::file::FileIncidents;
 
 /// The severities of the SLA matrix, in the order of its arrays.
 const SEVERITIES: [&str; 4] = ["critical", "high", "medium", "low"];
+const MIN_LEVEL: Key = Key::env("incidents.min_level", "SECOPS_INCIDENTS_MIN_LEVEL");
+const INGEST_EVERY: Key = Key::env(
+    "incidents.ingest_interval_secs",
+    "SECOPS_INCIDENTS_INGEST_INTERVAL_SECS",
+);
 const SLA_KEYS: [&str; 4] = [
     "incidents.critical_sla_minutes",
     "incidents.high_sla_minutes",
@@ -85,22 +90,14 @@ pub(super) fn load(l: &Layers, f: FileIncidents) -> Result<IncidentsConfig, Conf
         f.low_contact,
     ];
     let mut c = IncidentsConfig {
-        min_level: l.number(
-            Key::env("incidents.min_level", "SECOPS_INCIDENTS_MIN_LEVEL"),
-            f.min_level,
-            d.min_level,
-            1..=16,
-        )?,
+        min_level: l.number(MIN_LEVEL, f.min_level, d.min_level, 1..=16)?,
         window_minutes: within(
             Key::file("incidents.window_minutes"),
             f.window_minutes.unwrap_or(d.window_minutes),
             1..=7 * 24 * 60,
         )?,
         ingest_interval_secs: l.number(
-            Key::env(
-                "incidents.ingest_interval_secs",
-                "SECOPS_INCIDENTS_INGEST_INTERVAL_SECS",
-            ),
+            INGEST_EVERY,
             f.ingest_interval_secs,
             d.ingest_interval_secs,
             0..=86_400,

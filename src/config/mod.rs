@@ -360,28 +360,11 @@ pub(crate) mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            c.wazuh
-                .as_ref()
-                .unwrap()
-                .login
-                .password
-                .as_ref()
-                .unwrap()
-                .expose(),
-            "S3cret-env-pass!"
-        );
-        assert_eq!(
-            c.indexer
-                .as_ref()
-                .unwrap()
-                .login
-                .password
-                .as_ref()
-                .unwrap()
-                .expose(),
-            "S3cret-file-pass!"
-        );
+        let password = |l: Option<&Login>| l.and_then(|l| l.password.clone()).unwrap();
+        let wazuh = password(c.wazuh.as_ref().map(|w| &w.login));
+        assert_eq!(wazuh.expose(), "S3cret-env-pass!");
+        let indexer = password(c.indexer.as_ref().map(|i| &i.login));
+        assert_eq!(indexer.expose(), "S3cret-file-pass!");
         let shown = format!("{:?} {}", c, c.masked());
         assert!(!shown.contains("S3cret"), "{shown}");
     }

@@ -125,6 +125,8 @@ impl Default for RemediationPolicy {
     }
 }
 
+/// `[remediation]`: ranges, protected addresses, approvers and confirmation policies
+/// checked; `rotate_credentials.allow` must name `[[credentials]]` ids.
 pub(super) fn policy(
     fr: FileRemediation,
     credentials: &[CredentialConfig],
