@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::checks::cert::{CertChecker, CertDeps, CertPolicy};
@@ -52,7 +53,8 @@ impl AppContext {
     /// Build everything that can fail at start, so a bad setting stops the server with a
     /// clear message instead of failing on the first call.
     pub fn new(config: Config, demo: bool) -> anyhow::Result<Arc<Self>> {
-        let store = Store::open(&config.state_dir)?;
+        // Errors name the setting, as configuration errors do (`config check` runs this too).
+        let store = Store::open(&config.state_dir).context("state_dir (SECOPS_STATE_DIR)")?;
         // In demo mode check_cert trusts the simulator's CA like the Wazuh clients do, so
         // both tools agree about the same endpoint.
         let mut cert_cas: Vec<&std::path::Path> =
@@ -63,24 +65,31 @@ impl AppContext {
         }
         // The tool reads files only under check_cert.file_roots and connects only where
         // check_cert.allow permits (never to a cloud metadata endpoint not listed exactly).
-        let policy = CertPolicy::confined(config.cert.file_roots.clone(), &config.cert.allow)
-            .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
-        let cert = CertChecker::with_ca_files(&cert_cas)?.with_policy(policy);
+        let policy = CertPolicy::confined(config.cert.file_roots.clone(), &config.cert.allow);
+        let cert = CertChecker::with_ca_files(&cert_cas)
+            .context("tls.extra_ca_file (SECOPS_EXTRA_CA_FILE)")?
+            .with_policy(policy);
         let timeout = Duration::from_millis(config.health.timeout_ms);
         let wazuh = match &config.wazuh {
-            Some(w) => Some(ManagerClient::new(
-                w,
-                ManagerOptions {
-                    request_timeout: timeout,
-                    insecure: config.tls_insecure,
-                    client_requests_per_minute: w.requests_per_minute,
-                    ..Default::default()
-                },
-            )?),
+            Some(w) => Some(
+                ManagerClient::new(
+                    w,
+                    ManagerOptions {
+                        request_timeout: timeout,
+                        insecure: config.tls_insecure,
+                        client_requests_per_minute: w.requests_per_minute,
+                        ..Default::default()
+                    },
+                )
+                .context("wazuh.ca_file (SECOPS_WAZUH_CA_FILE)")?,
+            ),
             None => None,
         };
         let indexer = match &config.indexer {
-            Some(i) => Some(IndexerClient::new(i, config.tls_insecure, timeout)?),
+            Some(i) => Some(
+                IndexerClient::new(i, config.tls_insecure, timeout)
+                    .context("indexer.ca_file (SECOPS_INDEXER_CA_FILE)")?,
+            ),
             None => None,
         };
         let wazuh_certs = match &config.wazuh {
@@ -95,8 +104,7 @@ impl AppContext {
             )?),
             None => None,
         };
-        let scan_scope = Scope::parse(&config.scan_allow)
-            .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
+        let scan_scope = Scope::clone(&config.scan_allow);
         let scan_limiter = ScanLimiter::new(config.scan_rate_per_minute);
         let gate = crate::remediation::Gate::new(&config, store.clone());
         Ok(Arc::new(Self {

@@ -248,7 +248,7 @@ fn main() -> ExitCode {
             Command::Check(CheckCommand::Cert(args)) => check_cert(config, args, demo).await,
             Command::Check(CheckCommand::Health(args)) => check_health(config, args, demo).await,
             Command::Check(CheckCommand::Scan(args)) => check_scan(config, args).await,
-            Command::Config(ConfigCommand::Check) => config_check(config),
+            Command::Config(ConfigCommand::Check) => config_check(config, demo),
             Command::Sim(args) => run_sim(config, args).await,
             Command::Approve { token } => approve(config, &token),
             Command::Audit(AuditCommand::Verify) => audit_verify(config),
@@ -531,8 +531,7 @@ async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result
     }
     // An operator on the host: any regular file (read bounded and without blocking, like
     // the tool), but hosts as check_cert.allow says and no metadata endpoint unless listed.
-    let policy = secops_mcp::checks::cert::CertPolicy::operator(&config.cert.allow)
-        .map_err(|e| anyhow::anyhow!("invalid {e}"))?;
+    let policy = secops_mcp::checks::cert::CertPolicy::operator(&config.cert.allow);
     let checker = secops_mcp::checks::cert::CertChecker::with_ca_files(&cas)?.with_policy(policy);
     let cert_args = CertArgs {
         targets: args.targets,
@@ -560,13 +559,11 @@ async fn check_cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result
 }
 
 async fn check_scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
-    use secops_mcp::checks::scan::{self, ScanArgs, ScanDeps, ScanError, Scope};
-    let scope = Scope::parse(&config.scan_allow)
-        .map_err(|e| anyhow::anyhow!("invalid scan.allow (SECOPS_SCAN_ALLOW): {e}"))?;
+    use secops_mcp::checks::scan::{self, ScanArgs, ScanDeps, ScanError};
     let store = secops_mcp::store::Store::open(&config.state_dir)?;
     let cert = secops_mcp::checks::cert::CertChecker::new(config.extra_ca_file.as_deref())?;
     let deps = ScanDeps {
-        scope: &scope,
+        scope: &config.scan_allow,
         store: Some(&store),
         cert: &cert,
         budget: scan::connection_budget(),
@@ -909,10 +906,14 @@ fn audit_tail(config: Config, n: usize) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn config_check(config: Config) -> anyhow::Result<ExitCode> {
+fn config_check(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     for w in config.warnings() {
         eprintln!("warning: {w}");
     }
+    // What `serve` builds before it binds or serves, so `config check` refuses exactly what
+    // `serve` would (an unreadable CA file, a bad tokens file, an unusable state directory).
+    AppContext::new(config.clone(), demo)?;
+    secops_mcp::server::http::load_tokens(&config.http)?;
     println!("{}", serde_json::to_string_pretty(&config.masked())?);
     eprintln!("configuration OK");
     Ok(ExitCode::SUCCESS)

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::TokenSet;
 use super::jsonrpc::{self, Rejection};
 use super::{Caller, SecopsServer};
-use crate::config::HttpLimits;
+use crate::config::{HttpConfig, HttpLimits};
 use crate::context::AppContext;
 
 /// How long shutdown waits for in-flight tool calls before closing streams anyway.
@@ -85,15 +85,23 @@ pub struct HttpServer {
     guard: Arc<Guard>,
 }
 
+/// The bearer tokens of `http.tokens_file`, if set. `bind` and `config check` both read
+/// them here, so `config check` refuses a tokens file `serve --http` would refuse.
+pub fn load_tokens(http: &HttpConfig) -> anyhow::Result<Option<TokenSet>> {
+    match &http.tokens_file {
+        Some(path) => Ok(Some(TokenSet::load(path).map_err(|e| {
+            anyhow::anyhow!("http.tokens_file (SECOPS_HTTP_TOKENS_FILE): {e}")
+        })?)),
+        None => Ok(None),
+    }
+}
+
 impl HttpServer {
     /// Validate the transport settings and bind. Refuses a non-loopback address without
     /// bearer tokens.
     pub async fn bind(ctx: Arc<AppContext>, addr: SocketAddr) -> anyhow::Result<Self> {
         let http = &ctx.config.http;
-        let tokens = match &http.tokens_file {
-            Some(path) => Some(TokenSet::load(path).map_err(anyhow::Error::msg)?),
-            None => None,
-        };
+        let tokens = load_tokens(http)?;
         if tokens.is_none() && !addr.ip().is_loopback() {
             anyhow::bail!(
                 "refusing to serve MCP on non-loopback address {addr} without authentication: \
@@ -101,12 +109,7 @@ impl HttpServer {
                  (e.g. `openssl rand -hex 32 > tokens`), or bind 127.0.0.1"
             );
         }
-        let origins = http
-            .allowed_origins
-            .iter()
-            .map(|o| OriginPattern::parse(o))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(anyhow::Error::msg)?;
+        let origins = http.allowed_origins.to_vec();
         let mut allowed_hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
             .iter()
             .map(|s| s.to_string())

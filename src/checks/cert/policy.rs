@@ -25,23 +25,23 @@ pub struct CertPolicy {
 
 impl CertPolicy {
     /// The MCP tool's policy: files only under `file_roots` (an empty list permits no file),
-    /// hosts only as `allow` says (empty: any host). `Err` names the bad `allow` entry.
-    pub fn confined(file_roots: Vec<PathBuf>, allow: &[String]) -> Result<Self, String> {
-        Ok(Self {
+    /// hosts only as `allow` says (empty: any host). Both come validated from the config.
+    pub fn confined(file_roots: Vec<PathBuf>, allow: &Scope) -> Self {
+        Self {
             file_roots: Some(file_roots),
-            allow: parse_allow(allow)?,
+            allow: any_host_if_empty(allow),
             any_address: false,
-        })
+        }
     }
 
     /// An operator's policy (`secops-mcp check cert`): any regular file, hosts as `allow`
     /// says.
-    pub fn operator(allow: &[String]) -> Result<Self, String> {
-        Ok(Self {
+    pub fn operator(allow: &Scope) -> Self {
+        Self {
             file_roots: None,
-            allow: parse_allow(allow)?,
+            allow: any_host_if_empty(allow),
             any_address: false,
-        })
+        }
     }
 
     /// The folders `file:` targets are confined to, if any.
@@ -91,18 +91,9 @@ impl CertPolicy {
     }
 }
 
-fn parse_allow(allow: &[String]) -> Result<Option<Scope>, String> {
-    let entries: Vec<String> = allow
-        .iter()
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-        .collect();
-    if entries.is_empty() {
-        return Ok(None);
-    }
-    Scope::parse(&entries)
-        .map(Some)
-        .map_err(|e| format!("check_cert.allow (SECOPS_CERT_ALLOW): {e}"))
+/// An empty `check_cert.allow` means any host.
+fn any_host_if_empty(allow: &Scope) -> Option<Scope> {
+    (!allow.is_empty()).then(|| allow.clone())
 }
 
 #[cfg(test)]
@@ -115,7 +106,7 @@ mod tests {
 
     fn allow(entries: &[&str]) -> CertPolicy {
         let entries: Vec<String> = entries.iter().map(|s| s.to_string()).collect();
-        CertPolicy::confined(Vec::new(), &entries).unwrap()
+        CertPolicy::confined(Vec::new(), &Scope::parse(&entries).unwrap())
     }
 
     #[test]
@@ -220,12 +211,6 @@ mod tests {
                 .check_addresses(&Host::Ip(ip("192.0.2.1")), &[ip("192.0.2.1")])
                 .is_ok()
         );
-    }
-
-    #[test]
-    fn bad_allow_entries_name_the_setting() {
-        let e = CertPolicy::operator(&["not a host!".into()]).unwrap_err();
-        assert!(e.contains("check_cert.allow"), "{e}");
     }
 
     #[test]
