@@ -2,14 +2,12 @@
 //! valid, expiring, expired, not yet valid, self-signed, wrong name, incomplete and
 //! out-of-order chains, weak keys, STARTTLS SMTP, files, dead targets, and bad arguments.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::common::tls::*;
 use secops_mcp::checks::Severity;
 use secops_mcp::checks::cert::*;
 use sha2::{Digest, Sha256};
-use support::tls::*;
 
 fn args(targets: &[&str]) -> CertArgs {
     CertArgs {
