@@ -188,6 +188,30 @@ pub fn text_of(r: &CallToolResult) -> String {
         .join("\n")
 }
 
+/// Compare the listed tools named by `keep` (all when `None`), sorted by name, with the
+/// reviewed snapshot `tests/snapshots/{name}.snap`: names, titles, descriptions, schemas and
+/// annotations. An interface change is a reviewed diff of that file.
+pub fn assert_tool_surface(name: &str, tools: &[rmcp::model::Tool], keep: Option<&[&str]>) {
+    let mut surface: Vec<Value> = tools
+        .iter()
+        .filter(|t| keep.is_none_or(|k| k.contains(&t.name.as_ref())))
+        .map(|t| {
+            serde_json::json!({
+                "name": t.name,
+                "title": t.title,
+                "description": t.description,
+                "inputSchema": t.input_schema,
+                "outputSchema": t.output_schema,
+                "annotations": t.annotations,
+            })
+        })
+        .collect();
+    surface.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_json_snapshot!(name, surface);
+    });
+}
+
 /// (progress, total) of one progress notification.
 pub type Progress = (f64, Option<f64>);
 

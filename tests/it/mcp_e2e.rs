@@ -177,25 +177,8 @@ async fn bad_arguments_are_tool_errors_naming_the_argument() {
 async fn tools_list_surface_matches_the_snapshot() {
     let scratch = Scratch::new();
     let client = stdio_client(&scratch.env(), Era::Legacy).await;
-    let mut tools = client.list_all_tools().await.expect("tools/list");
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    let surface: Vec<Value> = tools
-        .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "title": t.title,
-                "description": t.description,
-                "inputSchema": t.input_schema,
-                "outputSchema": t.output_schema,
-                "annotations": t.annotations,
-            })
-        })
-        .collect();
-    // The reviewed tool surface lives in tests/snapshots/ (one file per surface).
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_json_snapshot!("tools_list", surface);
-    });
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert_tool_surface("mcp_e2e__tools_list", &tools, None);
     client.cancel().await.expect("cancel");
 }
 

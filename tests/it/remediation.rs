@@ -256,25 +256,11 @@ async fn enabled_tools_are_listed_as_destructive() {
         assert!(t.description.as_deref().unwrap().contains("plan"));
     }
     // The destructive surface is a reviewed interface, like the read-only one.
-    let mut surface: Vec<Value> = tools
-        .iter()
-        .filter(|t| ["rotate_credentials", "block_ip", "approve_change"].contains(&t.name.as_ref()))
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "title": t.title,
-                "description": t.description,
-                "inputSchema": t.input_schema,
-                "outputSchema": t.output_schema,
-                "annotations": t.annotations,
-            })
-        })
-        .collect();
-    surface.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
-    // The reviewed tool surface lives in tests/snapshots/ (one file per surface).
-    insta::with_settings!({ snapshot_path => "../snapshots" }, {
-        insta::assert_json_snapshot!("destructive_tools_list", surface);
-    });
+    assert_tool_surface(
+        "remediation__destructive_tools_list",
+        &tools,
+        Some(&["rotate_credentials", "block_ip", "approve_change"]),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
