@@ -18,6 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+mod common;
+
+use common::{Row, median, ms, print_table, ratio_row};
 use secops_mcp::checks::cert::{CertArgs, CertChecker, CertReport};
 
 const SERVERS: usize = 100;
@@ -28,19 +31,13 @@ const SNI: &str = "localhost";
 const GOAL_BATCH_RATIO: f64 = 10.0;
 const GOAL_SINGLE_RATIO: f64 = 0.5;
 
-struct Row {
-    what: String,
-    value: String,
-    goal: String,
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let rows = runtime.block_on(run());
-    print_table(&rows);
+    print_table("cert", &rows);
 }
 
 async fn run() -> Vec<Row> {
@@ -356,15 +353,6 @@ async fn start_tls_servers(pki: &Pki, count: usize) -> Vec<u16> {
     ports
 }
 
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn list_ms(times: &[Duration]) -> String {
     times
         .iter()
@@ -375,43 +363,4 @@ fn list_ms(times: &[Duration]) -> String {
 
 fn fmt_opt_ms(d: Option<Duration>) -> String {
     d.map_or_else(|| "n/a".to_string(), |d| format!("{:.2} ms", ms(d)))
-}
-
-fn ratio_row(
-    what: &str,
-    num: Option<Duration>,
-    den: Option<Duration>,
-    met: impl Fn(f64) -> bool,
-    goal: String,
-) -> Row {
-    match (num, den) {
-        (Some(n), Some(d)) if !d.is_zero() => {
-            let r = n.as_secs_f64() / d.as_secs_f64();
-            Row {
-                what: what.to_string(),
-                value: format!("{r:.2}x"),
-                goal: format!("{goal}: {}", if met(r) { "met" } else { "NOT met" }),
-            }
-        }
-        _ => Row {
-            what: what.to_string(),
-            value: "n/a".into(),
-            goal: format!("{goal}: not measured"),
-        },
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let w0 = rows.iter().map(|r| r.what.len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.value.len()).max().unwrap_or(0);
-    println!();
-    println!(
-        "command: cargo bench --bench cert   (release, {} cores)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    println!("{:<w0$}  {:<w1$}  goal", "measurement", "result");
-    println!("{}", "-".repeat(w0 + w1 + 24));
-    for r in rows {
-        println!("{:<w0$}  {:<w1$}  {}", r.what, r.value, r.goal);
-    }
 }

@@ -6,30 +6,22 @@
 //!
 //! Run: `cargo bench --bench incidents` (both), or `-- core` / `-- e2e`. Prints numbers.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
+mod common;
+
+use common::harness::SimEnv;
+use common::self_hwm_mb;
 use secops_mcp::config::{Config, IncidentsConfig};
 use secops_mcp::context::AppContext;
 use secops_mcp::incidents::{ParsedAlert, ingest_page};
-use secops_mcp::sim::{AlertAgent, AlertGen, SimConfig, Simulator};
+use secops_mcp::sim::{AlertAgent, AlertGen, SimConfig};
 use secops_mcp::store::Store;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 const TOTAL: usize = 100_000;
 const SLOTS: i64 = 100;
-
-fn vm_hwm_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn agents() -> Vec<AlertAgent> {
     (1..=60)
@@ -108,41 +100,24 @@ fn core() {
         "core: {n} alerts, {alerts} ingested into {incidents} incidents: parse + correlate + \
          SQLite {work_secs:.2} s (parse {parse_secs:.2} s); with generating the alerts \
          {total:.2} s; peak RSS (VmHWM) {:.1} MB",
-        vm_hwm_mb()
+        self_hwm_mb()
     );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e() {
-    let sim = Simulator::start(SimConfig {
+    let s = SimEnv::start(SimConfig {
         seed_alerts: false,
         ..Default::default()
     })
-    .await
-    .unwrap();
+    .await;
+    let sim = &s.sim;
     let now = OffsetDateTime::now_utc();
     generate(now, |page| {
         sim.inject_alerts(page);
     });
-    let seeded_mb = vm_hwm_mb();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let c = sim.config().clone();
-    let mut env = BTreeMap::new();
-    for (k, v) in [
-        (
-            "SECOPS_STATE_DIR",
-            dir.path().join("state").display().to_string(),
-        ),
-        ("SECOPS_INDEXER_URL", sim.indexer_url()),
-        ("SECOPS_INDEXER_USER", c.indexer_user.clone()),
-        ("SECOPS_INDEXER_PASSWORD", c.indexer_password.clone()),
-        ("SECOPS_INDEXER_CA_FILE", ca.display().to_string()),
-        ("SECOPS_HEALTH_TIMEOUT_MS", "60000".to_string()),
-    ] {
-        env.insert(k.to_string(), v);
-    }
+    let seeded_mb = self_hwm_mb();
+    let env = s.child_env(&s.indexer_vars(), &[("SECOPS_HEALTH_TIMEOUT_MS", "60000")]);
     let config = Config::from_toml_str("[incidents]\nmin_level = 1\n", &env).unwrap();
     let ctx = AppContext::new(config, false).unwrap();
     // What one page costs the simulator and the transport alone (no correlation).
@@ -183,7 +158,7 @@ async fn e2e() {
          simulator alone: {page_ms:.0} ms",
         sim.alert_count(),
         sim.indexer_request_count(),
-        vm_hwm_mb()
+        self_hwm_mb()
     );
 }
 

@@ -20,6 +20,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{ClientCacheConfig, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
+use common::{Row, cores, cpu_seconds, hwm_kib, ms, percentile, print_table, rss_kib, verdict};
 use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
 use secops_mcp::server::http::HttpServer;
@@ -72,13 +75,6 @@ impl Call {
     }
 }
 
-/// One printed row: what was measured, the number, and the goal it is read against.
-struct Row {
-    what: String,
-    value: String,
-    goal: String,
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -100,7 +96,7 @@ fn main() {
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         rows.extend(binary_rss().await);
     });
-    print_table(&rows);
+    print_table("mcp_http", &rows);
 }
 
 /// The real HTTP server (auth/Origin/rate-limit layers included), no tokens, loopback.
@@ -471,77 +467,4 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    proc_status_kib(pid, "VmRSS:")
-}
-
-fn hwm_kib(pid: u32) -> Option<u64> {
-    proc_status_kib(pid, "VmHWM:")
-}
-
-/// utime + stime of a process (`self` or a pid) in seconds, from /proc/PID/stat.
-fn cpu_seconds(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok());
-    (ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0)) / clock_ticks_per_second()
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn verdict(met: bool, goal: String) -> String {
-    format!("{goal}: {}", if met { "met" } else { "NOT met" })
-}
-
-fn print_table(rows: &[Row]) {
-    let w0 = rows.iter().map(|r| r.what.len()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.value.len()).max().unwrap_or(0);
-    println!();
-    println!(
-        "command: cargo bench --bench mcp_http   (release, {} cores)",
-        cores()
-    );
-    println!("{:<w0$}  {:<w1$}  goal", "measurement", "result");
-    println!("{}", "-".repeat(w0 + w1 + 30));
-    for r in rows {
-        println!("{:<w0$}  {:<w1$}  {}", r.what, r.value, r.goal);
-    }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

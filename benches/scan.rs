@@ -7,9 +7,7 @@
 //! Run: `cargo bench --bench scan` (RustScan: `cargo install rustscan --locked`, found on
 //! PATH or via SCAN_BENCH_RUSTSCAN; `SCAN_BENCH_RUNS` repeats (a) and (b), default 3).
 
-#[path = "../tests/support/netns.rs"]
-#[allow(dead_code)]
-mod netns;
+mod common;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -19,6 +17,8 @@ use std::time::{Duration, Instant};
 use secops_mcp::checks::cert::CertChecker;
 use secops_mcp::checks::scan::{self, ScanArgs, ScanDeps, Scope};
 use tokio_util::sync::CancellationToken;
+
+use common::harness::netns;
 
 struct Measure {
     tool: &'static str,

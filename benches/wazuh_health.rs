@@ -4,7 +4,6 @@
 //!
 //! Run: `cargo bench --bench wazuh_health`. Prints numbers; asserts nothing about timing.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
@@ -14,52 +13,36 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
+use common::harness::SimEnv;
+use common::percentile;
 use secops_mcp::checks::wazuh_health::COMPONENTS;
 use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
 use secops_mcp::server::http::HttpServer;
-use secops_mcp::sim::{SimConfig, Simulator};
+use secops_mcp::sim::SimConfig;
 
 const CALLS: usize = 200;
 /// The components that talk to Wazuh (all but host and containers).
 const WAZUH: &[&str] = COMPONENTS.split_at(6).0;
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let sim = Simulator::start(SimConfig {
+    let s = SimEnv::start(SimConfig {
         // Wazuh's own 300/min would throttle 200 back-to-back health checks.
         rate_limit_per_minute: 0,
         ..SimConfig::default()
     })
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let ca = dir.path().join("ca.pem");
-    sim.write_ca(&ca)?;
-    let c = sim.config().clone();
-    let mut env = BTreeMap::new();
-    for (k, v) in [
-        (
-            "SECOPS_STATE_DIR",
-            dir.path().join("state").display().to_string(),
-        ),
-        ("SECOPS_WAZUH_URL", sim.manager_url()),
-        ("SECOPS_WAZUH_USER", c.api_user.clone()),
-        ("SECOPS_WAZUH_PASSWORD", c.api_password.clone()),
-        ("SECOPS_WAZUH_CA_FILE", ca.display().to_string()),
-        ("SECOPS_INDEXER_URL", sim.indexer_url()),
-        ("SECOPS_INDEXER_USER", c.indexer_user.clone()),
-        ("SECOPS_INDEXER_PASSWORD", c.indexer_password.clone()),
-        ("SECOPS_INDEXER_CA_FILE", ca.display().to_string()),
-        ("SECOPS_HTTP_RATE_LIMIT", "1000000".to_string()),
-        ("SECOPS_LOG", "warn".to_string()),
-    ] {
-        env.insert(k.to_string(), v);
-    }
+    .await;
+    let sim = &s.sim;
+    let env = s.child_env(
+        &s.vars(),
+        &[
+            ("SECOPS_HTTP_RATE_LIMIT", "1000000"),
+            ("SECOPS_LOG", "warn"),
+        ],
+    );
     let config = Config::from_toml_str("[wazuh]\nrequests_per_minute = 1000000\n", &env)?;
     let ctx = AppContext::new(config, false)?;
     let server = HttpServer::bind(ctx, "127.0.0.1:0".parse()?).await?;
@@ -150,6 +133,6 @@ async fn main() -> anyhow::Result<()> {
     client.cancel().await?;
     shutdown.cancel();
     let _ = task.await;
-    sim.stop().await;
+    s.sim.stop().await;
     Ok(())
 }

@@ -1,40 +1,26 @@
-//! Shared harness for the end-to-end suites: start the real server (as a child process over
-//! stdio, or in-process over HTTP), connect rmcp's own client in either protocol era, and
-//! make small certificates with rcgen.
+//! Shared helpers of the integration suite (tests/it/) and the benches: which file is what.
+//! - `mcp`: start the real server (a child process over stdio, or in-process over HTTP) and
+//!   connect rmcp's own client in either protocol era; call tools; record notifications.
+//! - `sim`: the built-in Wazuh simulator wired to a server through `SECOPS_*` (`SimEnv`).
+//! - `tls`: test PKIs (rcgen) and real local TLS / STARTTLS / plaintext servers on loopback.
+//! - `netns`: network namespaces with veth pairs and nftables, for scans of other hosts.
+//! - this file: `Scratch`, a temporary state directory and scratch space per test.
 #![allow(dead_code)]
 
+pub mod mcp;
+pub mod netns;
+pub mod sim;
+pub mod tls;
+
+#[allow(unused_imports)]
+pub use mcp::*;
+#[allow(unused_imports)]
+pub use sim::SimEnv;
+#[allow(unused_imports)]
+pub use tls::self_signed_pem;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, JsonObject, ProtocolVersion,
-};
-use rmcp::service::RunningService;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
-use secops_mcp::config::Config;
-use secops_mcp::context::AppContext;
-use secops_mcp::server::http::HttpServer;
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-
-pub type Client = RunningService<RoleClient, ClientConfig>;
-
-/// The two MCP protocol eras rmcp supports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Era {
-    /// 2025-11-25: `initialize` handshake and (over HTTP) sessions.
-    Legacy,
-    /// 2026-07-28: `server/discover`, stateless per-request metadata.
-    Stateless,
-}
-
-pub const ERAS: [Era; 2] = [Era::Legacy, Era::Stateless];
-
-pub const TEST_TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A temporary state directory (and scratch space) that lives as long as the test.
 pub struct Scratch {
@@ -67,162 +53,4 @@ impl Scratch {
         );
         m
     }
-}
-
-pub async fn connect<T, E, A>(transport: T, era: Era) -> Client
-where
-    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    connect_with(ClientConfig::default(), transport, era).await
-}
-
-/// Connect with any client handler (one that answers elicitation, records notes, ...).
-pub async fn connect_with<H, T, E, A>(
-    handler: H,
-    transport: T,
-    era: Era,
-) -> RunningService<RoleClient, H>
-where
-    H: rmcp::ClientHandler,
-    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let fut = async {
-        match era {
-            Era::Legacy => handler.serve(transport).await.expect("legacy initialize"),
-            Era::Stateless => handler
-                .serve_with_lifecycle(
-                    transport,
-                    ClientLifecycleMode::Discover {
-                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                    },
-                )
-                .await
-                .expect("2026-07-28 discover"),
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(20), fut)
-        .await
-        .expect("client connect timed out")
-}
-
-/// Spawn `secops-mcp serve` over stdio with `env` and connect in `era`.
-pub async fn stdio_client(env: &BTreeMap<String, String>, era: Era) -> Client {
-    stdio_client_args(env, &["serve"], era).await
-}
-
-pub fn server_command(env: &BTreeMap<String, String>, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
-    cmd.args(args).env_clear();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    if let Ok(path) = std::env::var("PATH") {
-        cmd.env("PATH", path);
-    }
-    cmd
-}
-
-/// Spawn the binary with `args` (e.g. `serve --demo`) over stdio and connect in `era`.
-pub async fn stdio_client_args(env: &BTreeMap<String, String>, args: &[&str], era: Era) -> Client {
-    let (transport, _stderr) = TokioChildProcess::builder(server_command(env, args))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn secops-mcp");
-    connect(transport, era).await
-}
-
-/// Like [`stdio_client`], with the server's stderr (its log) written to `log_file`.
-pub async fn stdio_client_logging(env: &BTreeMap<String, String>, log_file: &Path) -> Client {
-    let file = std::fs::File::create(log_file).expect("log file");
-    let (transport, _stderr) = TokioChildProcess::builder(server_command(env, &["serve"]))
-        .stderr(std::process::Stdio::from(file))
-        .spawn()
-        .expect("spawn secops-mcp serve");
-    connect(transport, Era::Legacy).await
-}
-
-/// An in-process HTTP server with a tokens file and extra TOML config.
-pub struct HttpHarness {
-    pub addr: SocketAddr,
-    pub shutdown: CancellationToken,
-    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    pub ctx: Arc<AppContext>,
-}
-
-impl HttpHarness {
-    pub async fn start(scratch: &Scratch, toml: &str, extra_env: &[(&str, &str)]) -> Self {
-        let mut env = scratch.env();
-        let tokens = scratch.write("tokens", &format!("{TEST_TOKEN} alice\n"));
-        env.insert(
-            "SECOPS_HTTP_TOKENS_FILE".into(),
-            tokens.to_string_lossy().to_string(),
-        );
-        for (k, v) in extra_env {
-            env.insert(k.to_string(), v.to_string());
-        }
-        let config = Config::from_toml_str(toml, &env).expect("config");
-        let ctx = AppContext::new(config, false).expect("context");
-        let server = HttpServer::bind(ctx.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .expect("bind");
-        let addr = server.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(server.run(shutdown.clone()));
-        Self {
-            addr,
-            shutdown,
-            task,
-            ctx,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-
-    pub async fn client(&self, era: Era) -> Client {
-        let transport = StreamableHttpClientTransport::from_config(
-            StreamableHttpClientTransportConfig::with_uri(self.url()).auth_header(TEST_TOKEN),
-        );
-        connect(transport, era).await
-    }
-
-    pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(40), self.task).await;
-    }
-}
-
-pub fn args(v: Value) -> JsonObject {
-    v.as_object().cloned().expect("arguments must be an object")
-}
-
-pub async fn call<S: rmcp::service::Service<RoleClient>>(
-    client: &RunningService<RoleClient, S>,
-    tool: &str,
-    arguments: Value,
-) -> CallToolResult {
-    let params = CallToolRequestParams::new(tool.to_string()).with_arguments(args(arguments));
-    tokio::time::timeout(std::time::Duration::from_secs(30), client.call_tool(params))
-        .await
-        .expect("tool call timed out")
-        .expect("tool call failed at the protocol level")
-}
-
-/// All text content of a result, joined.
-pub fn text_of(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A self-signed certificate for `names`, written as PEM into scratch; returns its path.
-pub fn self_signed_pem(scratch: &Scratch, file: &str, names: &[&str]) -> PathBuf {
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let ck = rcgen::generate_simple_self_signed(names).expect("rcgen");
-    scratch.write(file, &ck.cert.pem())
 }

@@ -4,12 +4,9 @@
 //! check_cert may not reach (files outside `check_cert.file_roots`, special files, cloud
 //! metadata endpoints, hosts outside `check_cert.allow`, banners of non-TLS services).
 
-mod common;
-mod support;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolResult, GetPromptRequestParams, ReadResourceRequestParams, ResourceContents,
 };
@@ -180,22 +177,8 @@ async fn bad_arguments_are_tool_errors_naming_the_argument() {
 async fn tools_list_surface_matches_the_snapshot() {
     let scratch = Scratch::new();
     let client = stdio_client(&scratch.env(), Era::Legacy).await;
-    let mut tools = client.list_all_tools().await.expect("tools/list");
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    let surface: Vec<Value> = tools
-        .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "title": t.title,
-                "description": t.description,
-                "inputSchema": t.input_schema,
-                "outputSchema": t.output_schema,
-                "annotations": t.annotations,
-            })
-        })
-        .collect();
-    insta::assert_json_snapshot!("tools_list", surface);
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert_tool_surface("mcp_e2e__tools_list", &tools, None);
     client.cancel().await.expect("cancel");
 }
 
@@ -763,7 +746,7 @@ async fn a_plaintext_service_gets_only_a_short_labelled_excerpt_of_its_banner() 
     const BANNER: &[u8] =
         b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5 build-host=db-prod-07.internal \
                             key=SECRET-TAIL-0123456789\r\n";
-    let service = support::tls::serve_plaintext(BANNER).await;
+    let service = crate::common::tls::serve_plaintext(BANNER).await;
     let scratch = Scratch::new();
     let server = HttpHarness::start(&scratch, "", &[]).await;
     let client = server.client(Era::Legacy).await;
@@ -838,9 +821,9 @@ async fn cloud_metadata_endpoints_are_refused_before_connecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_cert_allow_confines_the_hosts_checked() {
-    let pki = support::tls::TlsFixture::new();
-    let leaf = pki.leaf(&support::tls::LeafSpec::new(&["127.0.0.2"]));
-    let allowed = support::tls::serve_chain_on(
+    let pki = crate::common::tls::TlsFixture::new();
+    let leaf = pki.leaf(&crate::common::tls::LeafSpec::new(&["127.0.0.2"]));
+    let allowed = crate::common::tls::serve_chain_on(
         "127.0.0.2".parse().unwrap(),
         leaf.full_chain(),
         leaf.key.clone(),

@@ -3,12 +3,10 @@
 //! Each fault knob gives its finding and verdict; token expiry and 429s are survived; a dead
 //! manager is `unreachable` promptly; secrets never reach output or logs.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
-use secops_mcp::sim::{SimConfig, Simulator};
+use crate::common::*;
+use secops_mcp::sim::SimConfig;
 use serde_json::{Value, json};
 
 const WAZUH_COMPONENTS: [&str; 6] = [
@@ -20,64 +18,20 @@ const WAZUH_COMPONENTS: [&str; 6] = [
     "certificates",
 ];
 
-struct Setup {
-    sim: Simulator,
-    scratch: Scratch,
-    env: Vec<(String, String)>,
+async fn setup(cfg: SimConfig) -> SimEnv {
+    SimEnv::start(cfg).await
 }
 
-async fn setup(cfg: SimConfig) -> Setup {
-    let sim = Simulator::start(cfg).await.expect("simulator");
-    let scratch = Scratch::new();
-    let ca = scratch.path().join("sim-ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let c = sim.config().clone();
-    let ca = ca.to_string_lossy().to_string();
-    let env = vec![
-        ("SECOPS_WAZUH_URL".to_string(), sim.manager_url()),
-        ("SECOPS_WAZUH_USER".to_string(), c.api_user.clone()),
-        ("SECOPS_WAZUH_PASSWORD".to_string(), c.api_password.clone()),
-        ("SECOPS_WAZUH_CA_FILE".to_string(), ca.clone()),
-        ("SECOPS_INDEXER_URL".to_string(), sim.indexer_url()),
-        ("SECOPS_INDEXER_USER".to_string(), c.indexer_user.clone()),
-        (
-            "SECOPS_INDEXER_PASSWORD".to_string(),
-            c.indexer_password.clone(),
-        ),
-        ("SECOPS_INDEXER_CA_FILE".to_string(), ca),
-        ("SECOPS_HEALTH_TIMEOUT_MS".to_string(), "3000".to_string()),
-    ];
-    Setup { sim, scratch, env }
+/// Manager and indexer with a 3 s health timeout, minus `drop_keys`.
+fn vars(s: &SimEnv, drop_keys: &[&str]) -> Vec<(String, String)> {
+    let mut v = s.vars();
+    v.push(("SECOPS_HEALTH_TIMEOUT_MS".into(), "3000".into()));
+    v.retain(|(k, _)| !drop_keys.contains(&k.as_str()));
+    v
 }
 
-impl Setup {
-    async fn server(&self, toml: &str, drop_keys: &[&str]) -> HttpHarness {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .filter(|(k, _)| !drop_keys.contains(&k.as_str()))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        HttpHarness::start(&self.scratch, toml, &env).await
-    }
-}
-
-/// A client that records the server's log messages (logger, text).
-#[derive(Clone, Default)]
-struct LogRecorder(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-#[allow(deprecated)] // MCP logging: deprecated in the 2026-07-28 era, used in 2025-11-25
-impl rmcp::ClientHandler for LogRecorder {
-    async fn on_logging_message(
-        &self,
-        params: rmcp::model::LoggingMessageNotificationParam,
-        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
-    ) {
-        self.0.lock().unwrap().push((
-            params.logger.unwrap_or_default(),
-            params.data.as_str().unwrap_or_default().to_string(),
-        ));
-    }
+async fn start_server(s: &SimEnv, toml: &str, drop_keys: &[&str]) -> HttpHarness {
+    s.http(toml, &vars(s, drop_keys), &[]).await
 }
 
 async fn health<S: rmcp::service::Service<rmcp::RoleClient>>(
@@ -105,7 +59,7 @@ const NO_LOGS: [&str; 5] = ["manager", "cluster", "agents", "indexer", "certific
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_platform_reads_healthy_with_every_section_filled() {
     let s = setup(SimConfig::default()).await;
-    let server = s.server(CALM, &[]).await;
+    let server = start_server(&s, CALM, &[]).await;
     for era in ERAS {
         let client = server.client(era).await;
         let r = health(&client, &NO_LOGS).await;
@@ -149,12 +103,12 @@ async fn healthy_platform_reads_healthy_with_every_section_filled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_gives_its_finding_and_verdict() {
     let s = setup(SimConfig::default()).await;
-    let server = s
-        .server(
-            "[health]\ndisconnected_warn_percent = 50\napi_slow_ms = 250\napi_critical_ms = 5000\n",
-            &[],
-        )
-        .await;
+    let server = start_server(
+        &s,
+        "[health]\ndisconnected_warn_percent = 50\napi_slow_ms = 250\napi_critical_ms = 5000\n",
+        &[],
+    )
+    .await;
     let client = server.client(Era::Legacy).await;
     let f = s.sim.faults();
 
@@ -238,7 +192,7 @@ fn finding<'a>(report: &'a Value, code: &str) -> Option<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_verdict_is_a_function_of_the_window_not_of_who_asked_last() {
     let s = setup(SimConfig::default()).await;
-    let server = s.server(CALM, &[]).await;
+    let server = start_server(&s, CALM, &[]).await;
     let client = server.client(Era::Legacy).await;
     // The seeded day: errors, and one critical line 19 h ago.
     let first = health(&client, &["logs"]).await;
@@ -317,7 +271,7 @@ async fn logs_verdict_is_a_function_of_the_window_not_of_who_asked_last() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_entries_count_by_their_own_level_when_the_filter_is_ignored() {
     let s = setup(SimConfig::default()).await;
-    let server = s.server(CALM, &[]).await;
+    let server = start_server(&s, CALM, &[]).await;
     let client = server.client(Era::Legacy).await;
     let honest = health(&client, &["logs"]).await;
     // A proxy or an older manager that ignores `level`: every line comes back for both
@@ -345,12 +299,12 @@ async fn log_entries_count_by_their_own_level_when_the_filter_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_manager_is_slow_not_unreachable() {
     let s = setup(SimConfig::default()).await;
-    let server = s
-        .server(
-            "[health]\ndisconnected_warn_percent = 50\ntimeout_ms = 5000\n",
-            &["SECOPS_HEALTH_TIMEOUT_MS"],
-        )
-        .await;
+    let server = start_server(
+        &s,
+        "[health]\ndisconnected_warn_percent = 50\ntimeout_ms = 5000\n",
+        &["SECOPS_HEALTH_TIMEOUT_MS"],
+    )
+    .await;
     let client = server.client(Era::Legacy).await;
     // A loaded production manager: every answer right, after 2.5 s (login included).
     s.sim.faults().set_latency(Duration::from_millis(2500));
@@ -372,8 +326,7 @@ async fn a_slow_manager_is_slow_not_unreachable() {
 
     // Slower than one request's timeout: what answered is reported, and which part did not.
     drop(client);
-    let server2 = s
-        .server(
+    let server2 = start_server(&s,
             "[health]\ndisconnected_warn_percent = 50\ntimeout_ms = 1500\napi_slow_ms = 500\napi_critical_ms = 1400\n",
             &["SECOPS_HEALTH_TIMEOUT_MS"],
         )
@@ -402,7 +355,7 @@ async fn token_expiry_mid_session_is_survived() {
         ..SimConfig::default()
     })
     .await;
-    let server = s.server(CALM, &[]).await;
+    let server = start_server(&s, CALM, &[]).await;
     let client = server.client(Era::Legacy).await;
     let r = health(&client, &["manager", "agents"]).await;
     assert_eq!(r["manager"]["reachable"], json!(true));
@@ -426,9 +379,9 @@ async fn rate_limit_is_survived_with_backoff() {
     // Wazuh counts per 60 s; a 2 s window lets the test see it reset.
     s.sim.faults().set_rate_window(Duration::from_secs(2));
     s.sim.faults().set_rate_limit(6);
-    let server = s.server(CALM, &[("SECOPS_HEALTH_TIMEOUT_MS")]).await;
+    let server = start_server(&s, CALM, &[("SECOPS_HEALTH_TIMEOUT_MS")]).await;
     // A client that shows the server's log messages (the MCP Inspector's log pane).
-    let notes = LogRecorder::default();
+    let notes = Recorder::default();
     let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
         rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             server.url(),
@@ -452,7 +405,7 @@ async fn rate_limit_is_survived_with_backoff() {
     assert!(sent <= 25, "sent {sent} requests");
     // The backoff was told to the client as it happened (a warning: sent by default),
     // without any secret.
-    let logged = notes.0.lock().unwrap().clone();
+    let logged = notes.logs();
     assert!(
         logged
             .iter()
@@ -471,12 +424,12 @@ async fn rate_limit_is_survived_with_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_manager_is_unreachable_within_the_timeout() {
     let s = setup(SimConfig::default()).await;
-    let server = s
-        .server(
-            "[health]\ntimeout_ms = 800\n",
-            &["SECOPS_HEALTH_TIMEOUT_MS"],
-        )
-        .await;
+    let server = start_server(
+        &s,
+        "[health]\ntimeout_ms = 800\n",
+        &["SECOPS_HEALTH_TIMEOUT_MS"],
+    )
+    .await;
     let client = server.client(Era::Legacy).await;
     s.sim.faults().manager_hang(true);
     let started = Instant::now();
@@ -505,9 +458,7 @@ async fn dead_manager_is_unreachable_within_the_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_indexer_is_not_configured_and_missing_wazuh_too() {
     let s = setup(SimConfig::default()).await;
-    let server = s
-        .server(CALM, &["SECOPS_INDEXER_URL", "SECOPS_INDEXER_PASSWORD"])
-        .await;
+    let server = start_server(&s, CALM, &["SECOPS_INDEXER_URL", "SECOPS_INDEXER_PASSWORD"]).await;
     let client = server.client(Era::Stateless).await;
     let r = health(&client, &NO_LOGS).await;
     assert_eq!(r["indexer"]["check"], json!("not_configured"));
@@ -544,7 +495,7 @@ async fn missing_indexer_is_not_configured_and_missing_wazuh_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_run_concurrently() {
     let s = setup(SimConfig::default()).await;
-    let server = s.server(CALM, &[]).await;
+    let server = start_server(&s, CALM, &[]).await;
     let client = server.client(Era::Legacy).await;
     health(&client, &["manager"]).await; // log in first
     s.sim.faults().set_latency(Duration::from_millis(400));
@@ -569,11 +520,7 @@ async fn components_run_concurrently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wazuh_secrets_never_reach_output_or_logs() {
     let s = setup(SimConfig::default()).await;
-    let mut env = s.scratch.env();
-    for (k, v) in &s.env {
-        env.insert(k.clone(), v.clone());
-    }
-    env.insert("SECOPS_LOG".into(), "trace".into());
+    let env = s.child_env(&vars(&s, &[]), &[("SECOPS_LOG", "trace")]);
     let log_file = s.scratch.path().join("server.log");
     let client = stdio_client_logging(&env, &log_file).await;
     let r = call(&client, "wazuh_health", json!({})).await;

@@ -3,13 +3,11 @@
 //! Tokens, human approval (elicitation, decline, out-of-band `approve`), rollback, crash
 //! recovery at every rotation step, the audit chain, block_ip refusals, and secret hygiene.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
     ElicitResult, ElicitationAction, ElicitationCapability, Implementation, ProtocolVersion,
@@ -70,10 +68,8 @@ async fn world(remediation: &str) -> World {
 
 /// Like [`world`], with `block_ip` lines inside `[remediation.block_ip]`.
 async fn world_with(remediation: &str, block_ip: &str) -> World {
-    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
-    let scratch = Scratch::new();
-    let ca = scratch.path().join("sim-ca.pem");
-    sim.write_ca(&ca).unwrap();
+    let s = SimEnv::start(SimConfig::default()).await;
+    let scratch = &s.scratch;
     let secrets = scratch.path().join("secrets");
     std::fs::create_dir(&secrets).unwrap();
     let secret_file = secrets.join("wazuh-wui");
@@ -87,18 +83,12 @@ async fn world_with(remediation: &str, block_ip: &str) -> World {
         secret_file.display()
     );
     let config = scratch.write("secops.toml", &toml);
-    let c = sim.config().clone();
-    let mut env = scratch.env();
-    for (k, v) in [
-        ("SECOPS_CONFIG", config.to_string_lossy().to_string()),
-        ("SECOPS_WAZUH_URL", sim.manager_url()),
-        ("SECOPS_WAZUH_USER", c.api_user.clone()),
-        ("SECOPS_WAZUH_PASSWORD", c.api_password.clone()),
-        ("SECOPS_WAZUH_CA_FILE", ca.to_string_lossy().to_string()),
-        ("SECOPS_LOG", "debug".to_string()),
-    ] {
-        env.insert(k.to_string(), v);
-    }
+    let config = config.to_string_lossy().to_string();
+    let env = s.child_env(
+        &s.manager_vars(),
+        &[("SECOPS_CONFIG", config.as_str()), ("SECOPS_LOG", "debug")],
+    );
+    let SimEnv { sim, scratch, .. } = s;
     World {
         sim,
         scratch,
@@ -266,22 +256,11 @@ async fn enabled_tools_are_listed_as_destructive() {
         assert!(t.description.as_deref().unwrap().contains("plan"));
     }
     // The destructive surface is a reviewed interface, like the read-only one.
-    let mut surface: Vec<Value> = tools
-        .iter()
-        .filter(|t| ["rotate_credentials", "block_ip", "approve_change"].contains(&t.name.as_ref()))
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "title": t.title,
-                "description": t.description,
-                "inputSchema": t.input_schema,
-                "outputSchema": t.output_schema,
-                "annotations": t.annotations,
-            })
-        })
-        .collect();
-    surface.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
-    insta::assert_json_snapshot!("destructive_tools_list", surface);
+    assert_tool_surface(
+        "remediation__destructive_tools_list",
+        &tools,
+        Some(&["rotate_credentials", "block_ip", "approve_change"]),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,51 +4,27 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use secops_mcp::config::{IndexerConfig, Login, Secret, WazuhConfig};
-use secops_mcp::sim::{SimConfig, Simulator};
+use crate::common::SimEnv;
+use secops_mcp::sim::SimConfig;
 use secops_mcp::wazuh::{AlertQuery, IndexerClient, ManagerClient, ManagerOptions};
 use std::time::Duration;
 
-async fn clients() -> (Simulator, ManagerClient, IndexerClient, tempfile::TempDir) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let c = sim.config().clone();
-    let m = ManagerClient::new(
-        &WazuhConfig {
-            url: sim.manager_url(),
-            login: Login {
-                user: c.api_user.clone(),
-                password: Some(Secret::new(c.api_password.clone())),
-                password_source: None,
-            },
-            ca_file: Some(ca.clone()),
-            requests_per_minute: 240,
-        },
-        ManagerOptions::default(),
-    )
-    .unwrap();
+async fn clients() -> (SimEnv, ManagerClient, IndexerClient) {
+    let s = SimEnv::start(SimConfig::default()).await;
+    let config = s.config("", &s.vars());
+    let m = ManagerClient::new(config.wazuh.as_ref().unwrap(), ManagerOptions::default()).unwrap();
     let i = IndexerClient::new(
-        &IndexerConfig {
-            url: sim.indexer_url(),
-            login: Login {
-                user: c.indexer_user.clone(),
-                password: Some(Secret::new(c.indexer_password.clone())),
-                password_source: None,
-            },
-            ca_file: Some(ca),
-        },
+        config.indexer.as_ref().unwrap(),
         false,
         Duration::from_secs(5),
     )
     .unwrap();
-    (sim, m, i, dir)
+    (s, m, i)
 }
 
 #[tokio::test]
 async fn agents_are_paged_completely_including_big_ids() {
-    let (sim, m, _i, _d) = clients().await;
+    let (s, m, _i) = clients().await;
     let summary = m.agents_summary().await.unwrap();
     let mut ids = Vec::new();
     let mut offset = 0;
@@ -83,12 +59,13 @@ async fn agents_are_paged_completely_including_big_ids() {
             .iter()
             .all(|a| a.status.as_deref() == Some("disconnected"))
     );
-    sim.stop().await;
+    s.sim.stop().await;
 }
 
 #[tokio::test]
 async fn alert_search_pages_return_every_alert_once() {
-    let (sim, _m, i, _d) = clients().await;
+    let (s, _m, i) = clients().await;
+    let sim = &s.sim;
     let mut q = AlertQuery {
         since: Some("now-25h".into()),
         size: 37,
@@ -184,5 +161,5 @@ async fn alert_search_pages_return_every_alert_once() {
         .find(|(ip, _)| ip == "203.0.113.77")
         .map(|(_, c)| c);
     assert_eq!(from_ip, Some(n));
-    sim.stop().await;
+    s.sim.stop().await;
 }

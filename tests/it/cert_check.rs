@@ -2,14 +2,12 @@
 //! valid, expiring, expired, not yet valid, self-signed, wrong name, incomplete and
 //! out-of-order chains, weak keys, STARTTLS SMTP, files, dead targets, and bad arguments.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use secops_mcp::checks::Severity;
+use crate::common::tls::*;
 use secops_mcp::checks::cert::*;
+use secops_mcp::checks::{Severity, Summary};
 use sha2::{Digest, Sha256};
-use support::tls::*;
 
 fn args(targets: &[&str]) -> CertArgs {
     CertArgs {
@@ -109,7 +107,7 @@ async fn valid_chain_is_ok_with_every_field_populated() {
 
     let report = checker.check(args(&[&server.target()])).await.unwrap();
     assert_eq!(report.summary.ok, 1);
-    assert_eq!(report.summary_text(), "1 target: 1 ok.");
+    assert_eq!(report.summary(), "1 target: 1 ok.");
 }
 
 #[tokio::test]
@@ -159,7 +157,7 @@ async fn expiring_in_five_days_is_critical_by_default_and_warning_with_lower_thr
     assert_eq!(r.status, CertStatus::Warning, "{r:#?}");
     assert_eq!(finding(r, "cert_expires_soon").severity, Severity::Warning);
     assert_eq!(report.summary.warning, 1);
-    let text = report.summary_text();
+    let text = report.summary();
     assert!(
         text.contains("1 warning") && text.contains("expires in 5 days"),
         "{text}"
@@ -675,7 +673,7 @@ async fn dead_targets_fail_fast_or_within_the_timeout_without_delaying_others() 
     assert!(err.contains("connection refused"), "{err}");
     assert_eq!(report.summary.ok, 1);
     assert_eq!(report.summary.error, 2);
-    let text = report.summary_text();
+    let text = report.summary();
     assert!(
         text.starts_with("3 targets: 1 ok, 2 error (") && text.contains("connection refused"),
         "{text}"
@@ -711,7 +709,7 @@ async fn many_targets_are_checked_concurrently_in_input_order() {
     }
     assert_eq!(report.summary.warning, 20);
     assert_eq!(report.summary.ok, 20);
-    let text = report.summary_text();
+    let text = report.summary();
     assert!(
         text.contains("20 warning (") && text.contains("and 17 more"),
         "{text}"

@@ -3,11 +3,9 @@
 //! per-caller rate limit (429 with `Retry-After`), `/healthz` and `/metrics`, and refusing to
 //! bind a non-loopback address without tokens.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use secops_mcp::config::Config;

@@ -18,14 +18,12 @@
 //! is unset. With the prerequisites present, an engine that does not come up fails the test
 //! with the dockerd log.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use secops_mcp::checks::containers::{ContainerInfo, ContainersReport};
 use serde_json::{Value, json};
 

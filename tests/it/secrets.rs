@@ -1,11 +1,9 @@
 //! Secrets never leave the process: not in logs (even at trace level), not in tool output,
 //! not in resources or metrics. Runs the real binary and greps everything it wrote.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rmcp::model::ReadResourceRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;

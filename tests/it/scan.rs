@@ -3,24 +3,21 @@
 //! other processes listen) and on hosts in network namespaces the test creates (root only;
 //! CI sets SECOPS_REQUIRE_NETNS=1 so they cannot be skipped there).
 
-mod common;
-mod support;
-
 use std::collections::BTreeSet;
 use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Era, HttpHarness, Scratch, call, stdio_client, text_of};
+use crate::common::netns::{self, NetnsHost};
+use crate::common::{Era, HttpHarness, Recorder, Scratch, call, stdio_client, text_of};
+use rmcp::ServiceExt;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientRequest, ProgressNotificationParam,
-    ReadResourceRequestParams, ResourceContents,
+    CallToolRequest, CallToolRequestParams, ClientRequest, ReadResourceRequestParams,
+    ResourceContents,
 };
-use rmcp::service::{NotificationContext, PeerRequestOptions};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
-use support::netns::{self, NetnsHost};
 
 const SSH_GREETING: &[u8] = b"SSH-2.0-OpenSSH_9.6 Test\x1b[31m\r\n";
 const HTTP_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nServer: nginx/1.25.3\r\nContent-Length: 0\r\n\r\n";
@@ -79,9 +76,9 @@ async fn scan_finds_open_ports_names_services_and_sanitises_banners() {
     let silent = bind(ip);
     let open = [port_of(&ssh), port_of(&http), port_of(&silent)];
     let closed: Vec<u16> = (0..3).map(|_| free_port(ip)).collect();
-    support::netns::serve(ssh, SSH_GREETING, None);
-    support::netns::serve(http, b"", Some(HTTP_REPLY));
-    support::netns::serve(silent, b"", None);
+    crate::common::netns::serve(ssh, SSH_GREETING, None);
+    crate::common::netns::serve(http, b"", Some(HTTP_REPLY));
+    crate::common::netns::serve(silent, b"", None);
 
     let scratch = Scratch::new();
     let client = stdio_client(&scratch.env(), Era::Legacy).await;
@@ -256,46 +253,16 @@ async fn scan_refuses_targets_outside_scope_metadata_oversized_cidrs_and_bad_por
     client.cancel().await.unwrap();
 }
 
-/// A client that records progress notifications and log messages.
-#[derive(Clone, Default)]
-struct ProgressRecorder(Arc<Mutex<Vec<Progress>>>, Arc<Mutex<Vec<(String, String)>>>);
-
-/// (progress, total) of one notification.
-type Progress = (f64, Option<f64>);
-
-#[allow(deprecated)] // MCP logging: deprecated in the 2026-07-28 era, used in 2025-11-25
-impl ClientHandler for ProgressRecorder {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.0.lock().unwrap().push((params.progress, params.total));
-    }
-
-    async fn on_logging_message(
-        &self,
-        params: rmcp::model::LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
-    ) {
-        self.1.lock().unwrap().push((
-            params.logger.unwrap_or_default(),
-            params.data.as_str().unwrap_or_default().to_string(),
-        ));
-    }
-}
-
 #[tokio::test]
 async fn scan_sends_progress_and_logs_target_and_port_count() {
     let scratch = Scratch::new();
-    let (transport, _) = rmcp::transport::TokioChildProcess::builder(common::server_command(
-        &scratch.env(),
-        &["serve"],
-    ))
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(
+        crate::common::server_command(&scratch.env(), &["serve"]),
+    )
     .stderr(std::process::Stdio::null())
     .spawn()
     .unwrap();
-    let recorder = ProgressRecorder::default();
+    let recorder = Recorder::default();
     let client = recorder.clone().serve(transport).await.expect("initialize");
     #[allow(deprecated)]
     client
@@ -304,7 +271,7 @@ async fn scan_sends_progress_and_logs_target_and_port_count() {
         ))
         .await
         .expect("logging/setLevel is supported");
-    let params = CallToolRequestParams::new("scan_host").with_arguments(common::args(
+    let params = CallToolRequestParams::new("scan_host").with_arguments(crate::common::args(
         json!({ "target": "127.0.0.85", "ports": "1-20000", "detect_services": false }),
     ));
     let r = tokio::time::timeout(Duration::from_secs(60), client.call_tool(params))
@@ -312,14 +279,14 @@ async fn scan_sends_progress_and_logs_target_and_port_count() {
         .unwrap()
         .unwrap();
     assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
-    let seen = recorder.0.lock().unwrap().clone();
+    let seen = recorder.progress();
     assert!(!seen.is_empty(), "at least one progress notification");
     for (done, total) in &seen {
         assert_eq!(*total, Some(20000.0));
         assert!(*done <= 20000.0);
     }
     // The scan's phases reached the client's log as notifications/message.
-    let logs = recorder.1.lock().unwrap().clone();
+    let logs = recorder.logs();
     assert!(
         logs.iter()
             .any(|(l, m)| l == "scan_host" && m == "scanning 20000 ports on 1 address"),
@@ -465,7 +432,7 @@ async fn scan_stops_within_a_second_when_cancelled() {
     )
     .await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(
-        CallToolRequestParams::new("scan_host").with_arguments(common::args(json!({
+        CallToolRequestParams::new("scan_host").with_arguments(crate::common::args(json!({
             "target": host.addr.to_string(), "ports": "all", "timeout_ms": 5000
         }))),
     ));
@@ -511,7 +478,7 @@ async fn scan_stops_within_a_second_when_cancelled() {
 
 #[tokio::test]
 async fn scan_reports_tls_certificate_details_and_expiry_findings() {
-    use support::tls::{LeafSpec, TlsFixture, serve_chain};
+    use crate::common::tls::{LeafSpec, TlsFixture, serve_chain};
     let pki = TlsFixture::new();
     let leaf = pki.leaf(&LeafSpec::new(&["scan.secops.test"]).expires_in_days(5));
     let server = serve_chain(leaf.full_chain(), leaf.key.clone()).await;

@@ -702,3 +702,10 @@ async fn read_line(tcp: &mut TcpStream) -> std::io::Result<String> {
     }
     Ok(String::from_utf8_lossy(&line).trim_end().to_string())
 }
+
+/// A self-signed certificate for `names`, written as PEM into scratch; returns its path.
+pub fn self_signed_pem(scratch: &super::Scratch, file: &str, names: &[&str]) -> std::path::PathBuf {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).expect("rcgen");
+    scratch.write(file, &ck.cert.pem())
+}

@@ -3,11 +3,9 @@
 //! and `--demo` reaches the same state directory as `serve --demo` for every subcommand that
 //! reads state (audit, approve).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn run(scratch: &Scratch, args: &[&str]) -> std::process::Output {

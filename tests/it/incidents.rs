@@ -3,57 +3,25 @@
 //! runs; incidents are checked for correlation, severity, idempotent ingest across
 //! restarts, SLA breaches, lifecycle changes and their timeline, and refusals.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rmcp::model::ReadResourceRequestParams;
-use secops_mcp::sim::{SimConfig, Simulator};
+use secops_mcp::sim::SimConfig;
 use secops_mcp::store::AuditEntry;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
-struct Setup {
-    sim: Simulator,
-    scratch: Scratch,
-    env: Vec<(String, String)>,
-}
-
-async fn setup() -> Setup {
-    let sim = Simulator::start(SimConfig {
+/// The simulator without its seeded day, wired to the indexer only.
+async fn setup() -> SimEnv {
+    SimEnv::start(SimConfig {
         seed_alerts: false,
         ..Default::default()
     })
     .await
-    .expect("simulator");
-    let scratch = Scratch::new();
-    let env = setup_env(&sim, &scratch);
-    Setup { sim, scratch, env }
 }
 
-fn setup_env(sim: &Simulator, scratch: &Scratch) -> Vec<(String, String)> {
-    let ca = scratch.path().join("sim-ca.pem");
-    sim.write_ca(&ca).unwrap();
-    let c = sim.config().clone();
-    vec![
-        ("SECOPS_INDEXER_URL".to_string(), sim.indexer_url()),
-        ("SECOPS_INDEXER_USER".to_string(), c.indexer_user.clone()),
-        ("SECOPS_INDEXER_PASSWORD".to_string(), c.indexer_password),
-        (
-            "SECOPS_INDEXER_CA_FILE".to_string(),
-            ca.to_string_lossy().to_string(),
-        ),
-    ]
-}
-
-impl Setup {
-    async fn server(&self, toml: &str) -> HttpHarness {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        HttpHarness::start(&self.scratch, toml, &env).await
-    }
+/// An in-process server with `toml`, reading the simulator's indexer.
+async fn start_server(s: &SimEnv, toml: &str) -> HttpHarness {
+    s.http(toml, &s.indexer_vars(), &[]).await
 }
 
 async fn status(client: &Client, args: Value) -> Value {
@@ -110,7 +78,7 @@ async fn burst_level15_and_noise_correlate_and_ingest_is_idempotent_across_resta
     s.sim.inject_alerts(exploit);
     s.sim.inject_alerts(noise);
 
-    let server = s.server("").await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Legacy).await;
     let o = status(&client, json!({})).await;
     assert_eq!(o["ingest"]["status"], json!("ok"), "{o:#}");
@@ -148,7 +116,7 @@ async fn burst_level15_and_noise_correlate_and_ingest_is_idempotent_across_resta
     // A new server on the same state directory: nothing is counted twice.
     client.cancel().await.unwrap();
     server.stop().await;
-    let server = s.server("").await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Stateless).await;
     let o2 = status(&client, json!({})).await;
     assert_eq!(o2["ingest"]["new_alerts"], json!(0));
@@ -184,9 +152,11 @@ async fn sla_breach_shows_once_respond_by_passes_and_breaches_come_first() {
         now - Duration::minutes(1),
         Duration::minutes(1),
     ));
-    let server = s
-        .server("[incidents]\ncritical_contact = \"Dana (security lead)\"\n")
-        .await;
+    let server = start_server(
+        &s,
+        "[incidents]\ncritical_contact = \"Dana (security lead)\"\n",
+    )
+    .await;
     let client = server.client(Era::Legacy).await;
     let o = status(&client, json!({ "since": "2h" })).await;
     assert_eq!(o["sla_breaches"], json!(1), "{o:#}");
@@ -239,7 +209,7 @@ async fn lifecycle_is_audited_in_the_timeline_and_invalid_transitions_are_refuse
     let mut g = s.sim.alerts();
     s.sim
         .inject_alerts(g.level15_attack("192.0.2.20", "002", now - Duration::minutes(3)));
-    let server = s.server("").await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Legacy).await;
     let o = status(&client, json!({})).await;
     let id = o["incidents"][0]["id"].as_str().unwrap().to_string();
@@ -449,7 +419,7 @@ async fn overview_pages_beyond_fifty() {
         now - Duration::minutes(30),
         Duration::seconds(10),
     ));
-    let server = s.server("").await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Legacy).await;
     let p1 = status(&client, json!({})).await;
     assert_eq!(p1["open"], json!(60));
@@ -495,11 +465,8 @@ async fn without_or_with_a_dead_indexer_answers_from_the_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeded_demo_day_makes_a_few_realistic_incidents() {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let scratch = Scratch::new();
-    let env = setup_env(&sim, &scratch);
-    let s = Setup { sim, scratch, env };
-    let server = s.server("").await;
+    let s = SimEnv::start(SimConfig::default()).await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Legacy).await;
     let o = status(&client, json!({})).await;
     // Two SSH brute-force runs, a FIM trickle on three agents, one level-15 exploit.
@@ -515,7 +482,7 @@ async fn the_seeded_demo_day_makes_a_few_realistic_incidents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_injected_while_running_form_incidents_and_noise_none() {
     let s = setup().await;
-    let server = s.server("").await;
+    let server = start_server(&s, "").await;
     let client = server.client(Era::Legacy).await;
     assert_eq!(status(&client, json!({})).await["open"], json!(0));
     let names: Vec<&str> = (0..4).map(|n| s.sim.inject_scenario(n).0).collect();
@@ -537,9 +504,10 @@ async fn scenarios_injected_while_running_form_incidents_and_noise_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_ingests_in_the_background_on_its_interval() {
     let s = setup().await;
-    let mut env = s.scratch.env();
-    env.extend(s.env.iter().cloned());
-    env.insert("SECOPS_INCIDENTS_INGEST_INTERVAL_SECS".into(), "1".into());
+    let env = s.child_env(
+        &s.indexer_vars(),
+        &[("SECOPS_INCIDENTS_INGEST_INTERVAL_SECS", "1")],
+    );
     let client = stdio_client(&env, Era::Legacy).await;
     s.sim.inject_scenario(1);
     // resources/list reads the store only: incidents appear without any incident_status call.
@@ -571,20 +539,13 @@ async fn block_ip_filed_under_an_incident_appears_in_its_timeline() {
     ));
     // The same server also reaches the manager, with remediation on (no human in this
     // test: the gate's human step has its own tests).
-    let ca = s.scratch.path().join("sim-ca.pem");
-    let c = s.sim.config().clone();
-    let mut env: Vec<(&str, String)> = s.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    env.push(("SECOPS_WAZUH_URL", s.sim.manager_url()));
-    env.push(("SECOPS_WAZUH_USER", c.api_user.clone()));
-    env.push(("SECOPS_WAZUH_PASSWORD", c.api_password.clone()));
-    env.push(("SECOPS_WAZUH_CA_FILE", ca.to_string_lossy().to_string()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = HttpHarness::start(
-        &s.scratch,
-        "[remediation]\nenabled = true\nrequire_human = false\n",
-        &env,
-    )
-    .await;
+    let server = s
+        .http(
+            "[remediation]\nenabled = true\nrequire_human = false\n",
+            &s.vars(),
+            &[],
+        )
+        .await;
     let client = server.client(Era::Legacy).await;
     let o = status(&client, json!({})).await;
     let inc = find(&o, |i| has_ip(i, "203.0.113.77"));

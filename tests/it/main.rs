@@ -1,0 +1,20 @@
+//! The integration suite: one test binary (linked once) with a module per subject. Each
+//! module drives the real surfaces (the binary over stdio, the HTTP server, the simulator,
+//! TLS servers, Docker, network namespaces); shared helpers are in tests/common/.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cert_check;
+mod cli;
+mod config_parity;
+mod containers_docker;
+mod http_security;
+mod incidents;
+mod inspector_interop;
+mod mcp_e2e;
+mod remediation;
+mod scan;
+mod secrets;
+mod wazuh_client;
+mod wazuh_health;
