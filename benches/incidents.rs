@@ -12,7 +12,7 @@ use std::time::Instant;
 use secops_mcp::checks::incidents::{ParsedAlert, ingest_page};
 use secops_mcp::config::{Config, IncidentsConfig};
 use secops_mcp::context::AppContext;
-use secops_mcp::sim::{AlertAgent, AlertGen, SimConfig, Simulator};
+use wazuh_sim::{AlertAgent, AlertGen, SimConfig, Simulator};
 use secops_mcp::store::Store;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};

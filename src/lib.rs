@@ -8,7 +8,6 @@ pub mod config;
 pub mod context;
 pub mod remediation;
 pub mod server;
-pub mod sim;
 pub mod store;
 pub mod util;
 pub mod wazuh;

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use rmcp::model::ReadResourceRequestParams;
-use secops_mcp::sim::{SimConfig, Simulator};
+use wazuh_sim::{SimConfig, Simulator};
 use secops_mcp::store::AuditEntry;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use secops_mcp::config::{IndexerConfig, Login, Secret, WazuhConfig};
-use secops_mcp::sim::{SimConfig, Simulator};
+use wazuh_sim::{SimConfig, Simulator};
 use secops_mcp::wazuh::{AlertQuery, IndexerClient, ManagerClient, ManagerOptions};
 use std::time::Duration;
 

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use secops_mcp::sim::{SimConfig, Simulator};
+use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 const WAZUH_COMPONENTS: [&str; 6] = [

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::StatusCode;
-use secops_mcp::sim::{SimConfig, Simulator};
+use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 const USER: &str = "wazuh";

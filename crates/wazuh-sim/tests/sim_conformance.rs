@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use secops_mcp::sim::{SimConfig, Simulator};
+use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Map, Value, json};
 
 const USER: &str = "wazuh";
@@ -20,11 +20,12 @@ const PASS: &str = "Wazuh-Sim-Pass1!";
 
 /// The official spec: `wazuh-api-spec.yaml` in `SECOPS_WAZUH_SPEC_DIR`, by default the
 /// workplace's reference folder beside the repository (GPL-2.0, so never copied into it).
+/// The repository (the workspace root) is two levels above this crate's manifest.
 fn spec_path() -> PathBuf {
     let dir = std::env::var_os("SECOPS_WAZUH_SPEC_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/wazuh")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/wazuh")
         });
     dir.join("wazuh-api-spec.yaml")
 }
