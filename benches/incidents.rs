@@ -12,10 +12,10 @@ use std::time::Instant;
 use secops_mcp::checks::incidents::{ParsedAlert, ingest_page};
 use secops_mcp::config::{Config, IncidentsConfig};
 use secops_mcp::context::AppContext;
-use wazuh_sim::{AlertAgent, AlertGen, SimConfig, Simulator};
 use secops_mcp::store::Store;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use wazuh_sim::{AlertAgent, AlertGen, SimConfig, Simulator};
 
 const TOTAL: usize = 100_000;
 const SLOTS: i64 = 100;

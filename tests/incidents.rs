@@ -7,10 +7,10 @@ mod common;
 
 use common::*;
 use rmcp::model::ReadResourceRequestParams;
-use wazuh_sim::{SimConfig, Simulator};
 use secops_mcp::store::AuditEntry;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use wazuh_sim::{SimConfig, Simulator};
 
 struct Setup {
     sim: Simulator,

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use secops_mcp::config::{IndexerConfig, Login, Secret, WazuhConfig};
-use wazuh_sim::{SimConfig, Simulator};
 use secops_mcp::wazuh::{AlertQuery, IndexerClient, ManagerClient, ManagerOptions};
 use std::time::Duration;
+use wazuh_sim::{SimConfig, Simulator};
 
 async fn clients() -> (Simulator, ManagerClient, IndexerClient, tempfile::TempDir) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
+use wazuh_sim::{SimConfig, Simulator};
 
 const WAZUH_COMPONENTS: [&str; 6] = [
     "manager",

@@ -28,4 +28,3 @@ pub fn run(config: Config, token: &str) -> anyhow::Result<ExitCode> {
         }
     }
 }
-

@@ -52,4 +52,3 @@ pub fn tail(config: Config, n: usize) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

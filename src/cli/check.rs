@@ -106,7 +106,6 @@ pub async fn scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
     Ok(CheckExit::of_scan(&report).into())
 }
 
-
 pub async fn health(config: Config, args: HealthCli, demo: bool) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "demo")]
     let (config, _demo_sim) = super::demo::simulator_for(config, demo).await?;
@@ -129,4 +128,3 @@ pub async fn health(config: Config, args: HealthCli, demo: bool) -> anyhow::Resu
     }
     Ok(CheckExit::of_health(&report).into())
 }
-

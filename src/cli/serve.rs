@@ -113,4 +113,3 @@ async fn serve_stdio(ctx: Arc<AppContext>, shutdown: CancellationToken) -> anyho
     ctx.store.flush();
     Ok(())
 }
-

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::StatusCode;
-use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
+use wazuh_sim::{SimConfig, Simulator};
 
 const USER: &str = "wazuh";
 const PASS: &str = "Wazuh-Sim-Pass1!";

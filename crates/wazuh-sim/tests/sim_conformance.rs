@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use wazuh_sim::{SimConfig, Simulator};
 use serde_json::{Map, Value, json};
+use wazuh_sim::{SimConfig, Simulator};
 
 const USER: &str = "wazuh";
 const PASS: &str = "Wazuh-Sim-Pass1!";

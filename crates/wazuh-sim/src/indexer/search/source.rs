@@ -38,7 +38,11 @@ fn may_contain(pats: &[String], path: &str) -> bool {
     })
 }
 
-pub(super) fn filter_obj(m: &Map<String, Value>, prefix: &str, f: &SourceFilter) -> Map<String, Value> {
+pub(super) fn filter_obj(
+    m: &Map<String, Value>,
+    prefix: &str,
+    f: &SourceFilter,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (k, v) in m {
         let path = if prefix.is_empty() {
