@@ -5,16 +5,15 @@ use std::process::ExitCode;
 
 use secops_mcp::config::Config;
 
-use super::exit;
+use super::usage;
 
 pub fn run(config: Config, token: &str) -> anyhow::Result<ExitCode> {
     if !token.trim().starts_with("sct1_") {
-        eprintln!(
-            "secops-mcp: `{}` is not a confirmation token; give the `confirmation_token` a plan \
-             returned (it starts with sct1_)",
+        return Ok(usage(format_args!(
+            "`{}` is not a confirmation token; give the `confirmation_token` a plan returned \
+             (it starts with sct1_)",
             secops_mcp::util::sanitize_untrusted(token.as_bytes(), 40)
-        );
-        return Ok(ExitCode::from(exit::USAGE));
+        )));
     }
     let store = secops_mcp::store::Store::open(&config.state_dir)?;
     match secops_mcp::remediation::gate::approve_out_of_band(&store, &config.state_dir, token) {

@@ -8,7 +8,7 @@ use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
 use tokio_util::sync::CancellationToken;
 
-use super::{CertCli, CheckExit, DEMO_CA_FILE, HealthCli, ScanCli, exit, render};
+use super::{CertCli, CheckExit, DEMO_CA_FILE, HealthCli, ScanCli, exit, render, usage};
 
 pub async fn cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result<ExitCode> {
     let mut cas: Vec<&std::path::Path> = config.extra_ca_file.iter().map(|p| p.as_path()).collect();
@@ -35,16 +35,9 @@ pub async fn cert(config: Config, args: CertCli, demo: bool) -> anyhow::Result<E
     };
     let report = match checker.check(cert_args).await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(exit::USAGE));
-        }
+        Err(e) => return Ok(usage(e)),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render::cert_report(&report));
-    }
+    print_report(&report, args.json, render::cert_report)?;
     Ok(CheckExit::of_cert(&report).into())
 }
 
@@ -89,20 +82,13 @@ pub async fn scan(config: Config, args: ScanCli) -> anyhow::Result<ExitCode> {
     store.flush();
     let report = match result {
         Ok(r) => r,
-        Err(ScanError::InvalidArgument(e)) => {
-            eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(exit::USAGE));
-        }
+        Err(ScanError::InvalidArgument(e)) => return Ok(usage(e)),
         Err(ScanError::Refused(r)) => {
             eprintln!("secops-mcp: {r}");
             return Ok(ExitCode::from(exit::NOPERM));
         }
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render::scan_report(&report));
-    }
+    print_report(&report, args.json, render::scan_report)?;
     Ok(CheckExit::of_scan(&report).into())
 }
 
@@ -116,15 +102,22 @@ pub async fn health(config: Config, args: HealthCli, demo: bool) -> anyhow::Resu
     };
     let report = match secops_mcp::checks::wazuh_health::run(&ctx.health_deps(), &hargs).await {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("secops-mcp: {e}");
-            return Ok(ExitCode::from(exit::USAGE));
-        }
+        Err(e) => return Ok(usage(e)),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render::health_report(&report));
-    }
+    print_report(&report, args.json, render::health_report)?;
     Ok(CheckExit::of_health(&report).into())
+}
+
+/// A check's report on stdout: pretty JSON with `--json`, else its text rendering.
+fn print_report<R: serde::Serialize>(
+    report: &R,
+    json: bool,
+    text: fn(&R) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", text(report));
+    }
+    Ok(())
 }

@@ -270,6 +270,12 @@ impl From<CheckExit> for ExitCode {
     }
 }
 
+/// A usage error found after parsing (a bad target, component or window): say it, exit 64.
+pub fn usage(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("secops-mcp: {e}");
+    ExitCode::from(exit::USAGE)
+}
+
 /// `--demo` or `sim` in a build without the `demo` feature: say so and exit 69.
 #[cfg(not(feature = "demo"))]
 pub fn unavailable(what: &str) -> ExitCode {

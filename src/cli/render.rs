@@ -62,30 +62,17 @@ pub fn scan_report(report: &ScanReport) -> String {
     }
     if let Some(c) = &report.changes_since_last {
         let fmt = |v: &[PortRef]| {
+            if v.is_empty() {
+                return "-".to_string();
+            }
             v.iter()
                 .map(|p| format!("{}:{}", p.address, p.port))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         let _ = writeln!(out, "\nSince {}:", c.previous_scan_at);
-        let _ = writeln!(
-            out,
-            "  opened: {}",
-            if c.opened.is_empty() {
-                "-".into()
-            } else {
-                fmt(&c.opened)
-            }
-        );
-        let _ = writeln!(
-            out,
-            "  closed: {}",
-            if c.closed.is_empty() {
-                "-".into()
-            } else {
-                fmt(&c.closed)
-            }
-        );
+        let _ = writeln!(out, "  opened: {}", fmt(&c.opened));
+        let _ = writeln!(out, "  closed: {}", fmt(&c.closed));
     }
     if !report.findings.is_empty() {
         let _ = writeln!(out);

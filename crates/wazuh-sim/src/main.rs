@@ -20,14 +20,10 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // --help and --version succeed; a usage error exits 64 (EX_USAGE), as secops-mcp's do.
         Err(e) => {
             let _ = e.print();
-            // Usage errors exit 64 (EX_USAGE), like secops-mcp's.
-            return if e.use_stderr() {
-                ExitCode::from(64)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
     let filter = std::env::var("SECOPS_LOG")

@@ -73,31 +73,23 @@ async fn the_binary_prints_settings_that_connect() {
         .tls_certs_only([ca])
         .build()
         .unwrap();
-    let login = http
-        .post(format!(
-            "{}/security/user/authenticate",
-            settings["SECOPS_WAZUH_URL"]
-        ))
-        .basic_auth(
-            &settings["SECOPS_WAZUH_USER"],
-            Some(&settings["SECOPS_WAZUH_PASSWORD"]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let health = http
-        .get(format!(
-            "{}/_cluster/health",
-            settings["SECOPS_INDEXER_URL"]
-        ))
-        .basic_auth(
-            &settings["SECOPS_INDEXER_USER"],
-            Some(&settings["SECOPS_INDEXER_PASSWORD"]),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), StatusCode::OK);
+    let manager = settings["SECOPS_WAZUH_URL"].clone();
+    let indexer = settings["SECOPS_INDEXER_URL"].clone();
+    for (request, who) in [
+        (
+            http.post(format!("{manager}/security/user/authenticate")),
+            "WAZUH",
+        ),
+        (http.get(format!("{indexer}/_cluster/health")), "INDEXER"),
+    ] {
+        let user = &settings[&format!("SECOPS_{who}_USER")];
+        let password = &settings[&format!("SECOPS_{who}_PASSWORD")];
+        let r = request
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{who}");
+    }
     child.kill().await.unwrap();
 }
