@@ -55,6 +55,10 @@ pub struct Cli {
     /// directory (the same one `serve --demo` uses, whatever SECOPS_STATE_DIR says), and
     /// the built-in Wazuh simulator where a Wazuh is needed and none is configured.
     #[arg(long, global = true)]
+    #[cfg_attr(
+        not(feature = "demo"),
+        arg(help = "Demo mode: not in this binary (built with --no-default-features)")
+    )]
     pub demo: bool,
     #[command(subcommand)]
     pub command: Command,
