@@ -15,10 +15,10 @@ use common::self_hwm_mb;
 use secops_mcp::config::{Config, IncidentsConfig};
 use secops_mcp::context::AppContext;
 use secops_mcp::incidents::{ParsedAlert, ingest_page};
-use secops_mcp::sim::{AlertAgent, AlertGen, SimConfig};
 use secops_mcp::store::Store;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use wazuh_sim::{AlertAgent, AlertGen, SimConfig};
 
 const TOTAL: usize = 100_000;
 const SLOTS: i64 = 100;

@@ -21,7 +21,7 @@ use secops_mcp::checks::wazuh_health::COMPONENTS;
 use secops_mcp::config::Config;
 use secops_mcp::context::AppContext;
 use secops_mcp::server::http::HttpServer;
-use secops_mcp::sim::SimConfig;
+use wazuh_sim::SimConfig;
 
 const CALLS: usize = 200;
 /// The components that talk to Wazuh (all but host and containers).

@@ -1,11 +1,13 @@
 //! The command line as a person meets it: every usage error of every subcommand exits 64
 //! (EX_USAGE, never clap's 2, which monitoring plugins read as "critical"), `--help` exits 0,
 //! and `--demo` reaches the same state directory as `serve --demo` for every subcommand that
-//! reads state (audit, approve).
+//! reads state (audit, approve). A `--no-default-features` build has no simulator inside
+//! (checked on its dependency tree) and refuses `--demo` and `sim` with 69.
 
 use std::time::Duration;
 
 use crate::common::*;
+#[cfg(feature = "demo")]
 use serde_json::json;
 
 fn run(scratch: &Scratch, args: &[&str]) -> std::process::Output {
@@ -43,6 +45,7 @@ fn every_usage_error_exits_64_with_a_message() {
         &["check", "scan", "127.0.0.1", "--timeout-ms", "0"],
         &["config"],
         &["config", "check", "--bogus"],
+        #[cfg(feature = "demo")]
         &["sim", "--port", "abc"],
         &["approve"],
         &["approve", "not-a-token"],
@@ -72,6 +75,7 @@ fn every_usage_error_exits_64_with_a_message() {
     }
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_and_approve_reach_the_demo_state_with_demo() {
     let scratch = Scratch::new();
@@ -125,6 +129,7 @@ async fn audit_and_approve_reach_the_demo_state_with_demo() {
     );
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_writes_its_ca_under_the_state_directory_and_says_where() {
     let scratch = Scratch::new();
@@ -160,6 +165,7 @@ async fn sim_writes_its_ca_under_the_state_directory_and_says_where() {
     child.kill().await.unwrap();
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_start_line_tells_the_truth_about_state_and_remediation() {
     let scratch = Scratch::new();
@@ -232,4 +238,73 @@ fn check_cert_cli_reads_any_regular_file_but_no_special_file_or_metadata_endpoin
         .unwrap_or_default();
     assert!(e.contains("`metadata`"), "{e}");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `cargo tree` of the product's normal dependencies (no dev-dependencies), offline and
+/// against the committed lock file.
+fn product_tree(features: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "-p",
+            "secops-mcp",
+            "-e",
+            "normal",
+        ])
+        .args(features)
+        .args(["--prefix", "none", "--format", "{p}"])
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[test]
+fn a_no_default_features_build_has_no_simulator_inside() {
+    let names = |tree: &str| -> std::collections::BTreeSet<String> {
+        tree.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    };
+    let production = names(&product_tree(&["--no-default-features"]));
+    assert!(production.contains("secops-mcp"), "{production:?}");
+    for sim_only in ["wazuh-sim", "rcgen", "jsonwebtoken"] {
+        assert!(
+            !production.contains(sim_only),
+            "{sim_only} is in the --no-default-features build"
+        );
+    }
+    let default = names(&product_tree(&[]));
+    assert!(default.contains("wazuh-sim"), "{default:?}");
+}
+
+/// Only in a `--no-default-features` test run: `--demo` and `sim` say that demo support
+/// was not compiled in, and exit 69 (EX_UNAVAILABLE).
+#[cfg(not(feature = "demo"))]
+#[test]
+fn without_the_demo_feature_demo_and_sim_are_refused_with_69() {
+    let scratch = Scratch::new();
+    for args in [
+        &["serve", "--demo"][..],
+        &["check", "health", "--demo"],
+        &["--demo", "audit", "tail"],
+        &["sim", "--port", "0"],
+    ] {
+        let out = run(&scratch, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(69), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("demo support was not compiled in")
+                && stderr.contains("--no-default-features"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

@@ -5,10 +5,10 @@
 
 use crate::common::*;
 use rmcp::model::ReadResourceRequestParams;
-use secops_mcp::sim::SimConfig;
 use secops_mcp::store::AuditEntry;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use wazuh_sim::SimConfig;
 
 /// The simulator without its seeded day, wired to the indexer only.
 async fn setup() -> SimEnv {

@@ -15,8 +15,8 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient};
-use secops_mcp::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
+use wazuh_sim::{SimConfig, Simulator};
 
 const OLD_WUI: &str = "Wazuh-Wui-Pass1!";
 

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::common::SimEnv;
-use secops_mcp::sim::SimConfig;
 use secops_mcp::wazuh::{AlertQuery, IndexerClient, ManagerClient, ManagerOptions};
 use std::time::Duration;
+use wazuh_sim::SimConfig;
 
 async fn clients() -> (SimEnv, ManagerClient, IndexerClient) {
     let s = SimEnv::start(SimConfig::default()).await;

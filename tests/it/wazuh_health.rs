@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use secops_mcp::sim::SimConfig;
 use serde_json::{Value, json};
+use wazuh_sim::SimConfig;
 
 const WAZUH_COMPONENTS: [&str; 6] = [
     "manager",

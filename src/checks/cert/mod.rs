@@ -550,13 +550,6 @@ pub async fn run(deps: &CertDeps<'_>, args: &CertArgs) -> Result<CertReport, Cer
     deps.checker.check(args).await
 }
 
-impl CertReport {
-    /// The same paragraph as [`Summary::summary`] (the CLI and tests call it by this name).
-    pub fn summary_text(&self) -> String {
-        self.summary()
-    }
-}
-
 impl Summary for CertReport {
     /// One short paragraph a person can read, e.g. `3 targets: 1 ok, 1 warning
     /// (example.com: expires in 12 days), 1 error (db:5432: connection refused)`.

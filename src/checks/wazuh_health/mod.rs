@@ -268,13 +268,6 @@ pub fn parse_loose_time(s: &str) -> Option<OffsetDateTime> {
         .ok()
 }
 
-impl HealthReport {
-    /// The same paragraph as [`Summary::summary`] (the CLI calls it by this name).
-    pub fn summary_text(&self) -> String {
-        self.summary()
-    }
-}
-
 impl Summary for HealthReport {
     /// One short paragraph a person can read.
     fn summary(&self) -> String {

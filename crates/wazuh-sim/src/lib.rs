@@ -1,8 +1,10 @@
 //! Built-in Wazuh simulator: the manager API (port 55000 in real life) and the indexer's
 //! search subset (9200), each on a loopback HTTPS port with a CA generated at start. Used by
-//! `--demo` and by tests; follows the official 4.14 API spec for paths, envelopes and errors.
+//! secops-mcp's `--demo` and tests and by the `wazuh-sim` binary ([`cli`]); follows the
+//! official 4.14 API spec for paths, envelopes and errors.
 
 mod alerts;
+pub mod cli;
 mod clock;
 mod faults;
 mod index;

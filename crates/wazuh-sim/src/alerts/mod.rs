@@ -2,6 +2,8 @@
 //! `wazuh-alerts-4.x-*` index (rule, agent, manager, decoder, data, syscheck...), for the
 //! seeded index and for tests. Our own invented events; deterministic from the seed.
 
+mod catalogue;
+
 use std::collections::HashMap;
 
 use serde_json::{Map, Value, json};
@@ -10,6 +12,7 @@ use time::{Duration, OffsetDateTime};
 use super::clock;
 use super::rng::SimRng;
 use super::state::{CLUSTER_NAME, MANAGER_HOST, MASTER_NODE};
+use catalogue::*;
 
 /// An agent as it appears in alerts.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,222 +23,6 @@ pub struct AlertAgent {
     /// `ubuntu`, `windows`, `rhel`, ... (chooses log locations and noise rules).
     pub platform: String,
 }
-
-struct Rule {
-    id: &'static str,
-    level: u64,
-    description: &'static str,
-    groups: &'static [&'static str],
-    mitre: Option<(
-        &'static [&'static str],
-        &'static [&'static str],
-        &'static [&'static str],
-    )>,
-    pci_dss: &'static [&'static str],
-}
-
-const R5710: Rule = Rule {
-    id: "5710",
-    level: 5,
-    description: "sshd: Attempt to login using a non-existent user",
-    groups: &["syslog", "sshd", "invalid_login", "authentication_failed"],
-    mitre: Some((
-        &["T1110.001", "T1021.004"],
-        &["Credential Access", "Lateral Movement"],
-        &["Password Guessing", "SSH"],
-    )),
-    pci_dss: &["10.2.4", "10.2.5", "10.6.1"],
-};
-const R5716: Rule = Rule {
-    id: "5716",
-    level: 5,
-    description: "sshd: authentication failed.",
-    groups: &["syslog", "sshd", "authentication_failed"],
-    mitre: Some((
-        &["T1110.001"],
-        &["Credential Access"],
-        &["Password Guessing"],
-    )),
-    pci_dss: &["10.2.4", "10.2.5"],
-};
-const BRUTE: &[&str] = &["T1110"];
-const CRED: &[&str] = &["Credential Access"];
-const BRUTE_NAME: &[&str] = &["Brute Force"];
-const R5712: Rule = Rule {
-    id: "5712",
-    level: 10,
-    description: "sshd: brute force trying to get access to the system. Non existent user.",
-    groups: &["syslog", "sshd", "authentication_failures"],
-    mitre: Some((BRUTE, CRED, BRUTE_NAME)),
-    pci_dss: &["11.4", "10.2.4", "10.2.5"],
-};
-const R5720: Rule = Rule {
-    id: "5720",
-    level: 10,
-    description: "sshd: Multiple authentication failures.",
-    groups: &["syslog", "sshd", "authentication_failures"],
-    mitre: Some((BRUTE, CRED, BRUTE_NAME)),
-    pci_dss: &["10.2.4", "10.2.5", "11.4"],
-};
-const R5763: Rule = Rule {
-    id: "5763",
-    level: 10,
-    description: "sshd: brute force trying to get access to the system. Authentication failed.",
-    groups: &["syslog", "sshd", "authentication_failures"],
-    mitre: Some((BRUTE, CRED, BRUTE_NAME)),
-    pci_dss: &["11.4", "10.2.4", "10.2.5"],
-};
-const R31166: Rule = Rule {
-    id: "31166",
-    level: 6,
-    description: "Shellshock attack attempt",
-    groups: &["web", "accesslog", "attack"],
-    mitre: Some((
-        &["T1190"],
-        &["Initial Access"],
-        &["Exploit Public-Facing Application"],
-    )),
-    pci_dss: &["6.5", "11.4"],
-};
-const R31168: Rule = Rule {
-    id: "31168",
-    level: 15,
-    description: "Shellshock attack detected",
-    groups: &["web", "accesslog", "attack"],
-    mitre: Some((
-        &["T1068", "T1190"],
-        &["Privilege Escalation", "Initial Access"],
-        &[
-            "Exploitation for Privilege Escalation",
-            "Exploit Public-Facing Application",
-        ],
-    )),
-    pci_dss: &["6.5", "11.4"],
-};
-const R550: Rule = Rule {
-    id: "550",
-    level: 7,
-    description: "Integrity checksum changed.",
-    groups: &[
-        "ossec",
-        "syscheck",
-        "syscheck_entry_modified",
-        "syscheck_file",
-    ],
-    mitre: Some((&["T1565.001"], &["Impact"], &["Stored Data Manipulation"])),
-    pci_dss: &["11.5"],
-};
-const VALID: &[&str] = &["T1078"];
-const VALID_TACTICS: &[&str] = &[
-    "Defense Evasion",
-    "Persistence",
-    "Privilege Escalation",
-    "Initial Access",
-];
-const VALID_NAME: &[&str] = &["Valid Accounts"];
-const NOISE_LINUX: &[Rule] = &[
-    Rule {
-        id: "5501",
-        level: 3,
-        description: "PAM: Login session opened.",
-        groups: &["pam", "syslog", "authentication_success"],
-        mitre: Some((VALID, VALID_TACTICS, VALID_NAME)),
-        pci_dss: &["10.2.5"],
-    },
-    Rule {
-        id: "5502",
-        level: 3,
-        description: "PAM: Login session closed.",
-        groups: &["pam", "syslog"],
-        mitre: None,
-        pci_dss: &["10.2.5"],
-    },
-    Rule {
-        id: "5715",
-        level: 3,
-        description: "sshd: authentication success.",
-        groups: &["syslog", "sshd", "authentication_success"],
-        mitre: Some((
-            &["T1078", "T1021"],
-            &["Defense Evasion", "Persistence", "Lateral Movement"],
-            &["Valid Accounts", "Remote Services"],
-        )),
-        pci_dss: &["10.2.5"],
-    },
-    Rule {
-        id: "5402",
-        level: 3,
-        description: "Successful sudo to ROOT executed.",
-        groups: &["syslog", "sudo"],
-        mitre: Some((
-            &["T1548.003"],
-            &["Privilege Escalation", "Defense Evasion"],
-            &["Sudo and Sudo Caching"],
-        )),
-        pci_dss: &["10.2.5", "10.2.2"],
-    },
-    Rule {
-        id: "1002",
-        level: 2,
-        description: "Unknown problem somewhere in the system.",
-        groups: &["syslog", "errors"],
-        mitre: None,
-        pci_dss: &[],
-    },
-    Rule {
-        id: "5403",
-        level: 4,
-        description: "First time user executed sudo.",
-        groups: &["syslog", "sudo"],
-        mitre: None,
-        pci_dss: &[],
-    },
-    Rule {
-        id: "40704",
-        level: 4,
-        description: "Systemd: Service exited due to a failure.",
-        groups: &["local", "systemd"],
-        mitre: None,
-        pci_dss: &[],
-    },
-];
-const NOISE_WINDOWS: &[Rule] = &[
-    Rule {
-        id: "60106",
-        level: 3,
-        description: "Windows logon success.",
-        groups: &["windows", "windows_security", "authentication_success"],
-        mitre: Some((VALID, VALID_TACTICS, VALID_NAME)),
-        pci_dss: &["10.2.5"],
-    },
-    Rule {
-        id: "60137",
-        level: 3,
-        description: "Windows User Logoff.",
-        groups: &["windows", "windows_security"],
-        mitre: None,
-        pci_dss: &["10.2.5"],
-    },
-];
-
-const USERS_VALID: &[&str] = &["root", "ubuntu", "deploy", "backup"];
-const USERS_INVALID: &[&str] = &[
-    "admin", "test", "oracle", "postgres", "git", "user", "support",
-];
-const STAFF: &[&str] = &["alice", "bob", "carol", "deploy", "svc-backup"];
-const FIM_LINUX: &[&str] = &[
-    "/etc/passwd",
-    "/etc/hosts",
-    "/etc/ssh/sshd_config",
-    "/etc/sudoers",
-    "/etc/crontab",
-    "/usr/bin/curl",
-    "/var/www/html/index.php",
-];
-const FIM_WINDOWS: &[&str] = &[
-    "c:\\windows\\system32\\drivers\\etc\\hosts",
-    "c:\\program files\\acme\\agent.ini",
-];
 
 /// Generates alerts. Build one with [`AlertGen::new`] or take it from
 /// [`super::Simulator::alerts`] (which knows the simulator's agents).

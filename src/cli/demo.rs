@@ -1,0 +1,73 @@
+//! `--demo` (built with the default `demo` feature): demo defaults (state in the `demo`
+//! subfolder) and the built-in Wazuh simulator started in-process where a command needs a
+//! Wazuh and none is configured.
+
+use secops_mcp::config::{Config, IndexerConfig, Login, Secret, SecretSource, WazuhConfig};
+use wazuh_sim::{SimConfig, Simulator};
+
+use super::DEMO_CA_FILE;
+
+/// The configuration with demo defaults applied.
+pub fn with_defaults(mut config: Config) -> Config {
+    // Demo state always lives apart from real state: the `demo` subfolder of the state
+    // directory (SECOPS_STATE_DIR, the config file's, or the default), for every subcommand.
+    config.state_dir = config.state_dir.join("demo");
+    let remediation = if config.remediation_enabled {
+        "remediation enabled (SECOPS_REMEDIATION): destructive tools are listed"
+    } else {
+        "remediation disabled"
+    };
+    tracing::info!(
+        state_dir = %config.state_dir.display(),
+        "demo mode: state in the demo subfolder of the state directory; {remediation}"
+    );
+    config
+}
+
+/// With `demo` and without a configured Wazuh: start the simulator in-process and point the
+/// configuration at it (its CA written into the demo state directory). The simulator runs
+/// as long as the returned handle lives.
+pub async fn simulator_for(
+    mut config: Config,
+    demo: bool,
+) -> anyhow::Result<(Config, Option<Simulator>)> {
+    if !demo {
+        return Ok((config, None));
+    }
+    if config.wazuh.is_some() {
+        tracing::info!("demo mode: Wazuh is configured, the simulator is not started");
+        return Ok((config, None));
+    }
+    let sim = Simulator::start(SimConfig::default()).await?;
+    secops_mcp::store::ensure_state_dir(&config.state_dir)?;
+    let ca = config.state_dir.join(DEMO_CA_FILE);
+    sim.write_ca(&ca)?;
+    let sc = sim.config();
+    config.wazuh = Some(WazuhConfig {
+        url: sim.manager_url(),
+        login: Login {
+            user: sc.api_user.clone(),
+            password: Some(Secret::new(sc.api_password.clone())),
+            password_source: Some(SecretSource::Demo),
+        },
+        ca_file: Some(ca.clone()),
+        requests_per_minute: 240,
+    });
+    if config.indexer.is_none() {
+        config.indexer = Some(IndexerConfig {
+            url: sim.indexer_url(),
+            login: Login {
+                user: sc.indexer_user.clone(),
+                password: Some(Secret::new(sc.indexer_password.clone())),
+                password_source: Some(SecretSource::Demo),
+            },
+            ca_file: Some(ca),
+        });
+    }
+    tracing::info!(
+        manager = %sim.manager_url(),
+        indexer = %sim.indexer_url(),
+        "demo mode: built-in Wazuh simulator started"
+    );
+    Ok((config, Some(sim)))
+}
