@@ -4,11 +4,10 @@
 //! shared by incident_status and the background task. No server types.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::checks::cert::{CertChecker, CertDeps, CertPolicy};
 use crate::checks::containers::ContainersDeps;
@@ -18,6 +17,7 @@ use crate::checks::wazuh_health::HealthDeps;
 use crate::config::Config;
 use crate::incidents::{IncidentDeps, IngestStatus};
 use crate::metrics::Metrics;
+use crate::shutdown::InFlight;
 use crate::store::Store;
 use crate::wazuh::{IndexerClient, ManagerClient, ManagerOptions};
 
@@ -184,48 +184,5 @@ impl AppContext {
     /// Ingest new alerts into incidents (serialised); first run reaches back to `bootstrap`.
     pub async fn ingest_incidents(&self, bootstrap: time::OffsetDateTime) -> IngestStatus {
         crate::incidents::ingest_locked(&self.incident_deps(), bootstrap).await
-    }
-}
-
-/// Counts tool calls in progress; shutdown waits for zero.
-#[derive(Default)]
-pub struct InFlight {
-    count: AtomicUsize,
-    idle: Notify,
-}
-
-/// Held for the duration of one call.
-pub struct InFlightGuard<'a>(&'a InFlight);
-
-impl InFlight {
-    pub fn enter(&self) -> InFlightGuard<'_> {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self)
-    }
-
-    pub fn current(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Wait until no call is in flight; false if `timeout` passed first.
-    pub async fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.idle.notified();
-            if self.current() == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.current() == 0;
-            }
-        }
-    }
-}
-
-impl Drop for InFlightGuard<'_> {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
     }
 }

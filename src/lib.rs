@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod metrics;
 pub mod remediation;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod util;
 pub mod wazuh;

@@ -21,7 +21,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secops_mcp::checks::cert::CertReport;
 use secops_mcp::checks::scan::ScanReport;
 use secops_mcp::checks::wazuh_health::{HealthReport, Verdict};
-use tokio_util::sync::CancellationToken;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -319,31 +318,4 @@ pub fn init_logging(level: &str, format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// Cancel `shutdown` on Ctrl-C or SIGTERM.
-pub fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    shutdown.cancel();
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("signal received; shutting down");
-        shutdown.cancel();
-    });
 }

@@ -24,7 +24,7 @@ pub async fn run(config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<
     // Finish or undo any credential rotation a crash interrupted before serving.
     secops_mcp::remediation::credentials::ensure_reconciled(&ctx).await;
     let shutdown = CancellationToken::new();
-    super::spawn_signal_handler(shutdown.clone());
+    secops_mcp::shutdown::on_signal_cancel(shutdown.clone());
     let ingest = spawn_incident_ingest(ctx.clone(), shutdown.child_token());
     let result = serve_transport(ctx, args, shutdown).await;
     if let Some((stop, task)) = ingest {

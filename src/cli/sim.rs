@@ -9,7 +9,7 @@ use wazuh_sim::cli::SimArgs;
 
 pub async fn run(config: Config, args: SimArgs) -> anyhow::Result<ExitCode> {
     let shutdown = CancellationToken::new();
-    super::spawn_signal_handler(shutdown.clone());
+    secops_mcp::shutdown::on_signal_cancel(shutdown.clone());
     let default_ca = || {
         secops_mcp::store::ensure_state_dir(&config.state_dir)?;
         Ok(config.state_dir.join("sim-ca.pem"))
