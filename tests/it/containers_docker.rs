@@ -440,9 +440,10 @@ async fn container_health_against_a_real_engine() {
     );
     if memory_limits {
         // Bounded even where the limit were not enforced: tail holds at most 200 MB. The
-        // shell outlives the killed `tail` by a second and exits with its status (137): the
-        // engine records the OOM event before the container exits (when the container
-        // exited at once, the exit could be processed first and `OOMKilled` stay false).
+        // shell outlives the killed `tail` by three seconds and exits with its status (137):
+        // the engine records the OOM event before the container exits (when the container
+        // exited at once, or after one second on a loaded machine, the exit could be
+        // processed first and `OOMKilled` stay false).
         made.make(
             "run",
             &n("oom"),
@@ -450,7 +451,7 @@ async fn container_health_against_a_real_engine() {
             &[
                 "sh",
                 "-c",
-                "head -c 200m /dev/zero | tail; s=$?; sleep 1; exit $s",
+                "head -c 200m /dev/zero | tail; s=$?; sleep 3; exit $s",
             ],
         );
     } else {
