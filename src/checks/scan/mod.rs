@@ -2,32 +2,37 @@
 //! target to in-scope addresses before any packet, scans with the engine, names services
 //! (TLS details through check_cert's module), adds risk notes and compares the open ports
 //! with the stored baseline of the same target.
+//!
+//! The arguments and their validation are in `plan.rs`, the report types and summary in
+//! `report.rs`, the comparison with the stored baseline in `baseline.rs`.
 
+mod baseline;
 pub mod engine;
+mod plan;
 pub mod ports;
+mod report;
 pub mod risk;
 pub mod scope;
 pub mod service;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::checks::cert::{CertChecker, CertOptions, CertStatus, Target};
-use crate::checks::{ArgError, Finding, Severity, Summary};
+use crate::checks::{ArgError, Finding, Severity};
 use crate::store::Store;
+use baseline::baseline;
 use engine::{EngineOptions, PortState};
+pub use plan::{MAX_TIMEOUT_MS, ScanArgs, ScanPlan};
+pub use report::{Changes, HostScan, OpenPort, PortRef, ScanReport, TlsSummary, compress_ranges};
 pub use scope::{Refusal, Scope};
 
-/// Largest `timeout_ms`.
-pub const MAX_TIMEOUT_MS: i64 = 30_000;
 /// Open ports per scan that get service detection (the rest are named by port).
 const MAX_DETECTED: usize = 512;
 /// Service detections in flight at once.
@@ -38,104 +43,6 @@ const DETECT_TIMEOUT: Duration = Duration::from_millis(2000);
 const TLS_TIMEOUT: Duration = Duration::from_millis(3000);
 /// Time budget for resolving a hostname target.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Arguments of `scan_host`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ScanArgs {
-    /// Hostname, IP address, or CIDR of at most 256 addresses. Must be inside the scan scope
-    /// (`SECOPS_SCAN_ALLOW`, loopback only by default).
-    pub target: String,
-    /// `top100` (default), `top1000`, `all`, one port number, or ports and ranges like
-    /// `"22,80,8000-8100"` or `[22, 80, "8000-8100"]`.
-    #[serde(default)]
-    #[schemars(extend("default" = "top100"))]
-    pub ports: Option<ports::PortSpec>,
-    /// Read banners and name services on open ports, with TLS certificate details
-    /// (default true).
-    #[serde(default)]
-    #[schemars(extend("default" = true))]
-    pub detect_services: Option<bool>,
-    /// Per-connection timeout in milliseconds (1 to 30000). Default: adaptive, from the
-    /// measured round-trip time.
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 30000))]
-    pub timeout_ms: Option<i64>,
-}
-
-/// Certificate facts for an open port that speaks TLS.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct TlsSummary {
-    pub subject: String,
-    pub issuer: String,
-    pub not_after: String,
-    pub days_left: i64,
-    pub self_signed: bool,
-    /// The chain verified against the trust store (the address is not checked as a name).
-    pub chain_valid: Option<bool>,
-    pub verification_error: Option<String>,
-    pub tls_version: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct OpenPort {
-    pub port: u16,
-    /// e.g. `ssh`, `http`, `tls`, `redis`, `wazuh-api`; `unknown` when nothing matched.
-    pub service: String,
-    /// What the service said first (sanitised and capped: untrusted text).
-    pub banner: Option<String>,
-    pub tls: Option<TlsSummary>,
-    /// Why this port matters, when it does (remote admin, data store, cleartext...).
-    pub risk: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct HostScan {
-    pub address: String,
-    pub open: Vec<OpenPort>,
-    /// Ports that answered with a reset (refused).
-    pub closed_count: usize,
-    /// Ports that did not answer (dropped or unreachable), as ports and ranges (`1-21,23`).
-    pub filtered: String,
-    pub filtered_count: usize,
-    /// Ports whose state could not be decided (cancelled, or local resources ran out).
-    pub inconclusive_count: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct PortRef {
-    pub address: String,
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct Changes {
-    /// Open now, not open in the previous scan (only ports both scans covered).
-    pub opened: Vec<PortRef>,
-    /// Open in the previous scan, closed or filtered now.
-    pub closed: Vec<PortRef>,
-    pub previous_scan_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct ScanReport {
-    pub target: String,
-    /// What the target resolved to; the scan connected to exactly these.
-    pub addresses: Vec<String>,
-    /// The port spec scanned.
-    pub ports: String,
-    /// Ports scanned per address.
-    pub ports_scanned: usize,
-    pub duration_ms: u64,
-    /// The per-connection timeout the scan ended with (adaptive unless given).
-    pub timeout_ms: u64,
-    /// False when the scan was cancelled or some ports are inconclusive.
-    pub complete: bool,
-    pub hosts: Vec<HostScan>,
-    /// Present when an earlier scan of the same target is stored.
-    pub changes_since_last: Option<Changes>,
-    pub findings: Vec<Finding>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -152,66 +59,6 @@ pub struct ScanDeps<'a> {
     pub cert: &'a CertChecker,
     /// Connection budget shared by concurrent scans (sized from the open-file limit).
     pub budget: Arc<Semaphore>,
-}
-
-/// Validated arguments.
-#[derive(Debug, Clone)]
-pub struct ScanPlan {
-    pub target: String,
-    pub ports_spec: String,
-    pub ports: Vec<u16>,
-    pub detect_services: bool,
-    pub timeout: Option<Duration>,
-}
-
-impl ScanArgs {
-    /// Check every argument; the error names the argument and what is allowed.
-    pub fn validate(&self) -> Result<ScanPlan, ArgError> {
-        let target = self.target.as_str();
-        if target != target.trim() && !target.trim().is_empty() {
-            return Err(ArgError::new(
-                "target",
-                "has surrounding spaces: values are exact; give a hostname, an IP address or a \
-                 CIDR of at most 256 addresses",
-            ));
-        }
-        if target.trim().is_empty() {
-            return Err(ArgError::new(
-                "target",
-                "empty; give a hostname, an IP address or a CIDR of at most 256 addresses",
-            ));
-        }
-        if target.len() > 253 {
-            return Err(ArgError::new(
-                "target",
-                "longer than 253 characters; give a hostname, an IP address or a CIDR",
-            ));
-        }
-        let spec = self.ports.as_ref().map_or("top100", |p| p.as_str());
-        let ports = ports::parse(spec).map_err(|reason| ArgError::new("ports", reason))?;
-        let timeout = match self.timeout_ms {
-            None => None,
-            Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => {
-                Some(Duration::from_millis(ms as u64))
-            }
-            Some(ms) => {
-                return Err(ArgError::new(
-                    "timeout_ms",
-                    format!(
-                        "{ms} is out of range; allowed 1 to {MAX_TIMEOUT_MS} milliseconds, or \
-                         leave it out for an adaptive timeout"
-                    ),
-                ));
-            }
-        };
-        Ok(ScanPlan {
-            target: target.to_string(),
-            ports_spec: crate::util::sanitize_untrusted(spec.as_bytes(), 200),
-            ports: ports.0,
-            detect_services: self.detect_services.unwrap_or(true),
-            timeout,
-        })
-    }
 }
 
 /// Per-caller limit on scans started (a scan is expensive for both ends).
@@ -531,237 +378,4 @@ async fn tls_summary(cert: &CertChecker, sa: SocketAddr, sni: Option<&str>) -> O
             .filter(|_| result.status != CertStatus::Ok || result.chain_valid == Some(false)),
         tls_version: result.tls_version.clone(),
     })
-}
-
-/// Compare with the previous scan of the same target, then store this one as the new
-/// baseline. Ports that were open and are inconclusive now stay open in the baseline (their
-/// state is unknown, not closed).
-fn baseline(
-    store: &Store,
-    target: &str,
-    plan: &ScanPlan,
-    addresses: &[String],
-    hosts: &[HostScan],
-    results: &std::collections::HashMap<(IpAddr, u16), PortState>,
-) -> Option<Changes> {
-    let key = target.to_ascii_lowercase();
-    let previous = match store.last_scan(&key) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the scan baseline");
-            None
-        }
-    };
-    let mut open_now: Vec<(String, u16)> = hosts
-        .iter()
-        .flat_map(|h| h.open.iter().map(move |p| (h.address.clone(), p.port)))
-        .collect();
-    let state_of = |address: &str, port: u16| {
-        address
-            .parse::<IpAddr>()
-            .ok()
-            .and_then(|a| results.get(&(a, port)).copied())
-    };
-    let changes = previous.as_ref().map(|prev| {
-        let prev_ports: HashSet<u16> = ports::parse(&prev.ports_spec)
-            .map(|p| p.0.into_iter().collect())
-            .unwrap_or_default();
-        let prev_addresses: HashSet<&str> = prev.addresses.iter().map(String::as_str).collect();
-        let prev_open: HashSet<(&str, u16)> =
-            prev.open.iter().map(|(a, p)| (a.as_str(), *p)).collect();
-        let mut opened: Vec<PortRef> = open_now
-            .iter()
-            .filter(|(a, p)| {
-                prev_ports.contains(p)
-                    && prev_addresses.contains(a.as_str())
-                    && !prev_open.contains(&(a.as_str(), *p))
-            })
-            .map(|(a, p)| PortRef {
-                address: a.clone(),
-                port: *p,
-            })
-            .collect();
-        let mut closed: Vec<PortRef> = prev
-            .open
-            .iter()
-            .filter(|(a, p)| {
-                matches!(
-                    state_of(a, *p),
-                    Some(PortState::Closed) | Some(PortState::Filtered)
-                )
-            })
-            .map(|(a, p)| PortRef {
-                address: a.clone(),
-                port: *p,
-            })
-            .collect();
-        opened.sort_by(|x, y| (&x.address, x.port).cmp(&(&y.address, y.port)));
-        closed.sort_by(|x, y| (&x.address, x.port).cmp(&(&y.address, y.port)));
-        Changes {
-            opened,
-            closed,
-            previous_scan_at: prev.scanned_at.clone(),
-        }
-    });
-    if let Some(prev) = &previous {
-        for (a, p) in &prev.open {
-            if state_of(a, *p) == Some(PortState::Inconclusive) {
-                open_now.push((a.clone(), *p));
-            }
-        }
-    }
-    if let Err(e) = store.save_scan(
-        &key,
-        &crate::util::now_rfc3339(),
-        &plan.ports_spec,
-        addresses,
-        &open_now,
-    ) {
-        tracing::warn!(error = %e, "cannot store the scan baseline");
-    }
-    changes
-}
-
-/// `[1,2,3,5,7,8]` -> `1-3,5,7-8`.
-pub fn compress_ranges(ports: &[u16]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let start = ports[i];
-        let mut end = start;
-        while i + 1 < ports.len() && ports[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = ports[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            out.push_str(&format!("{start}-{end}"));
-        }
-        i += 1;
-    }
-    out
-}
-
-impl Summary for ScanReport {
-    /// One paragraph for a person.
-    fn summary(&self) -> String {
-        let open: usize = self.hosts.iter().map(|h| h.open.len()).sum();
-        let filtered: usize = self.hosts.iter().map(|h| h.filtered_count).sum();
-        let inconclusive: usize = self.hosts.iter().map(|h| h.inconclusive_count).sum();
-        let mut s = format!(
-            "Scanned {} ({} address{}, {} port{} each) in {} ms: {} open",
-            self.target,
-            self.addresses.len(),
-            if self.addresses.len() == 1 { "" } else { "es" },
-            self.ports_scanned,
-            if self.ports_scanned == 1 { "" } else { "s" },
-            self.duration_ms,
-            open
-        );
-        let list: Vec<String> = self
-            .hosts
-            .iter()
-            .flat_map(|h| {
-                h.open.iter().map(move |p| {
-                    if self.addresses.len() > 1 {
-                        format!("{}:{} {}", h.address, p.port, p.service)
-                    } else {
-                        format!("{} {}", p.port, p.service)
-                    }
-                })
-            })
-            .take(20)
-            .collect();
-        if !list.is_empty() {
-            s.push_str(&format!(
-                " ({}{})",
-                list.join(", "),
-                if open > 20 { ", ..." } else { "" }
-            ));
-        }
-        if filtered > 0 {
-            s.push_str(&format!(", {filtered} filtered"));
-        }
-        if inconclusive > 0 {
-            s.push_str(&format!(", {inconclusive} INCONCLUSIVE"));
-        }
-        s.push('.');
-        if let Some(c) = &self.changes_since_last {
-            if c.opened.is_empty() && c.closed.is_empty() {
-                s.push_str(&format!(" No change since {}.", c.previous_scan_at));
-            } else {
-                let fmt = |v: &[PortRef]| {
-                    v.iter()
-                        .map(|p| format!("{}:{}", p.address, p.port))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                s.push_str(&format!(" Since {}:", c.previous_scan_at));
-                if !c.opened.is_empty() {
-                    s.push_str(&format!(" opened {}", fmt(&c.opened)));
-                }
-                if !c.closed.is_empty() {
-                    s.push_str(&format!(" closed {}", fmt(&c.closed)));
-                }
-                s.push('.');
-            }
-        }
-        let notable = self
-            .findings
-            .iter()
-            .filter(|f| f.severity >= Severity::Warning)
-            .count();
-        if notable > 0 {
-            s.push_str(&format!(" {notable} finding(s) need attention."));
-        }
-        if !self.complete {
-            s.push_str(" The scan is INCOMPLETE.");
-        }
-        s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compresses_port_ranges() {
-        assert_eq!(compress_ranges(&[]), "");
-        assert_eq!(compress_ranges(&[5]), "5");
-        assert_eq!(compress_ranges(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
-        assert_eq!(compress_ranges(&[65534, 65535]), "65534-65535");
-    }
-
-    #[test]
-    fn arguments_are_validated_with_precise_errors() {
-        let args = |t: &str, p: Option<&str>, ms: Option<i64>| ScanArgs {
-            target: t.into(),
-            ports: p.map(Into::into),
-            detect_services: None,
-            timeout_ms: ms,
-        };
-        let e = args("", None, None).validate().unwrap_err();
-        assert_eq!(e.argument, "target");
-        let e = args("127.0.0.1", Some("22,abc"), None)
-            .validate()
-            .unwrap_err();
-        assert_eq!(e.argument, "ports");
-        assert!(e.reason.contains("abc"), "{}", e.reason);
-        let e = args("127.0.0.1", Some("0-10"), None)
-            .validate()
-            .unwrap_err();
-        assert_eq!(e.argument, "ports");
-        let e = args("127.0.0.1", None, Some(0)).validate().unwrap_err();
-        assert_eq!(e.argument, "timeout_ms");
-        let p = args("127.0.0.1", None, None).validate().unwrap();
-        assert_eq!(p.ports.len(), 100);
-        assert_eq!(p.ports_spec, "top100");
-        assert!(p.detect_services);
-        assert!(p.timeout.is_none());
-    }
 }
