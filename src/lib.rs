@@ -4,12 +4,15 @@
 //! the code that ships. The Wazuh simulator is its own crate (`crates/wazuh-sim`), linked
 //! into the binary only with the default `demo` feature.
 
+pub mod alerts;
 pub mod calllog;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod context;
 pub mod incidents;
 pub mod metrics;
+pub mod notify;
 pub mod remediation;
 pub mod server;
 pub mod shutdown;

@@ -108,6 +108,91 @@ const MIGRATIONS: &[&str] = &[
         ts_ms INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX ingested_alerts_ts ON ingested_alerts(ts_ms);",
+    // 7: monitoring: monitor runs (claimed with a lease, so replicas on a shared database
+    // never run a monitor twice), our own alerts with their timeline, and the durable
+    // outbox of notifications with every delivery attempt. Times are UTC epoch ms.
+    "CREATE TABLE monitor_runs (
+        id            INTEGER PRIMARY KEY,
+        monitor       TEXT    NOT NULL,
+        scheduled_ms  INTEGER NOT NULL,
+        claimed_by    TEXT    NOT NULL,
+        lease_until_ms INTEGER NOT NULL,
+        started_ms    INTEGER NOT NULL,
+        finished_ms   INTEGER,
+        outcome       TEXT CHECK (outcome IN ('ok', 'problems', 'error', 'timeout')),
+        error         TEXT,
+        observations  INTEGER
+    );
+    CREATE INDEX monitor_runs_monitor ON monitor_runs(monitor, id);
+    CREATE INDEX monitor_runs_started ON monitor_runs(started_ms);
+    CREATE TABLE alerts (
+        seq            INTEGER PRIMARY KEY,
+        fingerprint    TEXT    NOT NULL,
+        episode        TEXT    NOT NULL UNIQUE,
+        monitor        TEXT    NOT NULL,
+        code           TEXT    NOT NULL,
+        subject        TEXT    NOT NULL,
+        labels         TEXT    NOT NULL,
+        level          TEXT    NOT NULL CHECK (level IN ('info', 'warning', 'critical', 'emergency')),
+        state          TEXT    NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),
+        title          TEXT    NOT NULL,
+        summary        TEXT    NOT NULL,
+        value          TEXT,
+        first_seen_ms  INTEGER NOT NULL,
+        firing_ms      INTEGER,
+        last_seen_ms   INTEGER NOT NULL,
+        resolved_ms    INTEGER,
+        occurrences    INTEGER NOT NULL DEFAULT 1,
+        fail_streak    INTEGER NOT NULL DEFAULT 0,
+        ok_streak      INTEGER NOT NULL DEFAULT 0,
+        last_notified_ms INTEGER,
+        acknowledged_ms INTEGER,
+        acknowledged_by TEXT
+    );
+    CREATE UNIQUE INDEX alerts_open ON alerts(fingerprint) WHERE state != 'resolved';
+    CREATE INDEX alerts_state ON alerts(state, level);
+    CREATE TABLE alert_events (
+        id       INTEGER PRIMARY KEY,
+        alert    INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        at_ms    INTEGER NOT NULL,
+        kind     TEXT    NOT NULL,
+        actor    TEXT,
+        detail   TEXT
+    );
+    CREATE INDEX alert_events_alert ON alert_events(alert, id);
+    CREATE TABLE notifications (
+        id             INTEGER PRIMARY KEY,
+        channel        TEXT    NOT NULL,
+        kind           TEXT    NOT NULL CHECK (kind IN ('firing', 'repeat', 'resolved', 'test')),
+        dedup_key      TEXT    NOT NULL,
+        body           TEXT    NOT NULL,
+        state          TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        created_ms     INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL,
+        deadline_ms    INTEGER NOT NULL,
+        claimed_by     TEXT,
+        lease_until_ms INTEGER,
+        delivered_ms   INTEGER,
+        last_error     TEXT
+    );
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_ms);
+    CREATE INDEX notifications_channel ON notifications(channel, state);
+    CREATE TABLE notification_alerts (
+        notification INTEGER NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+        alert        INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        PRIMARY KEY (notification, alert)
+    ) WITHOUT ROWID;
+    CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
+    CREATE TABLE notification_attempts (
+        id           INTEGER PRIMARY KEY,
+        notification INTEGER NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+        at_ms        INTEGER NOT NULL,
+        outcome      TEXT    NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed')),
+        status       INTEGER,
+        detail       TEXT
+    );
+    CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
 ];
 
 pub fn latest() -> i64 {

@@ -1,0 +1,11 @@
+//! Our own alerts: a monitor's findings with a lifecycle (pending -> firing -> resolved),
+//! their identity and episodes, and the notifications they cause. `model.rs` is the
+//! vocabulary every part shares (monitors produce [`Observation`]s, the outbox carries
+//! [`NotificationBody`]s, channels render them).
+
+pub mod model;
+
+pub use model::{
+    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,
+    episode_key, fingerprint, parse_alert_id,
+};

@@ -1,0 +1,99 @@
+//! Notification channels: one file per channel behind the small [`Channel`] trait. A
+//! channel renders a [`NotificationBody`] for its receiver, sends it once, and says how it
+//! went ([`Delivery`]); retries, backoff and rate limits are the outbox's, not a channel's.
+//! Only the outbox calls a channel. A channel never puts its URL or secrets in a `Delivery`.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::alerts::NotificationBody;
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// The receiver took it (`status`: the HTTP status, when there is one; `answer`: a
+    /// short, sanitised excerpt of what it said).
+    Delivered { status: Option<u16>, answer: String },
+    /// Try again later (timeouts, 5xx, 429), no sooner than `after` when the receiver said
+    /// so (`Retry-After`).
+    Retry {
+        status: Option<u16>,
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// Trying again cannot help (other 4xx, a refused configuration): dead-letter it.
+    Failed { status: Option<u16>, reason: String },
+}
+
+impl Delivery {
+    /// The shared classification of an HTTP answer: 2xx delivered; 5xx, 408 and 429 retried
+    /// (honouring `Retry-After`); other statuses failed for good.
+    pub fn of_http(status: u16, retry_after: Option<Duration>, answer: String) -> Delivery {
+        match status {
+            200..=299 => Delivery::Delivered {
+                status: Some(status),
+                answer,
+            },
+            408 | 429 | 500..=599 => Delivery::Retry {
+                status: Some(status),
+                reason: format!("HTTP {status}: {answer}"),
+                after: retry_after,
+            },
+            _ => Delivery::Failed {
+                status: Some(status),
+                reason: format!("HTTP {status}: {answer}"),
+            },
+        }
+    }
+}
+
+/// One configured channel (a webhook, the log, a file, ...).
+pub trait Channel: Send + Sync {
+    /// The channel's configured name (what routing refers to).
+    fn name(&self) -> &str;
+    /// Its kind (`webhook`, `log`, `file`, ...).
+    fn kind(&self) -> &'static str;
+    /// Send one notification once, within the channel's own timeout.
+    fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_answers_are_classified_like_alertmanager_does() {
+        assert!(matches!(
+            Delivery::of_http(204, None, String::new()),
+            Delivery::Delivered { .. }
+        ));
+        for s in [408, 429, 500, 502, 503] {
+            assert!(
+                matches!(
+                    Delivery::of_http(s, None, String::new()),
+                    Delivery::Retry { .. }
+                ),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 410, 413] {
+            assert!(
+                matches!(
+                    Delivery::of_http(s, None, String::new()),
+                    Delivery::Failed { .. }
+                ),
+                "{s}"
+            );
+        }
+        let after = Some(Duration::from_secs(7));
+        assert_eq!(
+            Delivery::of_http(429, after, "slow down".into()),
+            Delivery::Retry {
+                status: Some(429),
+                reason: "HTTP 429: slow down".into(),
+                after
+            }
+        );
+    }
+}
