@@ -8,6 +8,7 @@ pub mod containers;
 pub mod finding;
 pub mod host;
 pub mod scan;
+pub mod uptime;
 pub mod wazuh_health;
 
 pub use finding::{Finding, Severity};

@@ -16,5 +16,6 @@ mod mcp_e2e;
 mod remediation;
 mod scan;
 mod secrets;
+mod uptime;
 mod wazuh_client;
 mod wazuh_health;
