@@ -4,6 +4,7 @@
 //! This file owns what every check shares: argument errors and parsers, `NoArgs`, `Summary`.
 
 pub mod cert;
+pub mod connections;
 pub mod containers;
 pub mod finding;
 pub mod host;
