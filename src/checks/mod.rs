@@ -9,6 +9,7 @@ pub mod containers;
 pub mod finding;
 pub mod host;
 pub mod scan;
+pub mod security_events;
 pub mod uptime;
 pub mod wazuh_health;
 

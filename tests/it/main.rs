@@ -16,6 +16,7 @@ mod mcp_e2e;
 mod remediation;
 mod scan;
 mod secrets;
+mod security_events;
 mod uptime;
 mod wazuh_client;
 mod wazuh_health;
