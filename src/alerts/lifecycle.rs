@@ -83,7 +83,10 @@ impl MonitorPolicy {
         }
         for (level, channels) in &self.routes {
             if channels.iter().any(|c| c.trim().is_empty()) {
-                return Err(bad("routes", &format!("{} has an empty channel name", level.as_str())));
+                return Err(bad(
+                    "routes",
+                    &format!("{} has an empty channel name", level.as_str()),
+                ));
             }
         }
         Ok(())
@@ -316,11 +319,7 @@ fn fire_if_due(
     Ok(())
 }
 
-fn body(
-    monitor: &MonitorPolicy,
-    kind: NotificationKind,
-    rows: &[&AlertRow],
-) -> NotificationBody {
+fn body(monitor: &MonitorPolicy, kind: NotificationKind, rows: &[&AlertRow]) -> NotificationBody {
     NotificationBody {
         kind,
         group_key: monitor.name.clone(),
@@ -359,8 +358,7 @@ fn announce(
                 && let Some((id, mut gathered)) = tx.open_group(channel, &monitor.name, now)?
             {
                 gathered.alerts.push(row.snapshot());
-                gathered.dedup_key =
-                    dedup_key(gathered.alerts.iter().map(|a| a.episode.as_str()));
+                gathered.dedup_key = dedup_key(gathered.alerts.iter().map(|a| a.episode.as_str()));
                 if tx.extend_group(id, &gathered, &[row.seq])? {
                     continue;
                 }
@@ -533,12 +531,10 @@ pub fn acknowledge(
         AlertChange::Done(row) => Ok(row),
         AlertChange::NotFound => Err(LifecycleError::UnknownAlert(id.to_string())),
         AlertChange::Resolved => Err(LifecycleError::Resolved(id.to_string())),
-        AlertChange::AlreadyAcknowledged { by, .. } => {
-            Err(LifecycleError::AlreadyAcknowledged {
-                id: id.to_string(),
-                by,
-            })
-        }
+        AlertChange::AlreadyAcknowledged { by, .. } => Err(LifecycleError::AlreadyAcknowledged {
+            id: id.to_string(),
+            by,
+        }),
     }
 }
 

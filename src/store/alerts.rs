@@ -110,7 +110,10 @@ pub enum AlertChange {
     NotFound,
     /// Acknowledging a resolved alert has no effect.
     Resolved,
-    AlreadyAcknowledged { by: String, at_ms: Millis },
+    AlreadyAcknowledged {
+        by: String,
+        at_ms: Millis,
+    },
 }
 
 const COLUMNS: &str = "seq, fingerprint, episode, monitor, code, subject, labels, level, state,
@@ -394,8 +397,9 @@ impl AlertTx<'_> {
         match found {
             None => Ok(None),
             Some((id, body)) => {
-                let body = serde_json::from_str(&body)
-                    .map_err(|e| StoreError::Query(bad(1, format!("bad notification body: {e}"))))?;
+                let body = serde_json::from_str(&body).map_err(|e| {
+                    StoreError::Query(bad(1, format!("bad notification body: {e}")))
+                })?;
                 Ok(Some((id, body)))
             }
         }
@@ -593,6 +597,74 @@ impl Store {
             "DELETE FROM alerts WHERE state = 'resolved' AND resolved_ms < ?1",
             [cutoff_ms],
         )?)
+    }
+}
+
+/// A notification row as tests see it.
+#[cfg(test)]
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub dedup_key: String,
+    pub body: NotificationBody,
+    pub next_attempt_ms: Millis,
+    pub deadline_ms: Millis,
+    pub alerts: Vec<i64>,
+}
+
+#[cfg(test)]
+impl Store {
+    /// Every notification row, oldest first (for the lifecycle's tests).
+    pub(crate) fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, channel, kind, dedup_key, body, next_attempt_ms, deadline_ms
+                 FROM notifications ORDER BY id",
+            )
+            .unwrap();
+        let mut rows: Vec<OutboxRow> = stmt
+            .query_map([], |r| {
+                let body: String = r.get(4)?;
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    kind: r.get(2)?,
+                    dedup_key: r.get(3)?,
+                    body: serde_json::from_str(&body).unwrap(),
+                    next_attempt_ms: r.get(5)?,
+                    deadline_ms: r.get(6)?,
+                    alerts: Vec::new(),
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for row in &mut rows {
+            let mut s = conn
+                .prepare(
+                    "SELECT alert FROM notification_alerts WHERE notification = ?1 ORDER BY alert",
+                )
+                .unwrap();
+            row.alerts = s
+                .query_map([row.id], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        }
+        rows
+    }
+
+    /// Pretend the sender claimed a row.
+    pub(crate) fn outbox_claim_for_test(&self, id: i64) {
+        self.conn()
+            .execute(
+                "UPDATE notifications SET claimed_by = 'test', lease_until_ms = 0 WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
     }
 }
 
