@@ -435,13 +435,17 @@ fn resolve(
     // Tell every channel that was told it fired (whatever the routes say now).
     for channel in tx.firing_channels(row.seq)? {
         let b = body(monitor, NotificationKind::Resolved, &[row]);
+        // Never before its firing notification, when that one is still gathering a group.
+        let due = tx
+            .pending_firing_due(row.seq, &channel)?
+            .map_or(now, |d| d.max(now));
         let id = tx.enqueue_notification(
             &channel,
             &b,
             &[row.seq],
             now,
-            now,
-            now + ms(monitor.delivery_deadline),
+            due,
+            due + ms(monitor.delivery_deadline),
         )?;
         out.notifications.push(id);
     }
@@ -528,7 +532,7 @@ pub fn acknowledge(
     let seq = seq_of(id)?;
     check_actor(actor)?;
     match store.alert_acknowledge(seq, actor.trim(), clock.now_ms())? {
-        AlertChange::Done(row) => Ok(row),
+        AlertChange::Done(row) => Ok(*row),
         AlertChange::NotFound => Err(LifecycleError::UnknownAlert(id.to_string())),
         AlertChange::Resolved => Err(LifecycleError::Resolved(id.to_string())),
         AlertChange::AlreadyAcknowledged { by, .. } => Err(LifecycleError::AlreadyAcknowledged {
@@ -565,7 +569,7 @@ pub fn note(
         });
     }
     match store.alert_note(seq, actor.trim(), text, clock.now_ms())? {
-        AlertChange::Done(row) => Ok(row),
+        AlertChange::Done(row) => Ok(*row),
         _ => Err(LifecycleError::UnknownAlert(id.to_string())),
     }
 }

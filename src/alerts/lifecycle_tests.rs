@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::store::alerts::OutboxRow;
+use crate::store::alerts::tests::OutboxRow;
 
 const T0: Millis = 1_790_000_000_000;
 const MIN: Duration = Duration::from_secs(60);
@@ -272,11 +272,18 @@ fn group_wait_gathers_alerts_that_fire_together_into_one_notification() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1].alerts, vec![3]);
     assert_eq!(rows[1].dedup_key, rows[1].body.alerts[0].episode);
+    // An alert that resolves while its firing row is still gathering: the resolved row
+    // is not due before the firing one.
+    e.clock.advance(Duration::from_secs(5));
+    evaluate(&e.store, &e.clock, &p, &[up("c")]).unwrap();
+    let rows = e.store.outbox_rows();
+    assert_eq!(rows[2].kind, "resolved");
+    assert_eq!(rows[2].next_attempt_ms, rows[1].next_attempt_ms);
     // Another monitor never joins this monitor's group.
     let mut other = p.clone();
     other.name = "api".into();
     evaluate(&e.store, &e.clock, &other, &[down("a")]).unwrap();
-    assert_eq!(e.store.outbox_rows().len(), 3);
+    assert_eq!(e.store.outbox_rows().len(), 4);
 }
 
 #[test]

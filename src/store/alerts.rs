@@ -106,7 +106,7 @@ pub struct AlertDetail {
 /// What an acknowledgement or a note did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlertChange {
-    Done(AlertRow),
+    Done(Box<AlertRow>),
     NotFound,
     /// Acknowledging a resolved alert has no effect.
     Resolved,
@@ -426,6 +426,24 @@ impl AlertTx<'_> {
         Ok(n == 1)
     }
 
+    /// When the latest still-pending `firing` notification of an alert on a channel is due
+    /// (a group still gathering): its `resolved` must not overtake it.
+    pub fn pending_firing_due(
+        &self,
+        alert: i64,
+        channel: &str,
+    ) -> Result<Option<Millis>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT MAX(n.next_attempt_ms) FROM notifications n
+                 JOIN notification_alerts na ON na.notification = n.id
+                 WHERE na.alert = ?1 AND n.channel = ?2 AND n.kind = 'firing'
+                   AND n.state = 'pending'",
+            )?
+            .query_row(params![alert, channel], |r| r.get(0))?)
+    }
+
     /// The channels that were sent (or are being sent) a `firing` notification of an alert:
     /// where its `resolved` notification goes.
     pub fn firing_channels(&self, alert: i64) -> Result<Vec<String>, StoreError> {
@@ -569,7 +587,7 @@ impl Store {
         tx.commit()?;
         row.acknowledged_ms = Some(now);
         row.acknowledged_by = Some(actor.to_string());
-        Ok(AlertChange::Done(row))
+        Ok(AlertChange::Done(Box::new(row)))
     }
 
     /// Add a note to an alert's timeline (any state).
@@ -587,7 +605,7 @@ impl Store {
         };
         add_event(&tx, seq, now, "note", Some(actor), Some(text))?;
         tx.commit()?;
-        Ok(AlertChange::Done(row))
+        Ok(AlertChange::Done(Box::new(row)))
     }
 
     /// Delete resolved alerts resolved before `cutoff_ms` (their timeline and outbox links
@@ -600,74 +618,6 @@ impl Store {
     }
 }
 
-/// A notification row as tests see it.
-#[cfg(test)]
-#[derive(Debug, Clone)]
-pub(crate) struct OutboxRow {
-    pub id: i64,
-    pub channel: String,
-    pub kind: String,
-    pub dedup_key: String,
-    pub body: NotificationBody,
-    pub next_attempt_ms: Millis,
-    pub deadline_ms: Millis,
-    pub alerts: Vec<i64>,
-}
-
-#[cfg(test)]
-impl Store {
-    /// Every notification row, oldest first (for the lifecycle's tests).
-    pub(crate) fn outbox_rows(&self) -> Vec<OutboxRow> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, channel, kind, dedup_key, body, next_attempt_ms, deadline_ms
-                 FROM notifications ORDER BY id",
-            )
-            .unwrap();
-        let mut rows: Vec<OutboxRow> = stmt
-            .query_map([], |r| {
-                let body: String = r.get(4)?;
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    channel: r.get(1)?,
-                    kind: r.get(2)?,
-                    dedup_key: r.get(3)?,
-                    body: serde_json::from_str(&body).unwrap(),
-                    next_attempt_ms: r.get(5)?,
-                    deadline_ms: r.get(6)?,
-                    alerts: Vec::new(),
-                })
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for row in &mut rows {
-            let mut s = conn
-                .prepare(
-                    "SELECT alert FROM notification_alerts WHERE notification = ?1 ORDER BY alert",
-                )
-                .unwrap();
-            row.alerts = s
-                .query_map([row.id], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-        }
-        rows
-    }
-
-    /// Pretend the sender claimed a row.
-    pub(crate) fn outbox_claim_for_test(&self, id: i64) {
-        self.conn()
-            .execute(
-                "UPDATE notifications SET claimed_by = 'test', lease_until_ms = 0 WHERE id = ?1",
-                [id],
-            )
-            .unwrap();
-    }
-}
-
 #[cfg(test)]
 #[path = "alerts_tests.rs"]
-mod tests;
+pub(crate) mod tests;

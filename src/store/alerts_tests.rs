@@ -1,7 +1,73 @@
-//! Tests of the alert and outbox-insert SQL.
+//! Tests of the alert and outbox-insert SQL, and the outbox view the lifecycle's tests read.
 
 use super::*;
 use crate::alerts::{NotificationKind, episode_key};
+
+/// A notification row as tests see it.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub dedup_key: String,
+    pub body: NotificationBody,
+    pub next_attempt_ms: Millis,
+    pub deadline_ms: Millis,
+    pub alerts: Vec<i64>,
+}
+
+impl Store {
+    /// Every notification row, oldest first (for the lifecycle's tests).
+    pub(crate) fn outbox_rows(&self) -> Vec<OutboxRow> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, channel, kind, dedup_key, body, next_attempt_ms, deadline_ms
+                 FROM notifications ORDER BY id",
+            )
+            .unwrap();
+        let mut rows: Vec<OutboxRow> = stmt
+            .query_map([], |r| {
+                let body: String = r.get(4)?;
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    kind: r.get(2)?,
+                    dedup_key: r.get(3)?,
+                    body: serde_json::from_str(&body).unwrap(),
+                    next_attempt_ms: r.get(5)?,
+                    deadline_ms: r.get(6)?,
+                    alerts: Vec::new(),
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for row in &mut rows {
+            let mut s = conn
+                .prepare(
+                    "SELECT alert FROM notification_alerts WHERE notification = ?1 ORDER BY alert",
+                )
+                .unwrap();
+            row.alerts = s
+                .query_map([row.id], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        }
+        rows
+    }
+
+    /// Pretend the sender claimed a row.
+    pub(crate) fn outbox_claim_for_test(&self, id: i64) {
+        self.conn()
+            .execute(
+                "UPDATE notifications SET claimed_by = 'test', lease_until_ms = 0 WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+    }
+}
 
 fn row(fp: &str, level: Level, state: AlertState, first_seen_ms: Millis) -> AlertRow {
     AlertRow {
