@@ -471,6 +471,7 @@ fn repeat_due(
         .filter(|r| r.acknowledged_ms.is_none())
         .filter(|r| !newly_firing.iter().any(|n| n.seq == r.seq))
         .filter(|r| r.last_notified_ms.is_none_or(|t| now - t >= every))
+        .filter(|r| !monitor.channels(r.level).is_empty())
         .collect();
     if due.is_empty() {
         return Ok(());
