@@ -3,6 +3,7 @@
 //! vocabulary every part shares (monitors produce [`Observation`]s, the outbox carries
 //! [`NotificationBody`]s, channels render them).
 
+pub mod lifecycle;
 pub mod model;
 
 pub use model::{

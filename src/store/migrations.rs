@@ -147,7 +147,8 @@ const MIGRATIONS: &[&str] = &[
         ok_streak      INTEGER NOT NULL DEFAULT 0,
         last_notified_ms INTEGER,
         acknowledged_ms INTEGER,
-        acknowledged_by TEXT
+        acknowledged_by TEXT,
+        failing_since_ms INTEGER
     );
     CREATE UNIQUE INDEX alerts_open ON alerts(fingerprint) WHERE state != 'resolved';
     CREATE INDEX alerts_state ON alerts(state, level);

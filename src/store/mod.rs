@@ -2,6 +2,7 @@
 //! the database in the state directory, applies versioned migrations, and owns the tables:
 //! the `tool_calls` log, the audit chain and incidents; later scan baselines, rotations.
 
+pub mod alerts;
 pub mod audit;
 pub mod incidents;
 mod migrations;

@@ -1,0 +1,580 @@
+//! The alert lifecycle: [`evaluate`] turns one monitor run's [`Observation`]s into alert
+//! state (pending -> firing -> resolved, with failure/success thresholds and a `for`
+//! duration) and the notifications that follow (firing, repeat, resolved; a monitor's
+//! alerts that turn firing within `group_wait` share one notification). All writes of one
+//! evaluation, notification rows included, commit in one transaction; the state lives only
+//! in the store, so a restart neither re-announces nor forgets. Also the two human changes:
+//! [`acknowledge`] (stops repeats) and [`note`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::alerts::{
+    AlertState, Level, NotificationBody, NotificationKind, Observation, episode_key, fingerprint,
+    parse_alert_id,
+};
+use crate::clock::{Clock, Millis};
+use crate::store::alerts::{AlertChange, AlertRow, AlertTx};
+use crate::store::{Store, StoreError};
+
+/// What the lifecycle needs to know about one monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorPolicy {
+    pub name: String,
+    /// Added to every alert's labels and to the group's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Consecutive failing observations before an alert fires (default 1).
+    pub failure_threshold: u32,
+    /// Consecutive fine observations before an alert resolves (default 1).
+    pub success_threshold: u32,
+    /// How long the condition must hold before firing (default 0).
+    pub for_duration: Duration,
+    /// How often a firing, unacknowledged alert is announced again (default 4 h; 0: never).
+    pub repeat_interval: Duration,
+    /// How long a firing notification waits for more of the monitor's alerts (default 30 s).
+    pub group_wait: Duration,
+    /// Level -> the channels that are told.
+    pub routes: BTreeMap<Level, Vec<String>>,
+    /// How long the outbox may keep trying a notification (default 24 h).
+    pub delivery_deadline: Duration,
+}
+
+impl MonitorPolicy {
+    /// A policy with the defaults and no routes.
+    pub fn new(name: impl Into<String>) -> Self {
+        MonitorPolicy {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            failure_threshold: 1,
+            success_threshold: 1,
+            for_duration: Duration::ZERO,
+            repeat_interval: Duration::from_secs(4 * 3600),
+            group_wait: Duration::from_secs(30),
+            routes: BTreeMap::new(),
+            delivery_deadline: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Route a level to channels (builder style).
+    pub fn route(mut self, level: Level, channels: &[&str]) -> Self {
+        self.routes
+            .insert(level, channels.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Check the settings; the error names the field.
+    pub fn validate(&self) -> Result<(), LifecycleError> {
+        let bad = |field: &'static str, problem: &str| LifecycleError::Policy {
+            monitor: self.name.clone(),
+            field,
+            problem: problem.to_string(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(bad("name", "must not be empty"));
+        }
+        if self.failure_threshold == 0 {
+            return Err(bad("failure_threshold", "must be at least 1"));
+        }
+        if self.success_threshold == 0 {
+            return Err(bad("success_threshold", "must be at least 1"));
+        }
+        if self.delivery_deadline.is_zero() {
+            return Err(bad("delivery_deadline", "must be longer than 0"));
+        }
+        for (level, channels) in &self.routes {
+            if channels.iter().any(|c| c.trim().is_empty()) {
+                return Err(bad(
+                    "routes",
+                    &format!("{} has an empty channel name", level.as_str()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn channels(&self, level: Level) -> &[String] {
+        self.routes.get(&level).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn group_labels(&self) -> BTreeMap<String, String> {
+        let mut l = self.labels.clone();
+        l.insert("monitor".into(), self.name.clone());
+        l
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("monitor {monitor}: {field} {problem}")]
+    Policy {
+        monitor: String,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("{0:?} is not an alert id (expected ALR-<number>)")]
+    BadId(String),
+    #[error("no alert {0}")]
+    UnknownAlert(String),
+    #[error("alert {0} is resolved; there is nothing to acknowledge")]
+    Resolved(String),
+    #[error("alert {id} was already acknowledged by {by}")]
+    AlreadyAcknowledged { id: String, by: String },
+    #[error("{field}: {problem}")]
+    BadInput {
+        field: &'static str,
+        problem: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one evaluation changed (alert seqs; notification row ids).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Evaluation {
+    pub opened: Vec<i64>,
+    pub fired: Vec<i64>,
+    pub resolved: Vec<i64>,
+    /// Pending alerts that recovered before firing (resolved without a notification).
+    pub dropped: Vec<i64>,
+    pub level_changed: Vec<i64>,
+    pub repeated: Vec<i64>,
+    pub notifications: Vec<i64>,
+}
+
+fn ms(d: Duration) -> Millis {
+    d.as_millis().min(i64::MAX as u128) as Millis
+}
+
+/// Apply one monitor run's observations to the monitor's alerts and enqueue the
+/// notifications that result, in one transaction. Subjects the run did not mention stay as
+/// they are; firing, unacknowledged alerts of the monitor get their due repeats.
+pub fn evaluate(
+    store: &Store,
+    clock: &dyn Clock,
+    monitor: &MonitorPolicy,
+    observations: &[Observation],
+) -> Result<Evaluation, LifecycleError> {
+    monitor.validate()?;
+    let now = clock.now_ms();
+    let merged = merge(monitor, observations);
+    store.alerts_tx(|tx| {
+        let mut out = Evaluation::default();
+        let mut newly_firing = Vec::new();
+        for (fp, obs) in &merged {
+            let open = tx.open_by_fingerprint(fp)?;
+            match (obs.level, open) {
+                (None, None) => {}
+                (Some(level), None) => {
+                    let mut row = new_alert(monitor, fp, obs, level, now);
+                    tx.insert(&mut row)?;
+                    let detail = format!("{}: {}", level.as_str(), row.title);
+                    tx.event(row.seq, now, "pending", Some(&detail))?;
+                    out.opened.push(row.seq);
+                    fire_if_due(tx, monitor, &mut row, now, &mut out, &mut newly_firing)?;
+                    tx.update(&row)?;
+                }
+                (Some(level), Some(mut row)) => {
+                    let old = row.level;
+                    observe_problem(monitor, &mut row, obs, level, now);
+                    if old != level {
+                        let detail = format!("{} -> {}", old.as_str(), level.as_str());
+                        tx.event(row.seq, now, "level_changed", Some(&detail))?;
+                        out.level_changed.push(row.seq);
+                        if row.state == AlertState::Firing {
+                            escalate(tx, monitor, &row, old, now, &mut out)?;
+                        }
+                    }
+                    fire_if_due(tx, monitor, &mut row, now, &mut out, &mut newly_firing)?;
+                    tx.update(&row)?;
+                }
+                (None, Some(mut row)) => {
+                    row.ok_streak += 1;
+                    row.fail_streak = 0;
+                    row.failing_since_ms = None;
+                    if row.ok_streak >= i64::from(monitor.success_threshold) {
+                        resolve(tx, monitor, &mut row, now, &mut out)?;
+                    }
+                    tx.update(&row)?;
+                }
+            }
+        }
+        announce(tx, monitor, &newly_firing, now, &mut out)?;
+        repeat_due(tx, monitor, &newly_firing, now, &mut out)?;
+        Ok::<_, LifecycleError>(out)
+    })
+}
+
+/// One observation per fingerprint: the loudest one when a run mentions a subject twice.
+fn merge<'a>(
+    monitor: &MonitorPolicy,
+    observations: &'a [Observation],
+) -> Vec<(String, &'a Observation)> {
+    let mut order: Vec<(String, &Observation)> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for obs in observations {
+        let fp = fingerprint(&monitor.name, &obs.code, &obs.subject);
+        match index.get(&fp) {
+            Some(&i) => {
+                if obs.level > order[i].1.level {
+                    order[i].1 = obs;
+                }
+            }
+            None => {
+                index.insert(fp.clone(), order.len());
+                order.push((fp, obs));
+            }
+        }
+    }
+    order
+}
+
+fn labels_of(monitor: &MonitorPolicy, obs: &Observation) -> BTreeMap<String, String> {
+    let mut labels = monitor.labels.clone();
+    labels.extend(obs.subject.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+fn new_alert(
+    monitor: &MonitorPolicy,
+    fp: &str,
+    obs: &Observation,
+    level: Level,
+    now: Millis,
+) -> AlertRow {
+    AlertRow {
+        seq: 0,
+        fingerprint: fp.to_string(),
+        episode: episode_key(fp, now),
+        monitor: monitor.name.clone(),
+        code: obs.code.clone(),
+        subject: obs.subject.clone(),
+        labels: labels_of(monitor, obs),
+        level,
+        state: AlertState::Pending,
+        title: obs.title.clone(),
+        summary: obs.summary.clone(),
+        value: obs.value.clone(),
+        first_seen_ms: now,
+        firing_ms: None,
+        last_seen_ms: now,
+        resolved_ms: None,
+        occurrences: 1,
+        fail_streak: 1,
+        ok_streak: 0,
+        last_notified_ms: None,
+        acknowledged_ms: None,
+        acknowledged_by: None,
+        failing_since_ms: Some(now),
+    }
+}
+
+fn observe_problem(
+    monitor: &MonitorPolicy,
+    row: &mut AlertRow,
+    obs: &Observation,
+    level: Level,
+    now: Millis,
+) {
+    row.occurrences += 1;
+    row.last_seen_ms = now;
+    if row.fail_streak == 0 || row.failing_since_ms.is_none() {
+        row.failing_since_ms = Some(now);
+    }
+    row.fail_streak += 1;
+    row.ok_streak = 0;
+    row.level = level;
+    row.title = obs.title.clone();
+    row.summary = obs.summary.clone();
+    row.value = obs.value.clone();
+    row.labels = labels_of(monitor, obs);
+}
+
+fn fire_if_due(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    row: &mut AlertRow,
+    now: Millis,
+    out: &mut Evaluation,
+    newly_firing: &mut Vec<AlertRow>,
+) -> Result<(), StoreError> {
+    let since = row.failing_since_ms.unwrap_or(now);
+    if row.state != AlertState::Pending
+        || row.fail_streak < i64::from(monitor.failure_threshold)
+        || now - since < ms(monitor.for_duration)
+    {
+        return Ok(());
+    }
+    row.state = AlertState::Firing;
+    row.firing_ms = Some(now);
+    row.last_notified_ms = Some(now);
+    let detail = format!(
+        "{} after {} failing observation(s) over {} s",
+        row.level.as_str(),
+        row.fail_streak,
+        (now - since) / 1000
+    );
+    tx.event(row.seq, now, "firing", Some(&detail))?;
+    out.fired.push(row.seq);
+    newly_firing.push(row.clone());
+    Ok(())
+}
+
+fn body(monitor: &MonitorPolicy, kind: NotificationKind, rows: &[&AlertRow]) -> NotificationBody {
+    NotificationBody {
+        kind,
+        group_key: monitor.name.clone(),
+        group_labels: monitor.group_labels(),
+        dedup_key: dedup_key(rows.iter().map(|r| r.episode.as_str())),
+        alerts: rows.iter().map(|r| r.snapshot()).collect(),
+    }
+}
+
+/// The episode for a notification about one alert; the group's key (from its first
+/// alert's episode) for several.
+fn dedup_key<'a>(mut episodes: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = episodes.len();
+    let first = episodes.next().unwrap_or_default();
+    if n == 1 {
+        first.to_string()
+    } else {
+        format!("group-{first}")
+    }
+}
+
+/// Firing notifications of the alerts that turned firing in this evaluation: joined to
+/// the monitor's gathering row on each channel when there is one, else a new row that
+/// waits `group_wait` for more.
+fn announce(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    newly_firing: &[AlertRow],
+    now: Millis,
+    out: &mut Evaluation,
+) -> Result<(), StoreError> {
+    let wait = ms(monitor.group_wait);
+    for row in newly_firing {
+        for channel in monitor.channels(row.level) {
+            if wait > 0
+                && let Some((id, mut gathered)) = tx.open_group(channel, &monitor.name, now)?
+            {
+                gathered.alerts.push(row.snapshot());
+                gathered.dedup_key = dedup_key(gathered.alerts.iter().map(|a| a.episode.as_str()));
+                if tx.extend_group(id, &gathered, &[row.seq])? {
+                    continue;
+                }
+            }
+            let b = body(monitor, NotificationKind::Firing, &[row]);
+            let due = now + wait;
+            let id = tx.enqueue_notification(
+                channel,
+                &b,
+                &[row.seq],
+                now,
+                due,
+                due + ms(monitor.delivery_deadline),
+            )?;
+            if !out.notifications.contains(&id) {
+                out.notifications.push(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A firing alert whose level rose: the channels of the new level that were not told yet
+/// get a firing notification now.
+fn escalate(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    row: &AlertRow,
+    old: Level,
+    now: Millis,
+    out: &mut Evaluation,
+) -> Result<(), StoreError> {
+    if row.level <= old {
+        return Ok(());
+    }
+    let told: BTreeSet<String> = tx.firing_channels(row.seq)?.into_iter().collect();
+    for channel in monitor.channels(row.level) {
+        if told.contains(channel) {
+            continue;
+        }
+        let b = body(monitor, NotificationKind::Firing, &[row]);
+        let id = tx.enqueue_notification(
+            channel,
+            &b,
+            &[row.seq],
+            now,
+            now,
+            now + ms(monitor.delivery_deadline),
+        )?;
+        out.notifications.push(id);
+    }
+    Ok(())
+}
+
+fn resolve(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    row: &mut AlertRow,
+    now: Millis,
+    out: &mut Evaluation,
+) -> Result<(), StoreError> {
+    let was = row.state;
+    row.state = AlertState::Resolved;
+    row.resolved_ms = Some(now);
+    let detail = format!("after {} fine observation(s)", row.ok_streak);
+    if was != AlertState::Firing {
+        let detail = format!("{detail}; recovered before firing, not announced");
+        tx.event(row.seq, now, "dropped", Some(&detail))?;
+        out.dropped.push(row.seq);
+        return Ok(());
+    }
+    tx.event(row.seq, now, "resolved", Some(&detail))?;
+    out.resolved.push(row.seq);
+    // Tell every channel that was told it fired (whatever the routes say now).
+    for channel in tx.firing_channels(row.seq)? {
+        let b = body(monitor, NotificationKind::Resolved, &[row]);
+        // Never before its firing notification, when that one is still gathering a group.
+        let due = tx
+            .pending_firing_due(row.seq, &channel)?
+            .map_or(now, |d| d.max(now));
+        let id = tx.enqueue_notification(
+            &channel,
+            &b,
+            &[row.seq],
+            now,
+            due,
+            due + ms(monitor.delivery_deadline),
+        )?;
+        out.notifications.push(id);
+    }
+    Ok(())
+}
+
+/// Repeats of the monitor's firing, unacknowledged alerts last announced at least
+/// `repeat_interval` ago: one notification per channel carrying every due alert.
+fn repeat_due(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    newly_firing: &[AlertRow],
+    now: Millis,
+    out: &mut Evaluation,
+) -> Result<(), StoreError> {
+    let every = ms(monitor.repeat_interval);
+    if every == 0 {
+        return Ok(());
+    }
+    let mut due: Vec<AlertRow> = tx
+        .firing_of_monitor(&monitor.name)?
+        .into_iter()
+        .filter(|r| r.acknowledged_ms.is_none())
+        .filter(|r| !newly_firing.iter().any(|n| n.seq == r.seq))
+        .filter(|r| r.last_notified_ms.is_none_or(|t| now - t >= every))
+        .filter(|r| !monitor.channels(r.level).is_empty())
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut by_channel: BTreeMap<&str, Vec<&AlertRow>> = BTreeMap::new();
+    for row in &due {
+        for channel in monitor.channels(row.level) {
+            by_channel.entry(channel).or_default().push(row);
+        }
+    }
+    for (channel, rows) in &by_channel {
+        let b = body(monitor, NotificationKind::Repeat, rows);
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let id = tx.enqueue_notification(
+            channel,
+            &b,
+            &seqs,
+            now,
+            now,
+            now + ms(monitor.delivery_deadline),
+        )?;
+        out.notifications.push(id);
+    }
+    for row in &mut due {
+        row.last_notified_ms = Some(now);
+        let told: Vec<&str> = monitor
+            .channels(row.level)
+            .iter()
+            .map(String::as_str)
+            .collect();
+        tx.event(row.seq, now, "repeat", Some(&told.join(", ")))?;
+        tx.update(row)?;
+        out.repeated.push(row.seq);
+    }
+    Ok(())
+}
+
+fn seq_of(id: &str) -> Result<i64, LifecycleError> {
+    parse_alert_id(id.trim()).ok_or_else(|| LifecycleError::BadId(id.to_string()))
+}
+
+fn check_actor(actor: &str) -> Result<(), LifecycleError> {
+    if actor.trim().is_empty() || actor.len() > 200 || actor.chars().any(char::is_control) {
+        return Err(LifecycleError::BadInput {
+            field: "actor",
+            problem: "must be 1-200 printable characters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Acknowledge an open alert: its repeats stop; the timeline records who and when.
+pub fn acknowledge(
+    store: &Store,
+    clock: &dyn Clock,
+    id: &str,
+    actor: &str,
+) -> Result<AlertRow, LifecycleError> {
+    let seq = seq_of(id)?;
+    check_actor(actor)?;
+    match store.alert_acknowledge(seq, actor.trim(), clock.now_ms())? {
+        AlertChange::Done(row) => Ok(*row),
+        AlertChange::NotFound => Err(LifecycleError::UnknownAlert(id.to_string())),
+        AlertChange::Resolved => Err(LifecycleError::Resolved(id.to_string())),
+        AlertChange::AlreadyAcknowledged { by, .. } => Err(LifecycleError::AlreadyAcknowledged {
+            id: id.to_string(),
+            by,
+        }),
+    }
+}
+
+/// The longest note kept.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// Add a note to an alert's timeline.
+pub fn note(
+    store: &Store,
+    clock: &dyn Clock,
+    id: &str,
+    actor: &str,
+    text: &str,
+) -> Result<AlertRow, LifecycleError> {
+    let seq = seq_of(id)?;
+    check_actor(actor)?;
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > MAX_NOTE_CHARS {
+        return Err(LifecycleError::BadInput {
+            field: "note",
+            problem: format!("must be 1-{MAX_NOTE_CHARS} characters"),
+        });
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(LifecycleError::BadInput {
+            field: "note",
+            problem: "must not contain control characters other than newlines".into(),
+        });
+    }
+    match store.alert_note(seq, actor.trim(), text, clock.now_ms())? {
+        AlertChange::Done(row) => Ok(*row),
+        _ => Err(LifecycleError::UnknownAlert(id.to_string())),
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;
