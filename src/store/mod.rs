@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod incidents;
 mod migrations;
+pub mod monitor_runs;
 pub mod remediation;
 mod scans;
 mod tool_calls;
