@@ -295,7 +295,7 @@ pub fn format_duration(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s % size == 0 {
+        if s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }
