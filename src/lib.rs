@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod incidents;
 pub mod metrics;
+pub mod monitor;
 pub mod notify;
 pub mod remediation;
 pub mod server;

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod incidents;
 mod migrations;
+pub mod monitor_runs;
 pub mod remediation;
 mod scans;
 mod tool_calls;
