@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod incidents;
 mod migrations;
+pub mod outbox;
 pub mod remediation;
 mod scans;
 mod tool_calls;
@@ -15,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use outbox::{
+    Attempt, AttemptOutcome, AttemptRow, ChannelHealth, NewNotification, NotificationRow,
+    NotificationState,
+};
 pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
