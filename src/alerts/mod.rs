@@ -4,6 +4,7 @@
 //! [`NotificationBody`]s, channels render them).
 
 pub mod model;
+pub mod outbox;
 
 pub use model::{
     AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,

@@ -526,9 +526,10 @@ mod tests {
             row.last_error.as_deref().map(|e| e.chars().count()),
             Some(MAX_DETAIL + 1)
         );
-        // Released but not due until 5 s.
-        assert!(store.outbox_claim("w", 4_999, 1_000, 10).unwrap().is_empty());
-        assert_eq!(store.outbox_claim("w", 5_000, 1_000, 10).unwrap().len(), 1);
+        // Released but not due until 5 s (the file row's lease expired: claimable again).
+        let ids = |rows: Vec<NotificationRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.outbox_claim("w", 4_999, 1_000, 10).unwrap()), vec![2]);
+        assert_eq!(ids(store.outbox_claim("w", 5_000, 1_000, 10).unwrap()), vec![id]);
         let dead = Attempt {
             at_ms: 5_000,
             outcome: AttemptOutcome::Dead,
