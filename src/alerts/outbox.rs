@@ -17,8 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, episode_key,
-    fingerprint,
+    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, episode_key, fingerprint,
 };
 use crate::clock::{Clock, Millis, rfc3339};
 use crate::notify::{Channel, Delivery};
@@ -78,7 +77,11 @@ impl Default for OutboxSettings {
 
 /// `<pid>-<random>`: distinct per process, so leases tell senders apart.
 pub fn default_worker() -> String {
-    format!("outbox-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "outbox-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// What one `deliver_due` round did.
@@ -172,7 +175,10 @@ impl Outbox {
     pub async fn deliver_due(&self) -> Result<RoundReport, StoreError> {
         let now = self.clock.now_ms();
         let (store, worker) = (self.store.clone(), self.settings.worker.clone());
-        let (lease, batch) = (self.settings.lease.as_millis() as Millis, self.settings.batch);
+        let (lease, batch) = (
+            self.settings.lease.as_millis() as Millis,
+            self.settings.batch,
+        );
         let rows = blocking(move || store.outbox_claim(&worker, now, lease, batch)).await?;
         let mut report = RoundReport {
             claimed: rows.len(),
@@ -235,10 +241,7 @@ impl Outbox {
                 );
                 self.dead(None, reason)
             }
-            None => self.dead(
-                None,
-                format!("channel {} is not configured", row.channel),
-            ),
+            None => self.dead(None, format!("channel {} is not configured", row.channel)),
             Some(ch) => {
                 let delivery = ch.send(&row.body).await;
                 self.decide(&row, delivery)
@@ -373,9 +376,7 @@ impl Outbox {
         let body = failing_body(channel, kind, reason, now);
         let deadline = now + self.settings.failing_deadline.as_millis() as Millis;
         let raised = blocking(move || {
-            let last = store
-                .get_kv(&key)?
-                .and_then(|v| v.parse::<Millis>().ok());
+            let last = store.get_kv(&key)?.and_then(|v| v.parse::<Millis>().ok());
             if last.is_some_and(|t| now - t < every && now >= t) {
                 return Ok(false);
             }
@@ -483,7 +484,10 @@ mod tests {
         let b = failing_body("ops-hook", "webhook", "HTTP 400: bad request", 5_000);
         assert_eq!(b.alerts.len(), 1);
         let a = &b.alerts[0];
-        assert_eq!((a.code.as_str(), a.level), (CHANNEL_FAILING, Level::Critical));
+        assert_eq!(
+            (a.code.as_str(), a.level),
+            (CHANNEL_FAILING, Level::Critical)
+        );
         assert_eq!(a.labels["channel"], "ops-hook");
         assert!(a.summary.contains("HTTP 400"), "{}", a.summary);
         assert_eq!(b.dedup_key, a.episode);

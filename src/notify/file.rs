@@ -193,11 +193,19 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(matches!(ch.send(&body(1)).await, Delivery::Delivered { .. }));
-        assert!(matches!(ch.send(&body(20)).await, Delivery::Delivered { .. }));
+        assert!(matches!(
+            ch.send(&body(1)).await,
+            Delivery::Delivered { .. }
+        ));
+        assert!(matches!(
+            ch.send(&body(20)).await,
+            Delivery::Delivered { .. }
+        ));
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["truncated_alerts"], 0);
         assert_eq!(lines[0]["alerts"][0]["id"], "ALR-1");
@@ -223,7 +231,10 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "channel jsonl: path relative.jsonl is not absolute");
+        assert_eq!(
+            e.to_string(),
+            "channel jsonl: path relative.jsonl is not absolute"
+        );
         let e = FileChannel::new(
             "jsonl",
             FileSettings {

@@ -61,3 +61,31 @@ impl Channel for LogChannel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::alerts::NotificationKind;
+
+    #[tokio::test]
+    async fn a_notification_is_one_json_line_and_always_delivered() {
+        let body = NotificationBody {
+            kind: NotificationKind::Resolved,
+            group_key: "certs".into(),
+            group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
+            dedup_key: "fp-1".into(),
+            alerts: vec![],
+        };
+        let line = json_line("log", &body).to_string();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["kind"], "resolved");
+        assert_eq!(v["dedup_key"], "fp-1");
+        assert_eq!(v["group_labels"]["monitor"], "certs");
+        let ch = LogChannel::new("log");
+        assert_eq!((ch.name(), ch.kind()), ("log", "log"));
+        assert!(matches!(ch.send(&body).await, Delivery::Delivered { .. }));
+    }
+}

@@ -94,13 +94,23 @@ impl WebhookChannel {
                 s.timeout_ms
             )));
         }
-        if s.hmac_secret.as_ref().is_some_and(|k| k.expose().is_empty()) {
+        if s.hmac_secret
+            .as_ref()
+            .is_some_and(|k| k.expose().is_empty())
+        {
             return Err(err("hmac_secret is empty".into()));
         }
         let mut headers = reqwest::header::HeaderMap::new();
         let mut redact = vec![s.url.expose().to_string()];
         if let Some(host) = url.host_str() {
             redact.push(host.to_string());
+        }
+        // The path and query often are the token (`/hooks/T0K3N`, `?key=...`).
+        if url.path().len() > 1 {
+            redact.push(url.path().to_string());
+        }
+        if let Some(q) = url.query().filter(|q| !q.is_empty()) {
+            redact.push(q.to_string());
         }
         for (k, v) in &s.headers {
             if RESERVED.contains(&k.to_ascii_lowercase().as_str()) {
@@ -112,7 +122,7 @@ impl WebhookChannel {
                 .map_err(|_| err(format!("headers.{k} is not a valid header value")))?;
             hv.set_sensitive(true);
             headers.insert(hn, hv);
-            if v.expose().len() >= 4 {
+            if v.expose().len() >= 8 {
                 redact.push(v.expose().to_string());
             }
         }
@@ -209,7 +219,10 @@ impl WebhookChannel {
             causes.push(c.to_string());
             src = c.source();
         }
-        let detail = causes.last().map(|c| format!(": {c}")).unwrap_or_default();
+        let detail = match causes.last() {
+            Some(c) if !e.is_timeout() => format!(": {c}"),
+            _ => String::new(),
+        };
         Delivery::Retry {
             status: None,
             reason: self.scrub(&crate::util::sanitize_untrusted(
@@ -267,10 +280,7 @@ async fn read_bounded(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::E
 
 /// The Alertmanager webhook payload (version 4) of one notification to `receiver`.
 pub fn alertmanager_payload(receiver: &str, body: &NotificationBody, external_url: &str) -> Value {
-    let firing = body
-        .alerts
-        .iter()
-        .any(|a| a.state != AlertState::Resolved);
+    let firing = body.alerts.iter().any(|a| a.state != AlertState::Resolved);
     let status = if firing || body.alerts.is_empty() {
         "firing"
     } else {
@@ -369,20 +379,30 @@ mod tests {
         let e = WebhookChannel::new("ops", settings(secret_url)).unwrap_err();
         assert!(e.to_string().contains("url must start with"), "{e}");
         let e = WebhookChannel::new("ops", settings("not a url T0K3N")).unwrap_err();
-        assert!(e.to_string().starts_with("channel ops: url is not a valid URL"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("channel ops: url is not a valid URL"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("T0K3N"), "{e}");
         let mut s = settings("https://hooks.example/T0K3N");
         s.timeout_ms = 0;
         let e = WebhookChannel::new("ops", s).unwrap_err();
         assert!(e.to_string().contains("timeout_ms"), "{e}");
         let mut s = settings("https://hooks.example/T0K3N");
-        s.headers.insert("Content-Type".into(), Secret::new("text/plain"));
+        s.headers
+            .insert("Content-Type".into(), Secret::new("text/plain"));
         let e = WebhookChannel::new("ops", s).unwrap_err();
         assert!(e.to_string().contains("headers.Content-Type"), "{e}");
         let mut s = settings("https://hooks.example/T0K3N");
-        s.headers.insert("Authorization".into(), Secret::new("Bearer\nx"));
+        s.headers
+            .insert("Authorization".into(), Secret::new("Bearer\nx"));
         let e = WebhookChannel::new("ops", s).unwrap_err();
-        assert!(e.to_string().contains("headers.Authorization is not a valid"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("headers.Authorization is not a valid"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("Bearer"), "{e}");
         let ok = WebhookChannel::new("ops", settings("https://hooks.example/T0K3N")).unwrap();
         assert!(!format!("{ok:?}").contains("T0K3N"));
@@ -416,8 +436,11 @@ mod tests {
     fn common_labels_are_the_shared_pairs() {
         let a = BTreeMap::from([("a".into(), "1".into()), ("b".into(), "2".into())]);
         let b = BTreeMap::from([("a".into(), "1".into()), ("b".into(), "3".into())]);
-        assert_eq!(common(&[a.clone(), b]), BTreeMap::from([("a".into(), "1".into())]));
-        assert_eq!(common(&[a.clone()]), a);
+        assert_eq!(
+            common(&[a.clone(), b]),
+            BTreeMap::from([("a".into(), "1".into())])
+        );
+        assert_eq!(common(std::slice::from_ref(&a)), a);
         assert!(common(&[]).is_empty());
     }
 }

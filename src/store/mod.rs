@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
+pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use outbox::{
     Attempt, AttemptOutcome, AttemptRow, ChannelHealth, NewNotification, NotificationRow,
     NotificationState,
 };
-pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
 pub use tool_calls::{ToolCallLog, ToolCallRecord};

@@ -137,14 +137,17 @@ fn cap(s: &str) -> String {
 }
 
 /// Enqueue one notification inside the caller's transaction; its id.
-pub fn enqueue(tx: &Transaction<'_>, n: &NewNotification<'_>, now_ms: Millis) -> Result<i64, StoreError> {
+pub fn enqueue(
+    tx: &Transaction<'_>,
+    n: &NewNotification<'_>,
+    now_ms: Millis,
+) -> Result<i64, StoreError> {
     insert(tx, n, now_ms)
 }
 
 fn insert(conn: &Connection, n: &NewNotification<'_>, now_ms: Millis) -> Result<i64, StoreError> {
-    let body = serde_json::to_string(n.body).map_err(|e| {
-        StoreError::Query(rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-    })?;
+    let body = serde_json::to_string(n.body)
+        .map_err(|e| StoreError::Query(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     conn.prepare_cached(
         "INSERT INTO notifications (channel, kind, dedup_key, body, state, attempts,
             created_ms, next_attempt_ms, deadline_ms)
@@ -209,7 +212,11 @@ fn read_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
 
 impl Store {
     /// Enqueue one notification in its own transaction; its id.
-    pub fn outbox_enqueue(&self, n: &NewNotification<'_>, now_ms: Millis) -> Result<i64, StoreError> {
+    pub fn outbox_enqueue(
+        &self,
+        n: &NewNotification<'_>,
+        now_ms: Millis,
+    ) -> Result<i64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id = enqueue(&tx, n, now_ms)?;
@@ -430,7 +437,10 @@ mod tests {
         assert_eq!(rows[0].kind, "firing");
         assert_eq!(rows[0].dedup_key, "k1");
         assert_eq!(rows[0].state, NotificationState::Pending);
-        assert_eq!((rows[0].next_attempt_ms, rows[0].deadline_ms), (1_000, 10_000));
+        assert_eq!(
+            (rows[0].next_attempt_ms, rows[0].deadline_ms),
+            (1_000, 10_000)
+        );
     }
 
     #[test]
@@ -528,8 +538,14 @@ mod tests {
         );
         // Released but not due until 5 s (the file row's lease expired: claimable again).
         let ids = |rows: Vec<NotificationRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids(store.outbox_claim("w", 4_999, 1_000, 10).unwrap()), vec![2]);
-        assert_eq!(ids(store.outbox_claim("w", 5_000, 1_000, 10).unwrap()), vec![id]);
+        assert_eq!(
+            ids(store.outbox_claim("w", 4_999, 1_000, 10).unwrap()),
+            vec![2]
+        );
+        assert_eq!(
+            ids(store.outbox_claim("w", 5_000, 1_000, 10).unwrap()),
+            vec![id]
+        );
         let dead = Attempt {
             at_ms: 5_000,
             outcome: AttemptOutcome::Dead,
@@ -540,10 +556,16 @@ mod tests {
         let health = store.outbox_health().unwrap();
         assert_eq!(health.len(), 2);
         let file = &health[0];
-        assert_eq!((file.channel.as_str(), file.pending, file.dead), ("file", 1, 0));
+        assert_eq!(
+            (file.channel.as_str(), file.pending, file.dead),
+            ("file", 1, 0)
+        );
         assert_eq!(file.oldest_pending_age_ms(1_150), Some(1_000));
         let hook = &health[1];
-        assert_eq!((hook.channel.as_str(), hook.pending, hook.dead), ("hook", 0, 1));
+        assert_eq!(
+            (hook.channel.as_str(), hook.pending, hook.dead),
+            ("hook", 0, 1)
+        );
         assert_eq!(hook.oldest_pending_ms, None);
         let timeline = store.outbox_attempts_for_alert(seq).unwrap();
         assert_eq!(
