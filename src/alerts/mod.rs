@@ -5,6 +5,7 @@
 
 pub mod lifecycle;
 pub mod model;
+pub mod outbox;
 
 pub use model::{
     AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,

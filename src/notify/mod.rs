@@ -3,11 +3,36 @@
 //! went ([`Delivery`]); retries, backoff and rate limits are the outbox's, not a channel's.
 //! Only the outbox calls a channel. A channel never puts its URL or secrets in a `Delivery`.
 
+pub mod file;
+pub mod log;
+pub mod webhook;
+
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use crate::alerts::NotificationBody;
+
+pub use file::{FileChannel, FileSettings};
+pub use log::LogChannel;
+pub use webhook::{SIGNATURE_HEADER, WebhookChannel, WebhookSettings};
+
+/// A channel's settings cannot work: names the channel and the setting, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("channel {channel}: {reason}")]
+pub struct ChannelError {
+    pub channel: String,
+    pub reason: String,
+}
+
+impl ChannelError {
+    pub fn new(channel: &str, reason: impl Into<String>) -> Self {
+        Self {
+            channel: channel.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
 
 /// How one delivery attempt went.
 #[derive(Debug, Clone, PartialEq)]

@@ -210,33 +210,13 @@ pub fn enqueue_notification_at(
     due_ms: Millis,
     deadline_ms: Millis,
 ) -> Result<i64, StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO notifications (channel, kind, dedup_key, body, state, attempts, created_ms,
-             next_attempt_ms, deadline_ms)
-         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    let n = super::outbox::NewNotification {
         channel,
-        body.kind.as_str(),
-        body.dedup_key,
-        to_json(body),
-        now,
-        due_ms,
-        deadline_ms
-    ])?;
-    let id = tx.last_insert_rowid();
-    link(tx, id, alert_seqs)?;
-    Ok(id)
-}
-
-fn link(tx: &Transaction<'_>, notification: i64, alert_seqs: &[i64]) -> Result<(), StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO notification_alerts (notification, alert) VALUES (?1, ?2)",
-    )?;
-    for seq in alert_seqs {
-        stmt.execute(params![notification, seq])?;
-    }
-    Ok(())
+        body,
+        alerts: alert_seqs,
+        deadline_ms,
+    };
+    super::outbox::enqueue_due(tx, &n, now, due_ms)
 }
 
 /// The writes of one evaluation, inside one IMMEDIATE transaction.
@@ -421,7 +401,7 @@ impl AlertTx<'_> {
             )?
             .execute(params![notification, to_json(body), body.dedup_key])?;
         if n == 1 {
-            link(&self.tx, notification, alert_seqs)?;
+            super::outbox::link_alerts(&self.tx, notification, alert_seqs)?;
         }
         Ok(n == 1)
     }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod incidents;
 mod migrations;
 pub mod monitor_runs;
+pub mod outbox;
 pub mod remediation;
 mod scans;
 mod tool_calls;
@@ -18,6 +19,10 @@ use rusqlite::Connection;
 
 pub use audit::{AuditEntry, AuditRecord, ChainReport};
 pub use incidents::{AgentRef, AlertSample, IncidentBody, IncidentRow, Note};
+pub use outbox::{
+    Attempt, AttemptOutcome, AttemptRow, ChannelHealth, NewNotification, NotificationRow,
+    NotificationState,
+};
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
 pub use tool_calls::{ToolCallLog, ToolCallRecord};

@@ -4,12 +4,14 @@
 //! - `sim`: the built-in Wazuh simulator wired to a server through `SECOPS_*` (`SimEnv`).
 //! - `tls`: test PKIs (rcgen) and real local TLS / STARTTLS / plaintext servers on loopback.
 //! - `netns`: network namespaces with veth pairs and nftables, for scans of other hosts.
+//! - `sinks`: a recording HTTP receiver for notification channels, answering from a script.
 //! - this file: `Scratch`, a temporary state directory and scratch space per test.
 #![allow(dead_code)]
 
 pub mod mcp;
 pub mod netns;
 pub mod sim;
+pub mod sinks;
 pub mod tls;
 
 #[allow(unused_imports)]

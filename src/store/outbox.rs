@@ -1,0 +1,602 @@
+//! The durable outbox's SQL: notification rows (one message of one or more alerts to one
+//! channel), the alerts each one carries, and every delivery attempt. Enqueue runs inside
+//! the caller's transaction (so an alert's state change and its notifications commit
+//! together); a sender claims due rows with a lease (an expired lease makes a row
+//! claimable again, so a killed sender loses nothing), records each attempt, and the
+//! status surfaces read per-channel health and attempt timelines. The retry policy is the
+//! sender's (`alerts::outbox`); this module only stores what it decided.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{Store, StoreError};
+use crate::alerts::NotificationBody;
+use crate::clock::Millis;
+
+/// The longest `last_error` / attempt detail kept (characters).
+pub const MAX_DETAIL: usize = 500;
+
+/// A notification to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewNotification<'a> {
+    /// The channel's configured name.
+    pub channel: &'a str,
+    /// What to send; its `kind` and `dedup_key` are stored as columns too.
+    pub body: &'a NotificationBody,
+    /// The `alerts.seq` of every alert the body carries (for an alert's timeline); empty
+    /// for a synthetic notification (`channel_failing`, a channel test).
+    pub alerts: &'a [i64],
+    /// Give up (dead-letter) when not delivered by then.
+    pub deadline_ms: Millis,
+}
+
+/// Where a notification row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl NotificationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationState::Pending => "pending",
+            NotificationState::Delivered => "delivered",
+            NotificationState::Dead => "dead",
+        }
+    }
+
+    fn parse(s: &str) -> NotificationState {
+        match s {
+            "delivered" => NotificationState::Delivered,
+            "dead" => NotificationState::Dead,
+            _ => NotificationState::Pending,
+        }
+    }
+}
+
+/// One stored notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub channel: String,
+    pub kind: String,
+    pub dedup_key: String,
+    pub body: NotificationBody,
+    pub state: NotificationState,
+    pub attempts: u32,
+    pub created_ms: Millis,
+    pub next_attempt_ms: Millis,
+    pub deadline_ms: Millis,
+    pub claimed_by: Option<String>,
+    pub lease_until_ms: Option<Millis>,
+    pub delivered_ms: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+/// What the sender decided after one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// The receiver took it.
+    Delivered,
+    /// Try again at `next_attempt_ms`.
+    Retry { next_attempt_ms: Millis },
+    /// Dead-lettered: a permanent failure, `max_attempts` or the deadline.
+    Dead,
+}
+
+/// One attempt to record.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at_ms: Millis,
+    pub outcome: AttemptOutcome,
+    /// The receiver's HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// What happened, already free of secrets (capped to [`MAX_DETAIL`] here).
+    pub detail: String,
+}
+
+/// One recorded attempt, as the timelines show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRow {
+    pub notification: i64,
+    pub channel: String,
+    pub kind: String,
+    pub at_ms: Millis,
+    /// `delivered`, `retry` or `failed`.
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub detail: Option<String>,
+}
+
+/// The outbox's health for one channel.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelHealth {
+    pub channel: String,
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+    /// When the oldest pending notification was enqueued.
+    pub oldest_pending_ms: Option<Millis>,
+}
+
+impl ChannelHealth {
+    /// How long the oldest pending notification has waited, at `now_ms`.
+    pub fn oldest_pending_age_ms(&self, now_ms: Millis) -> Option<Millis> {
+        self.oldest_pending_ms.map(|t| (now_ms - t).max(0))
+    }
+}
+
+fn cap(s: &str) -> String {
+    if s.chars().count() <= MAX_DETAIL {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(MAX_DETAIL).collect();
+    out.push('…');
+    out
+}
+
+/// Enqueue one notification inside the caller's transaction, due now; its id.
+pub fn enqueue(
+    tx: &Transaction<'_>,
+    n: &NewNotification<'_>,
+    now_ms: Millis,
+) -> Result<i64, StoreError> {
+    insert(tx, n, now_ms, now_ms)
+}
+
+/// [`enqueue`] with a first attempt no sooner than `due_ms` (a group still gathering).
+pub fn enqueue_due(
+    tx: &Transaction<'_>,
+    n: &NewNotification<'_>,
+    now_ms: Millis,
+    due_ms: Millis,
+) -> Result<i64, StoreError> {
+    insert(tx, n, now_ms, due_ms)
+}
+
+/// Link a notification to more alerts it carries (a group that gathered another one).
+pub fn link_alerts(conn: &Connection, id: i64, alerts: &[i64]) -> Result<(), StoreError> {
+    let mut link = conn.prepare_cached(
+        "INSERT OR IGNORE INTO notification_alerts (notification, alert) VALUES (?1, ?2)",
+    )?;
+    for seq in alerts {
+        link.execute(params![id, seq])?;
+    }
+    Ok(())
+}
+
+fn insert(
+    conn: &Connection,
+    n: &NewNotification<'_>,
+    now_ms: Millis,
+    due_ms: Millis,
+) -> Result<i64, StoreError> {
+    let body = serde_json::to_string(n.body)
+        .map_err(|e| StoreError::Query(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+    conn.prepare_cached(
+        "INSERT INTO notifications (channel, kind, dedup_key, body, state, attempts,
+            created_ms, next_attempt_ms, deadline_ms)
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        n.channel,
+        n.body.kind.as_str(),
+        n.body.dedup_key,
+        body,
+        now_ms,
+        due_ms,
+        n.deadline_ms
+    ])?;
+    let id = conn.last_insert_rowid();
+    link_alerts(conn, id, n.alerts)?;
+    Ok(id)
+}
+
+const COLUMNS: &str = "id, channel, kind, dedup_key, body, state, attempts, created_ms,
+    next_attempt_ms, deadline_ms, claimed_by, lease_until_ms, delivered_ms, last_error";
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRow> {
+    let body: String = r.get(4)?;
+    let body = serde_json::from_str(&body).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let state: String = r.get(5)?;
+    Ok(NotificationRow {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        kind: r.get(2)?,
+        dedup_key: r.get(3)?,
+        body,
+        state: NotificationState::parse(&state),
+        attempts: r.get::<_, i64>(6)?.max(0) as u32,
+        created_ms: r.get(7)?,
+        next_attempt_ms: r.get(8)?,
+        deadline_ms: r.get(9)?,
+        claimed_by: r.get(10)?,
+        lease_until_ms: r.get(11)?,
+        delivered_ms: r.get(12)?,
+        last_error: r.get(13)?,
+    })
+}
+
+fn read_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
+    Ok(AttemptRow {
+        notification: r.get(0)?,
+        channel: r.get(1)?,
+        kind: r.get(2)?,
+        at_ms: r.get(3)?,
+        outcome: r.get(4)?,
+        status: r.get::<_, Option<i64>>(5)?.map(|s| s.clamp(0, 999) as u16),
+        detail: r.get(6)?,
+    })
+}
+
+impl Store {
+    /// Enqueue one notification in its own transaction; its id.
+    pub fn outbox_enqueue(
+        &self,
+        n: &NewNotification<'_>,
+        now_ms: Millis,
+    ) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id = enqueue(&tx, n, now_ms)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Claim up to `limit` due pending rows for `worker` until `now_ms + lease_ms`: rows
+    /// whose next attempt is due and which nobody holds (or whose holder's lease
+    /// expired). Oldest due first.
+    pub fn outbox_claim(
+        &self,
+        worker: &str,
+        now_ms: Millis,
+        lease_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let conn = self.conn();
+        let sql = format!(
+            "UPDATE notifications SET claimed_by = ?1, lease_until_ms = ?2
+             WHERE id IN (
+                SELECT id FROM notifications
+                WHERE state = 'pending' AND next_attempt_ms <= ?3
+                  AND (lease_until_ms IS NULL OR lease_until_ms <= ?3)
+                ORDER BY next_attempt_ms, id LIMIT ?4)
+             RETURNING {COLUMNS}"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt
+            .query_map(
+                params![worker, now_ms + lease_ms, now_ms, limit as i64],
+                read_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.sort_by_key(|r| (r.next_attempt_ms, r.id));
+        Ok(rows)
+    }
+
+    /// Record one attempt of notification `id` and apply the sender's decision. The
+    /// attempt is always recorded; the row's state changes only while `worker` still
+    /// holds it (false: another sender claimed it after this one's lease expired).
+    pub fn outbox_record(&self, id: i64, worker: &str, a: &Attempt) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let detail = cap(&a.detail);
+        let outcome = match a.outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry { .. } => "retry",
+            AttemptOutcome::Dead => "failed",
+        };
+        tx.prepare_cached(
+            "INSERT INTO notification_attempts (notification, at_ms, outcome, status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![id, a.at_ms, outcome, a.status, detail])?;
+        let changed = match a.outcome {
+            AttemptOutcome::Delivered => tx.execute(
+                "UPDATE notifications SET state = 'delivered', attempts = attempts + 1,
+                    delivered_ms = ?3, claimed_by = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
+                params![id, worker, a.at_ms],
+            )?,
+            AttemptOutcome::Retry { next_attempt_ms } => tx.execute(
+                "UPDATE notifications SET attempts = attempts + 1, next_attempt_ms = ?3,
+                    last_error = ?4, claimed_by = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
+                params![id, worker, next_attempt_ms, detail],
+            )?,
+            AttemptOutcome::Dead => tx.execute(
+                "UPDATE notifications SET state = 'dead', attempts = attempts + 1,
+                    last_error = ?3, claimed_by = NULL, lease_until_ms = NULL
+                 WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
+                params![id, worker, detail],
+            )?,
+        };
+        tx.commit()?;
+        Ok(changed == 1)
+    }
+
+    /// One notification row.
+    pub fn outbox_get(&self, id: i64) -> Result<Option<NotificationRow>, StoreError> {
+        let conn = self.conn();
+        let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = ?1");
+        Ok(conn.query_row(&sql, [id], read_row).optional()?)
+    }
+
+    /// The notifications of one channel (all of them when `channel` is None), oldest
+    /// first, at most `limit`.
+    pub fn outbox_list(
+        &self,
+        channel: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let conn = self.conn();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications WHERE (?1 IS NULL OR channel = ?1)
+             ORDER BY id LIMIT ?2"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params![channel, limit as i64], read_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Pending, delivered and dead counts and the oldest pending row, per channel that has
+    /// any row (by name).
+    pub fn outbox_health(&self) -> Result<Vec<ChannelHealth>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT channel,
+                    SUM(state = 'pending'), SUM(state = 'delivered'), SUM(state = 'dead'),
+                    MIN(CASE WHEN state = 'pending' THEN created_ms END)
+             FROM notifications GROUP BY channel ORDER BY channel",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ChannelHealth {
+                    channel: r.get(0)?,
+                    pending: r.get::<_, i64>(1)?.max(0) as u64,
+                    delivered: r.get::<_, i64>(2)?.max(0) as u64,
+                    dead: r.get::<_, i64>(3)?.max(0) as u64,
+                    oldest_pending_ms: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Every attempt of one notification, oldest first.
+    pub fn outbox_attempts(&self, notification: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail
+             FROM notification_attempts a JOIN notifications n ON n.id = a.notification
+             WHERE a.notification = ?1 ORDER BY a.id",
+        )?;
+        let rows = stmt
+            .query_map([notification], read_attempt)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Every attempt of every notification that carried alert `seq`, oldest first.
+    pub fn outbox_attempts_for_alert(&self, seq: i64) -> Result<Vec<AttemptRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail
+             FROM notification_alerts l
+             JOIN notifications n ON n.id = l.notification
+             JOIN notification_attempts a ON a.notification = n.id
+             WHERE l.alert = ?1 ORDER BY a.at_ms, a.id",
+        )?;
+        let rows = stmt
+            .query_map([seq], read_attempt)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::alerts::{NotificationKind, alert_id};
+
+    fn body(key: &str) -> NotificationBody {
+        NotificationBody {
+            kind: NotificationKind::Firing,
+            group_key: "certs".into(),
+            group_labels: BTreeMap::new(),
+            dedup_key: key.into(),
+            alerts: vec![],
+        }
+    }
+
+    fn alert_row(store: &Store) -> i64 {
+        let conn = store.conn();
+        conn.execute(
+            "INSERT INTO alerts (fingerprint, episode, monitor, code, subject, labels, level,
+                state, title, summary, first_seen_ms, last_seen_ms)
+             VALUES ('fp', 'fp-1', 'certs', 'cert_expiring', '{}', '{}', 'warning', 'firing',
+                't', 's', 1, 1)",
+            [],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    }
+
+    #[test]
+    fn enqueue_in_the_callers_transaction_commits_or_rolls_back_with_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let b = body("k1");
+        let n = NewNotification {
+            channel: "hook",
+            body: &b,
+            alerts: &[],
+            deadline_ms: 10_000,
+        };
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().unwrap();
+            enqueue(&tx, &n, 1_000).unwrap();
+            // dropped: rolled back
+        }
+        assert!(store.outbox_list(None, 10).unwrap().is_empty());
+        {
+            let mut conn = store.conn();
+            let tx = conn.transaction().unwrap();
+            enqueue(&tx, &n, 1_000).unwrap();
+            tx.commit().unwrap();
+        }
+        let rows = store.outbox_list(None, 10).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].body, b);
+        assert_eq!(rows[0].kind, "firing");
+        assert_eq!(rows[0].dedup_key, "k1");
+        assert_eq!(rows[0].state, NotificationState::Pending);
+        assert_eq!(
+            (rows[0].next_attempt_ms, rows[0].deadline_ms),
+            (1_000, 10_000)
+        );
+    }
+
+    #[test]
+    fn a_lease_keeps_others_off_until_it_expires() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let b = body("k");
+        for _ in 0..3 {
+            store
+                .outbox_enqueue(
+                    &NewNotification {
+                        channel: "hook",
+                        body: &b,
+                        alerts: &[],
+                        deadline_ms: 1_000_000,
+                    },
+                    100,
+                )
+                .unwrap();
+        }
+        // Not due yet.
+        assert!(store.outbox_claim("a", 99, 1_000, 10).unwrap().is_empty());
+        let a = store.outbox_claim("a", 100, 1_000, 2).unwrap();
+        assert_eq!(a.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(a[0].claimed_by.as_deref(), Some("a"));
+        assert_eq!(a[0].lease_until_ms, Some(1_100));
+        // Only the unclaimed row for b.
+        let b2 = store.outbox_claim("b", 500, 1_000, 10).unwrap();
+        assert_eq!(b2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![3]);
+        // a's lease expires (a was killed): b takes its rows.
+        let b3 = store.outbox_claim("b", 1_100, 1_000, 10).unwrap();
+        assert_eq!(b3.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+        // a comes back late: its attempt is recorded, the row is b's.
+        let late = Attempt {
+            at_ms: 1_200,
+            outcome: AttemptOutcome::Delivered,
+            status: Some(200),
+            detail: "HTTP 200".into(),
+        };
+        assert!(!store.outbox_record(1, "a", &late).unwrap());
+        assert!(store.outbox_record(1, "b", &late).unwrap());
+        let row = store.outbox_get(1).unwrap().unwrap();
+        assert_eq!(row.state, NotificationState::Delivered);
+        assert_eq!(row.attempts, 1);
+        assert_eq!(row.delivered_ms, Some(1_200));
+        assert_eq!(row.claimed_by, None);
+        assert_eq!(store.outbox_attempts(1).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn attempts_schedule_retries_dead_letter_and_show_in_health_and_timelines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let seq = alert_row(&store);
+        assert_eq!(alert_id(seq), "ALR-1");
+        let b = body("k");
+        let id = store
+            .outbox_enqueue(
+                &NewNotification {
+                    channel: "hook",
+                    body: &b,
+                    alerts: &[seq],
+                    deadline_ms: 1_000_000,
+                },
+                100,
+            )
+            .unwrap();
+        store
+            .outbox_enqueue(
+                &NewNotification {
+                    channel: "file",
+                    body: &b,
+                    alerts: &[seq],
+                    deadline_ms: 1_000_000,
+                },
+                150,
+            )
+            .unwrap();
+        store.outbox_claim("w", 200, 1_000, 10).unwrap();
+        let retry = Attempt {
+            at_ms: 200,
+            outcome: AttemptOutcome::Retry {
+                next_attempt_ms: 5_000,
+            },
+            status: Some(503),
+            detail: "x".repeat(2_000),
+        };
+        assert!(store.outbox_record(id, "w", &retry).unwrap());
+        let row = store.outbox_get(id).unwrap().unwrap();
+        assert_eq!((row.attempts, row.next_attempt_ms), (1, 5_000));
+        assert_eq!(row.state, NotificationState::Pending);
+        assert_eq!(
+            row.last_error.as_deref().map(|e| e.chars().count()),
+            Some(MAX_DETAIL + 1)
+        );
+        // Released but not due until 5 s (the file row's lease expired: claimable again).
+        let ids = |rows: Vec<NotificationRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.outbox_claim("w", 4_999, 1_000, 10).unwrap()),
+            vec![2]
+        );
+        assert_eq!(
+            ids(store.outbox_claim("w", 5_000, 1_000, 10).unwrap()),
+            vec![id]
+        );
+        let dead = Attempt {
+            at_ms: 5_000,
+            outcome: AttemptOutcome::Dead,
+            status: Some(400),
+            detail: "HTTP 400: bad".into(),
+        };
+        assert!(store.outbox_record(id, "w", &dead).unwrap());
+        let health = store.outbox_health().unwrap();
+        assert_eq!(health.len(), 2);
+        let file = &health[0];
+        assert_eq!(
+            (file.channel.as_str(), file.pending, file.dead),
+            ("file", 1, 0)
+        );
+        assert_eq!(file.oldest_pending_age_ms(1_150), Some(1_000));
+        let hook = &health[1];
+        assert_eq!(
+            (hook.channel.as_str(), hook.pending, hook.dead),
+            ("hook", 0, 1)
+        );
+        assert_eq!(hook.oldest_pending_ms, None);
+        let timeline = store.outbox_attempts_for_alert(seq).unwrap();
+        assert_eq!(
+            timeline
+                .iter()
+                .map(|a| (a.channel.as_str(), a.outcome.as_str(), a.status))
+                .collect::<Vec<_>>(),
+            vec![("hook", "retry", Some(503)), ("hook", "failed", Some(400))]
+        );
+        assert!(store.outbox_attempts_for_alert(seq + 1).unwrap().is_empty());
+    }
+}
