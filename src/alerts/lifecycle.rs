@@ -154,6 +154,29 @@ pub fn evaluate(
     monitor: &MonitorPolicy,
     observations: &[Observation],
 ) -> Result<Evaluation, LifecycleError> {
+    evaluate_run(store, clock, monitor, observations, false)
+}
+
+/// [`evaluate`] for a run that looked at everything its monitor covers: an open alert of
+/// the monitor that the run did not mention counts as fine (the condition is gone, like a
+/// Prometheus alert whose expression no longer returns it). A run that failed part way must
+/// use [`evaluate`], so what it could not see is left as it was.
+pub fn evaluate_complete(
+    store: &Store,
+    clock: &dyn Clock,
+    monitor: &MonitorPolicy,
+    observations: &[Observation],
+) -> Result<Evaluation, LifecycleError> {
+    evaluate_run(store, clock, monitor, observations, true)
+}
+
+fn evaluate_run(
+    store: &Store,
+    clock: &dyn Clock,
+    monitor: &MonitorPolicy,
+    observations: &[Observation],
+    complete: bool,
+) -> Result<Evaluation, LifecycleError> {
     monitor.validate()?;
     let now = clock.now_ms();
     let merged = merge(monitor, observations);
@@ -187,14 +210,13 @@ pub fn evaluate(
                     fire_if_due(tx, monitor, &mut row, now, &mut out, &mut newly_firing)?;
                     tx.update(&row)?;
                 }
-                (None, Some(mut row)) => {
-                    row.ok_streak += 1;
-                    row.fail_streak = 0;
-                    row.failing_since_ms = None;
-                    if row.ok_streak >= i64::from(monitor.success_threshold) {
-                        resolve(tx, monitor, &mut row, now, &mut out)?;
-                    }
-                    tx.update(&row)?;
+                (None, Some(mut row)) => observe_fine(tx, monitor, &mut row, now, &mut out)?,
+            }
+        }
+        if complete {
+            for mut row in tx.open_of_monitor(&monitor.name)? {
+                if !merged.iter().any(|(fp, _)| *fp == row.fingerprint) {
+                    observe_fine(tx, monitor, &mut row, now, &mut out)?;
                 }
             }
         }
@@ -202,6 +224,24 @@ pub fn evaluate(
         repeat_due(tx, monitor, &newly_firing, now, &mut out)?;
         Ok::<_, LifecycleError>(out)
     })
+}
+
+/// A fine observation of an open alert: counts towards its success threshold.
+fn observe_fine(
+    tx: &AlertTx<'_>,
+    monitor: &MonitorPolicy,
+    row: &mut AlertRow,
+    now: Millis,
+    out: &mut Evaluation,
+) -> Result<(), LifecycleError> {
+    row.ok_streak += 1;
+    row.fail_streak = 0;
+    row.failing_since_ms = None;
+    if row.ok_streak >= i64::from(monitor.success_threshold) {
+        resolve(tx, monitor, row, now, out)?;
+    }
+    tx.update(row)?;
+    Ok(())
 }
 
 /// One observation per fingerprint: the loudest one when a run mentions a subject twice.

@@ -462,3 +462,32 @@ fn bad_policies_and_inputs_are_named() {
             .contains("no alert")
     );
 }
+
+#[test]
+fn a_complete_run_resolves_what_it_no_longer_mentions_and_a_partial_run_does_not() {
+    let e = env();
+    let p = policy("health");
+    let a = down("a");
+    let b = down("b");
+    let r = evaluate(&e.store, &e.clock, &p, &[a.clone(), b]).unwrap();
+    assert_eq!(r.fired.len(), 2, "{r:?}");
+    e.clock.advance(MIN);
+    // A partial run (e.g. one component timed out) that mentions only `a`: `b` stays.
+    let r = evaluate(&e.store, &e.clock, &p, std::slice::from_ref(&a)).unwrap();
+    assert!(r.resolved.is_empty(), "{r:?}");
+    e.clock.advance(MIN);
+    // A complete run that finds only `a` wrong: `b` is gone, so it resolves.
+    let r = evaluate_complete(&e.store, &e.clock, &p, std::slice::from_ref(&a)).unwrap();
+    assert_eq!(r.resolved.len(), 1, "{r:?}");
+    let open = e.store.alerts_open().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].subject["url"], "a");
+    // Another monitor's alerts are never touched by this one's complete runs.
+    let other = policy("other");
+    evaluate(&e.store, &e.clock, &other, &[down("c")]).unwrap();
+    let r = evaluate_complete(&e.store, &e.clock, &p, &[]).unwrap();
+    assert_eq!(r.resolved.len(), 1, "only `a` of this monitor: {r:?}");
+    let open = e.store.alerts_open().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].monitor, "other");
+}

@@ -246,6 +246,16 @@ impl AlertTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The open (pending or firing) alerts of a monitor.
+    pub fn open_of_monitor(&self, monitor: &str) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE monitor = ?1 AND state != 'resolved'
+             ORDER BY first_seen_ms, seq"
+        ))?;
+        let rows = stmt.query_map([monitor], read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Insert a new alert; sets `seq`.
     pub fn insert(&self, row: &mut AlertRow) -> Result<(), StoreError> {
         self.tx
