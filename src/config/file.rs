@@ -25,6 +25,9 @@ pub(super) struct FileConfig {
     pub incidents: Option<FileIncidents>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
+    #[serde(default)]
+    pub channels: Vec<super::channels::FileChannelEntry>,
+    pub routing: Option<super::channels::FileRouting>,
 }
 
 #[derive(Debug, Default, Deserialize)]
