@@ -8,6 +8,7 @@ pub mod model;
 pub mod outbox;
 pub mod retention;
 pub mod status;
+pub mod update;
 
 pub use model::{
     AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,

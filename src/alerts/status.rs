@@ -116,12 +116,61 @@ pub struct AlertDetailView {
     pub timeline: Vec<TimelineEntry>,
 }
 
-/// The overview, or one alert's detail.
+/// alert_status arguments.
+#[derive(Debug, Clone, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusArgs {
+    /// One alert (`ALR-12`) with its timeline; without it, the overview only.
+    pub alert_id: Option<String>,
+    /// How far back "recently resolved" reaches: `30m`, `24h` (default), `7d`, or an
+    /// RFC 3339 time.
+    pub since: Option<String>,
+}
+
+/// The overview, and one alert's detail when asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum AlertStatusReport {
-    Overview(AlertOverview),
-    Detail(Box<AlertDetailView>),
+pub struct AlertStatusReport {
+    #[serde(flatten)]
+    pub overview: AlertOverview,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert: Option<AlertDetailView>,
+}
+
+/// alert_status: the overview at `now_ms`, and the detail of `args.alert_id`.
+pub fn run(
+    store: &Store,
+    now_ms: Millis,
+    args: &StatusArgs,
+) -> Result<AlertStatusReport, StatusError> {
+    let now = time::OffsetDateTime::from_unix_timestamp_nanos(now_ms as i128 * 1_000_000)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let since = crate::checks::parse_since(args.since.as_deref().unwrap_or("24h"), now)?;
+    let since_ms = (since.unix_timestamp_nanos() / 1_000_000) as Millis;
+    let alert = match &args.alert_id {
+        Some(id) => Some(detail(store, id)?),
+        None => None,
+    };
+    Ok(AlertStatusReport {
+        overview: overview(store, now_ms, since_ms)?,
+        alert,
+    })
+}
+
+impl Summary for AlertStatusReport {
+    fn summary(&self) -> String {
+        match &self.alert {
+            Some(d) => format!(
+                "{} ({}, {}): {}. {} timeline entries. {}",
+                d.alert.id,
+                d.alert.level.as_str(),
+                d.alert.state.as_str(),
+                d.alert.title,
+                d.timeline.len(),
+                self.overview.summary()
+            ),
+            None => self.overview.summary(),
+        }
+    }
 }
 
 /// The overview at `now_ms`; resolved alerts since `resolved_since_ms`.

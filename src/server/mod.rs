@@ -155,7 +155,8 @@ fn shared_router() -> Arc<ToolRouter<SecopsServer>> {
                     + SecopsServer::health_router()
                     + SecopsServer::scan_router()
                     + SecopsServer::host_router()
-                    + SecopsServer::incident_router(),
+                    + SecopsServer::incident_router()
+                    + SecopsServer::alert_router(),
             )
         })
         .clone()

@@ -156,3 +156,91 @@ async fn a_flapping_endpoint_fires_once_and_resolves_once_through_the_webhook() 
     // Every run was recorded.
     assert_eq!(store.monitor_runs("web", 100).unwrap().len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_status_and_alert_update_over_mcp_show_and_acknowledge_our_alerts() {
+    use crate::common::{Era, HttpHarness, Scratch, call, text_of};
+    use secops_mcp::alerts::Observation;
+    use secops_mcp::alerts::lifecycle::evaluate;
+    use secops_mcp::clock::SystemClock;
+    use serde_json::json;
+
+    let scratch = Scratch::new();
+    let server = HttpHarness::start(&scratch, "", &[]).await;
+    let mut policy = MonitorPolicy::new("web").route(Level::Critical, &["log"]);
+    policy.group_wait = Duration::ZERO;
+    let down = Observation {
+        code: "endpoint_down".into(),
+        subject: BTreeMap::from([("url".into(), "https://shop.example/".into())]),
+        level: Some(Level::Critical),
+        title: "https://shop.example/ is down".into(),
+        summary: "No answer.".into(),
+        value: None,
+    };
+    evaluate(&server.ctx.store, &SystemClock, &policy, &[down]).unwrap();
+    for era in [Era::Legacy, Era::Stateless] {
+        let client = server.client(era).await;
+        let r = call(&client, "alert_status", json!({})).await;
+        assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+        let sc = r.structured_content.clone().unwrap();
+        assert_eq!(
+            sc["firing"]["critical"][0]["code"], "endpoint_down",
+            "{sc:#}"
+        );
+        assert!(
+            text_of(&r).starts_with("1 alert(s) firing"),
+            "{}",
+            text_of(&r)
+        );
+        client.cancel().await.unwrap();
+    }
+    let client = server.client(Era::Legacy).await;
+    let sc = call(&client, "alert_status", json!({}))
+        .await
+        .structured_content
+        .unwrap();
+    let id = sc["firing"]["critical"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        &client,
+        "alert_update",
+        json!({"alert_id": id, "action": "acknowledge", "text": "looking"}),
+    )
+    .await;
+    assert_ne!(r.is_error, Some(true), "{}", text_of(&r));
+    assert_eq!(
+        r.structured_content.unwrap()["alert"]["acknowledged_by"],
+        "alice"
+    );
+    let d = call(&client, "alert_status", json!({"alert_id": id})).await;
+    let d = d.structured_content.unwrap();
+    let kinds: Vec<&str> = d["alert"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"acknowledged") && kinds.contains(&"note"),
+        "{kinds:?}"
+    );
+    let r = call(
+        &client,
+        "alert_update",
+        json!({"alert_id": "ALR-x", "action": "note", "text": "t"}),
+    )
+    .await;
+    assert_eq!(r.is_error, Some(true));
+    assert!(text_of(&r).contains("`alert_id`"), "{}", text_of(&r));
+    let audit = server.ctx.store.audit_recent(5).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.tool == "alert_update" && a.caller == "alice"),
+        "{audit:?}"
+    );
+    client.cancel().await.unwrap();
+    server.stop().await;
+}

@@ -4,6 +4,7 @@
 //! adapter shares: argument parsing, the result shapes, and the call classification for
 //! metrics and the tool-call log.
 
+mod alerts;
 mod cert;
 mod health;
 mod host;
