@@ -10,6 +10,7 @@ mod file;
 mod http;
 mod incidents;
 mod masked;
+mod monitors;
 mod remediation;
 mod secrets;
 mod wazuh;
@@ -25,6 +26,7 @@ pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, Heal
 pub use env::{ENV_VARS, Env, ProcessEnv};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
+pub use monitors::{MonitorConfig, ScheduleSetting};
 pub use remediation::{Confirmation, CredentialConfig, RemediationPolicy};
 pub use secrets::{Secret, SecretSource, read_secret_file};
 pub use wazuh::{IndexerConfig, Login, WazuhConfig};
@@ -124,6 +126,8 @@ pub struct Config {
     pub credentials: Vec<CredentialConfig>,
     pub incidents: IncidentsConfig,
     pub log_level: String,
+    /// `[[monitors]]`, in the order of the file.
+    pub monitors: Vec<MonitorConfig>,
 }
 
 impl Config {
@@ -168,6 +172,7 @@ impl Config {
         let tls = fc.tls.unwrap_or_default();
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
+        let scan_allow = checks::scan_scope(&l, &scan)?;
         Ok(Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
@@ -183,7 +188,6 @@ impl Config {
                 env::boolean,
             )?,
             scan_rate_per_minute: checks::scan_rate(&l, &scan)?,
-            scan_allow: checks::scan_scope(&l, &scan)?,
             http: http::load(&l, fc.http.unwrap_or_default())?,
             remediation_enabled: remediation::enabled(&l, &fr)?,
             remediation: remediation::policy(fr, &fc.credentials)?,
@@ -192,6 +196,8 @@ impl Config {
             credentials: remediation::credentials(fc.credentials)?,
             incidents: incidents::load(&l, fc.incidents.unwrap_or_default())?,
             log_level: log_level(&l, fc.log_level)?,
+            monitors: monitors::load(fc.monitors, &scan_allow)?,
+            scan_allow,
             config_file,
             state_dir,
         })
