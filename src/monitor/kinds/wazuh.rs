@@ -50,15 +50,18 @@ pub async fn observe(ctx: &AppContext, s: &WazuhSettings) -> Result<KindRun, Str
 /// The findings as observations; complete unless a component's check is `error`.
 pub fn map_report(r: &HealthReport) -> KindRun {
     let json = serde_json::to_value(r).unwrap_or_default();
-    let partial = json
-        .as_object()
-        .into_iter()
-        .flat_map(|m| m.values())
-        .any(|section| section.get("check").and_then(|c| c.as_str()) == Some("error"));
     KindRun {
         observations: r.findings.iter().map(observation).collect(),
-        complete: !partial,
+        complete: !failed_component(&json),
     }
+}
+
+/// Whether a component section of the report (as JSON) says its check is `error`.
+pub(crate) fn failed_component(json: &serde_json::Value) -> bool {
+    json.as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .any(|section| section.get("check").and_then(|c| c.as_str()) == Some("error"))
 }
 
 /// The subject a finding's message names: `daemon X`, `node X`, `index X`,
