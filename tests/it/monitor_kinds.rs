@@ -1,0 +1,164 @@
+//! Real `observe()` runs of the monitor kinds, each from a `[[monitors]]` entry parsed as
+//! `serve` parses it: uptime against a local HTTP server, certificates against local TLS
+//! servers under a test CA, wazuh against the simulator with a stopped daemon, and
+//! connections against a real loopback connection.
+
+use std::sync::Arc;
+
+use crate::common::tls::{LeafSpec, TlsFixture, serve_chain};
+use crate::common::{Scratch, SimEnv};
+use secops_mcp::alerts::Level;
+use secops_mcp::config::Config;
+use secops_mcp::context::AppContext;
+use secops_mcp::monitor::kinds::{KindRun, observe};
+use tokio::net::{TcpListener, TcpStream};
+use wazuh_sim::SimConfig;
+
+fn context(scratch: &Scratch, toml: &str, vars: &[(String, String)]) -> Arc<AppContext> {
+    let mut env = scratch.env();
+    env.extend(vars.iter().cloned());
+    let config = Config::from_toml_str(toml, &env).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    AppContext::new(config, false).expect("context")
+}
+
+async fn run(ctx: &AppContext, i: usize) -> KindRun {
+    observe(ctx, &ctx.config.monitors[i].settings)
+        .await
+        .unwrap_or_else(|e| panic!("monitor {i}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uptime_up_and_down_endpoints() {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/ok", get(|| async { "all systems nominal" }))
+        .route(
+            "/fail",
+            get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }),
+        );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[[monitors]]\nname = \"up\"\nkind = \"uptime\"\nurl = \"http://{addr}/ok\"\n\
+             body_contains = \"nominal\"\n\
+             [[monitors]]\nname = \"down\"\nkind = \"uptime\"\nurl = \"http://{addr}/fail\"\n\
+             timeout_ms = 3000\n"
+        ),
+        &[],
+    );
+    let up = run(&ctx, 0).await;
+    assert!(up.complete);
+    assert!(!up.observations.is_empty(), "{up:?}");
+    assert!(up.observations.iter().all(|o| o.level.is_none()), "{up:?}");
+    let down = run(&ctx, 1).await;
+    let bad: Vec<_> = down
+        .observations
+        .iter()
+        .filter(|o| o.level.is_some())
+        .collect();
+    assert_eq!(bad.len(), 1, "{down:?}");
+    assert_eq!(bad[0].level, Some(Level::Critical));
+    assert!(bad[0].summary.contains("500"), "{:?}", bad[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_alert_only_for_the_expiring_target() {
+    let pki = TlsFixture::new();
+    let good = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(200));
+    let soon = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(5));
+    let good_server = serve_chain(good.full_chain(), good.key.clone()).await;
+    let soon_server = serve_chain(soon.full_chain(), soon.key.clone()).await;
+    let ca = pki.root_ca_file();
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[tls]\nextra_ca_file = \"{}\"\n[[monitors]]\nname = \"certs\"\nkind = \"certificates\"\n\
+             targets = [\"{}\", \"{}\"]\n",
+            ca.path().display(),
+            good_server.target(),
+            soon_server.target()
+        ),
+        &[],
+    );
+    let r = run(&ctx, 0).await;
+    assert!(r.complete);
+    assert_eq!(r.observations.len(), 1, "{r:?}");
+    let o = &r.observations[0];
+    assert_eq!(o.subject["target"], soon_server.target());
+    assert_eq!(
+        o.level,
+        Some(Level::Critical),
+        "5 days is inside critical_days 7"
+    );
+    assert!(o.code.contains("expir"), "{o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wazuh_stopped_daemon_is_a_critical_observation_naming_it() {
+    let s = SimEnv::start(SimConfig::default()).await;
+    let toml = "[[monitors]]\nname = \"wazuh\"\nkind = \"wazuh\"\ninclude = [\"manager\"]\n";
+    let ctx = context(&s.scratch, toml, &s.vars());
+    let before = run(&ctx, 0).await;
+    assert!(before.complete, "{before:?}");
+    assert!(
+        !before
+            .observations
+            .iter()
+            .any(|o| o.code == "daemon_stopped")
+    );
+
+    assert!(s.sim.faults().stop_daemon("wazuh-analysisd"));
+    let r = run(&ctx, 0).await;
+    let stopped: Vec<_> = r
+        .observations
+        .iter()
+        .filter(|o| o.code == "daemon_stopped")
+        .collect();
+    assert_eq!(stopped.len(), 1, "{r:?}");
+    assert_eq!(stopped[0].subject["daemon"], "wazuh-analysisd");
+    assert_eq!(stopped[0].level, Some(Level::Critical));
+    assert!(r.complete);
+
+    s.sim.faults().start_daemon("wazuh-analysisd");
+    let after = run(&ctx, 0).await;
+    assert!(
+        !after
+            .observations
+            .iter()
+            .any(|o| o.code == "daemon_stopped"),
+        "{after:?}"
+    );
+    s.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_sees_a_real_loopback_connection_unless_allowed() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (_server_side, _) = l.accept().await.unwrap();
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[[monitors]]\nname = \"conn\"\nkind = \"connections\"\nports = [{port}]\n\
+             [[monitors]]\nname = \"conn-allowed\"\nkind = \"connections\"\nports = [{port}]\n\
+             allow = [\"127.0.0.0/8\"]\n"
+        ),
+        &[],
+    );
+    let r = run(&ctx, 0).await;
+    assert_eq!(r.observations.len(), 1);
+    let o = &r.observations[0];
+    assert_eq!(o.code, "unexpected_connection");
+    assert_eq!(o.level, Some(Level::Warning), "{o:?}");
+    assert!(o.summary.contains(&format!("127.0.0.1:{port}")), "{o:?}");
+    let allowed = run(&ctx, 1).await;
+    assert_eq!(allowed.observations[0].level, None, "{allowed:?}");
+    drop(client);
+}
