@@ -84,7 +84,7 @@ fn defaults_per_kind() {
     let KindSettings::Connections(cs) = &m[4].settings else {
         panic!()
     };
-    assert_eq!(cs.ports, vec![22, 23, 3389, 5900]);
+    assert_eq!(cs.spec.ports.iter().copied().collect::<Vec<_>>(), vec![22, 23, 3389, 5900]);
 
     let KindSettings::SecurityEvents(e) = &m[5].settings else {
         panic!()
@@ -315,4 +315,54 @@ fn bad_values_name_the_key() {
     ] {
         assert_eq!(err(toml).key, key, "{toml}");
     }
+}
+
+/// Every field `Debug` names (derived or written to match) is in the config view, so
+/// `config check` shows all of a monitor's settings (the masked view's completeness rule).
+#[test]
+fn the_view_shows_every_monitor_field() {
+    let c = load(
+        "[[monitors]]\nname = \"web\"\nkind = \"uptime\"\nurl = \"http://u:pw@127.0.0.1:8080/h?k=v\"\n\
+         body_contains = \"ok\"\nrepeat_interval = \"1h\"\ngroup_wait = \"5s\"\n\
+         labels = { team = \"ops\" }\nroutes = { critical = [\"log\"] }\n\
+         [[monitors]]\nname = \"certs\"\nkind = \"certificates\"\ntargets = [\"a.example\"]\n\
+         timeout_ms = 100\nstarttls = \"smtp\"\n\
+         [[monitors]]\nname = \"host\"\nkind = \"host\"\n\
+         [[monitors]]\nname = \"nightly\"\nkind = \"scan\"\ntargets = [\"127.0.0.1\"]\n\
+         [[monitors]]\nname = \"conn\"\nkind = \"connections\"\nallow = [\"10.0.0.0/8\"]\n\
+         [[monitors]]\nname = \"events\"\nkind = \"security_events\"\n\
+         [[monitors]]\nname = \"wazuh\"\nkind = \"wazuh\"\n",
+    )
+    .unwrap();
+    let view = serde_json::to_value(&c.monitors).unwrap();
+    let mut shown = std::collections::BTreeSet::new();
+    fn keys(v: &serde_json::Value, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    if !v.is_null() {
+                        out.insert(k.clone());
+                    }
+                    keys(v, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| keys(v, out)),
+            _ => {}
+        }
+    }
+    keys(&view, &mut shown);
+    let debug = format!("{:#?}", c.monitors);
+    for line in debug.lines() {
+        let Some((name, _)) = line.trim_start().split_once(": ") else {
+            continue;
+        };
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            continue;
+        }
+        let name = if name == "for_duration" { "for" } else { name };
+        assert!(shown.contains(name), "`{name}` missing: {view:#}");
+    }
+    let text = view.to_string();
+    assert!(!text.contains("pw@") && !text.contains("k=v"), "{text}");
+    assert!(!debug.contains("pw@"), "{debug}");
 }

@@ -11,14 +11,20 @@ use crate::checks::connections::{self, ConnectionsSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionsSettings {
-    pub ports: Vec<u16>,
-    /// As written (CIDRs or addresses).
-    pub allow: Vec<String>,
-    #[serde(skip)]
+    /// The watched ports and the expected peers.
+    #[serde(serialize_with = "ser_spec")]
     pub spec: ConnectionsSpec,
     /// Where the TCP tables are read (`/proc`; tests point elsewhere).
-    #[serde(skip)]
     pub proc_root: PathBuf,
+}
+
+fn ser_spec<S: serde::Serializer>(spec: &ConnectionsSpec, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let allow: Vec<String> = spec.allow.iter().map(ToString::to_string).collect();
+    let mut m = s.serialize_struct("ConnectionsSpec", 2)?;
+    m.serialize_field("ports", &spec.ports)?;
+    m.serialize_field("allow", &allow)?;
+    m.end()
 }
 
 impl ConnectionsSettings {
@@ -27,8 +33,6 @@ impl ConnectionsSettings {
         let allow = k.strings("allow")?.unwrap_or_default();
         let spec = ConnectionsSpec::parse(k.prefix(), ports.as_deref(), &allow)?;
         Ok(ConnectionsSettings {
-            ports: spec.ports.iter().copied().collect(),
-            allow,
             spec,
             proc_root: PathBuf::from("/proc"),
         })

@@ -13,7 +13,6 @@ use crate::context::AppContext;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SecurityEventsSettings {
-    #[serde(flatten)]
     pub spec: RateSpec,
 }
 

@@ -8,26 +8,40 @@ use super::{KeyError, KindKeys, KindRun};
 use crate::checks::uptime::{Method, UptimeProber, UptimeTarget, display_url};
 use crate::context::AppContext;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Debug and Serialize show the same fields (the config view's completeness rule), with
+/// the URL as alerts show it (no credentials or query).
+#[derive(Clone, PartialEq)]
 pub struct UptimeSettings {
-    #[serde(flatten, serialize_with = "ser_target")]
     pub target: UptimeTarget,
 }
 
-fn ser_target<S: Serializer>(t: &UptimeTarget, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(6))?;
-    // The URL as shown in alerts: credentials and query are not repeated.
-    m.serialize_entry("url", &display_url(&t.url))?;
-    m.serialize_entry("method", &t.method)?;
-    m.serialize_entry(
-        "expect_status",
-        &format!("{}-{}", t.expect_status.0, t.expect_status.1),
-    )?;
-    m.serialize_entry("max_response_ms", &t.max_response_ms)?;
-    m.serialize_entry("body_contains", &t.body_contains)?;
-    m.serialize_entry("timeout_ms", &t.timeout_ms)?;
-    m.end()
+impl std::fmt::Debug for UptimeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.target;
+        f.debug_struct("UptimeSettings")
+            .field("url", &display_url(&t.url))
+            .field("method", &t.method)
+            .field("expect_status", &self.expect_status())
+            .field("max_response_ms", &t.max_response_ms)
+            .field("body_contains", &t.body_contains)
+            .field("timeout_ms", &t.timeout_ms)
+            .finish()
+    }
+}
+
+impl Serialize for UptimeSettings {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let t = &self.target;
+        let mut m = s.serialize_struct("UptimeSettings", 6)?;
+        m.serialize_field("url", &display_url(&t.url))?;
+        m.serialize_field("method", &t.method)?;
+        m.serialize_field("expect_status", &self.expect_status())?;
+        m.serialize_field("max_response_ms", &t.max_response_ms)?;
+        m.serialize_field("body_contains", &t.body_contains)?;
+        m.serialize_field("timeout_ms", &t.timeout_ms)?;
+        m.end()
+    }
 }
 
 impl UptimeSettings {
@@ -59,6 +73,12 @@ impl UptimeSettings {
             timeout_ms,
         )?;
         Ok(UptimeSettings { target })
+    }
+
+    /// `200-399`.
+    pub fn expect_status(&self) -> String {
+        let (lo, hi) = self.target.expect_status;
+        format!("{lo}-{hi}")
     }
 
     pub fn method(&self) -> Method {
