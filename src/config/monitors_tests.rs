@@ -84,7 +84,10 @@ fn defaults_per_kind() {
     let KindSettings::Connections(cs) = &m[4].settings else {
         panic!()
     };
-    assert_eq!(cs.spec.ports.iter().copied().collect::<Vec<_>>(), vec![22, 23, 3389, 5900]);
+    assert_eq!(
+        cs.spec.ports.iter().copied().collect::<Vec<_>>(),
+        vec![22, 23, 3389, 5900]
+    );
 
     let KindSettings::SecurityEvents(e) = &m[5].settings else {
         panic!()

@@ -162,3 +162,59 @@ async fn connections_sees_a_real_loopback_connection_unless_allowed() {
     assert_eq!(allowed.observations[0].level, None, "{allowed:?}");
     drop(client);
 }
+
+/// A TLS server on one port whose certificate can be replaced between connections.
+async fn swappable_tls(
+    first: Arc<rustls::ServerConfig>,
+) -> (
+    std::net::SocketAddr,
+    Arc<std::sync::Mutex<Arc<rustls::ServerConfig>>>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let current = Arc::new(std::sync::Mutex::new(first));
+    let shared = current.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let config = shared.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let _ = tokio_rustls::TlsAcceptor::from(config).accept(tcp).await;
+            });
+        }
+    });
+    (addr, current)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_resolves_the_alert() {
+    use crate::common::tls::server_config;
+    use secops_mcp::alerts::lifecycle::evaluate_complete;
+    use secops_mcp::clock::SystemClock;
+
+    let pki = TlsFixture::new();
+    let old = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(3));
+    let renewed = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(90));
+    let (addr, current) = swappable_tls(server_config(old.full_chain(), old.key.clone())).await;
+    let ca = pki.root_ca_file();
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[tls]\nextra_ca_file = \"{}\"\n[[monitors]]\nname = \"certs\"\nkind = \"certificates\"\n\
+             targets = [\"{addr}\"]\n",
+            ca.path().display()
+        ),
+        &[],
+    );
+    let policy = ctx.config.monitors[0].policy();
+    let r = run(&ctx, 0).await;
+    assert_eq!(r.observations.len(), 1, "{r:?}");
+    let e = evaluate_complete(&ctx.store, &SystemClock, &policy, &r.observations).unwrap();
+    assert_eq!(e.fired.len(), 1, "{e:?}");
+
+    *current.lock().unwrap() = server_config(renewed.full_chain(), renewed.key.clone());
+    let r = run(&ctx, 0).await;
+    assert!(r.complete && r.observations.is_empty(), "{r:?}");
+    let e = evaluate_complete(&ctx.store, &SystemClock, &policy, &r.observations).unwrap();
+    assert_eq!(e.resolved.len(), 1, "{e:?}");
+}
