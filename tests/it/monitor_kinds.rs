@@ -218,3 +218,44 @@ async fn a_renewed_certificate_resolves_the_alert() {
     let e = evaluate_complete(&ctx.store, &SystemClock, &policy, &r.observations).unwrap();
     assert_eq!(e.resolved.len(), 1, "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_an_injected_burst_goes_over_the_threshold() {
+    let s = SimEnv::start(SimConfig {
+        seed_alerts: false,
+        ..Default::default()
+    })
+    .await;
+    let toml = "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\nmin_level = 5\n\
+                threshold_per_minute = 5\nwindow = \"5m\"\n";
+    let ctx = context(&s.scratch, toml, &s.indexer_vars());
+    let quiet = run(&ctx, 0).await;
+    assert!(quiet.observations.iter().all(|o| o.level.is_none()), "{quiet:?}");
+
+    let now = time::OffsetDateTime::now_utc();
+    let mut g = s.sim.alerts();
+    s.sim.inject_alerts(g.ssh_brute_force(
+        "203.0.113.9",
+        &["001"],
+        40,
+        now - time::Duration::minutes(4),
+    ));
+    let r = run(&ctx, 0).await;
+    let o = &r.observations[0];
+    assert_eq!(o.code, "security_event_rate");
+    assert!(o.level >= Some(Level::Warning), "{o:?}");
+    assert!(r.complete);
+    s.sim.stop().await;
+}
+
+#[tokio::test]
+async fn security_events_without_an_indexer_is_an_error_saying_so() {
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\n",
+        &[],
+    );
+    let e = observe(&ctx, &ctx.config.monitors[0].settings).await.unwrap_err();
+    assert!(e.contains("indexer"), "{e}");
+}
