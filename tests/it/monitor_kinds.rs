@@ -230,7 +230,10 @@ async fn security_events_an_injected_burst_goes_over_the_threshold() {
                 threshold_per_minute = 5\nwindow = \"5m\"\n";
     let ctx = context(&s.scratch, toml, &s.indexer_vars());
     let quiet = run(&ctx, 0).await;
-    assert!(quiet.observations.iter().all(|o| o.level.is_none()), "{quiet:?}");
+    assert!(
+        quiet.observations.iter().all(|o| o.level.is_none()),
+        "{quiet:?}"
+    );
 
     let now = time::OffsetDateTime::now_utc();
     let mut g = s.sim.alerts();
@@ -256,6 +259,74 @@ async fn security_events_without_an_indexer_is_an_error_saying_so() {
         "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\n",
         &[],
     );
-    let e = observe(&ctx, &ctx.config.monitors[0].settings).await.unwrap_err();
+    let e = observe(&ctx, &ctx.config.monitors[0].settings)
+        .await
+        .unwrap_err();
     assert!(e.contains("indexer"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_reports_a_newly_opened_and_a_closed_port() {
+    let first = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let p1 = first.local_addr().unwrap().port();
+    let p2 = {
+        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[[monitors]]\nname = \"nightly\"\nkind = \"scan\"\ntargets = [\"127.0.0.1\"]\n\
+             ports = \"{p1},{p2}\"\n"
+        ),
+        &[],
+    );
+    let baseline = run(&ctx, 0).await;
+    assert!(
+        baseline.observations.is_empty(),
+        "no baseline yet: {baseline:?}"
+    );
+
+    let second = TcpListener::bind(("127.0.0.1", p2)).await.unwrap();
+    let r = run(&ctx, 0).await;
+    assert_eq!(r.observations.len(), 1, "{r:?}");
+    assert_eq!(r.observations[0].code, "port_opened");
+    assert_eq!(r.observations[0].subject["port"], p2.to_string());
+    assert!(r.observations[0].level >= Some(Level::Warning));
+
+    drop(first);
+    let r = run(&ctx, 0).await;
+    let closed: Vec<_> = r
+        .observations
+        .iter()
+        .filter(|o| o.code == "port_closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "{r:?}");
+    assert_eq!(closed[0].subject["port"], p1.to_string());
+    assert_eq!(closed[0].level, Some(Level::Info));
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_gives_one_observation_per_metric() {
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        "[[monitors]]\nname = \"host\"\nkind = \"host\"\ncpu_percent = 100\nmemory_percent = 100\n\
+         disk_percent = 100\n",
+        &[],
+    );
+    let r = run(&ctx, 0).await;
+    assert!(r.complete);
+    let codes: Vec<&str> = r.observations.iter().map(|o| o.code.as_str()).collect();
+    assert!(
+        codes.contains(&"host_cpu_high") && codes.contains(&"host_memory_high"),
+        "{codes:?}"
+    );
+    assert!(
+        r.observations
+            .iter()
+            .all(|o| o.value.as_deref().is_some_and(|v| v.ends_with('%')))
+    );
 }
