@@ -6,6 +6,8 @@
 pub mod lifecycle;
 pub mod model;
 pub mod outbox;
+pub mod retention;
+pub mod status;
 
 pub use model::{
     AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,

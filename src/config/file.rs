@@ -28,6 +28,9 @@ pub(super) struct FileConfig {
     /// `[[monitors]]`: kept as tables, each parsed by config/monitors.rs and its kind.
     #[serde(default)]
     pub monitors: Vec<toml::Table>,
+    #[serde(default)]
+    pub channels: Vec<super::channels::FileChannelEntry>,
+    pub routing: Option<super::channels::FileRouting>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -75,6 +75,8 @@ mod tests {
         ("cert", "/check_cert"),
         // Flattened into `[http]`.
         ("limits", "/http/max_connections"),
+        // Flattened to the top: `[[channels]]` and `[routing]`.
+        ("notify", "/channels"),
         (
             "rotate_credentials_enabled",
             "/remediation/rotate_credentials/enabled",

@@ -4,6 +4,7 @@
 //! [`Secret`] that never prints its value. This file is the entry (the `Config` type, the
 //! load, the errors); each section lives in its own file.
 
+mod channels;
 mod checks;
 mod env;
 mod file;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Serialize, Serializer};
 
+pub use channels::{ChannelConfig, ChannelKind, LOG_CHANNEL, NotifyConfig};
 pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, HealthConfig};
 pub use env::{ENV_VARS, Env, ProcessEnv};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
@@ -125,6 +127,9 @@ pub struct Config {
     pub health: HealthConfig,
     pub credentials: Vec<CredentialConfig>,
     pub incidents: IncidentsConfig,
+    /// `[[channels]]` and `[routing]`: where our alerts' notifications go.
+    #[serde(flatten)]
+    pub notify: NotifyConfig,
     pub log_level: String,
     /// `[[monitors]]`, in the order of the file.
     pub monitors: Vec<MonitorConfig>,
@@ -173,7 +178,7 @@ impl Config {
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
         let scan_allow = checks::scan_scope(&l, &scan)?;
-        Ok(Config {
+        let config = Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
             extra_ca_file: l.layer(
@@ -195,12 +200,15 @@ impl Config {
             health: checks::health(&l, fc.health.unwrap_or_default())?,
             credentials: remediation::credentials(fc.credentials)?,
             incidents: incidents::load(&l, fc.incidents.unwrap_or_default())?,
+            notify: channels::load(&l, fc.channels, fc.routing)?,
             log_level: log_level(&l, fc.log_level)?,
             monitors: monitors::load(fc.monitors, &scan_allow)?,
             scan_allow,
             config_file,
             state_dir,
-        })
+        };
+        monitors::check_routes(&config.monitors, &config.notify)?;
+        Ok(config)
     }
 
     /// Warnings worth printing at start (not errors).

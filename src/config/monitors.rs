@@ -141,6 +141,27 @@ pub(super) fn load(
     Ok(out)
 }
 
+/// A monitor's `routes` name only channels `[[channels]]` defines (or the built-in `log`).
+pub(super) fn check_routes(
+    monitors: &[MonitorConfig],
+    notify: &super::NotifyConfig,
+) -> Result<(), ConfigError> {
+    for (i, m) in monitors.iter().enumerate() {
+        for (level, channels) in &m.routes {
+            if let Some(c) = channels.iter().find(|c| !notify.has_channel(c)) {
+                return Err(ConfigError::new(
+                    format!("monitors[{i}].routes.{}", level.as_str()),
+                    format!(
+                        "no channel named `{}`; define it in [[channels]]",
+                        crate::util::quote_untrusted(c, 64)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `[a-z0-9_-]`, 1 to 64 characters.
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 64 {

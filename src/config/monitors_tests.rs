@@ -115,7 +115,7 @@ fn common_keys_make_the_policy() {
         "[[monitors]]\nname = \"web-1\"\nkind = \"uptime\"\nurl = \"https://example.com/\"\n\
          every = \"30s\"\ntimeout = \"10s\"\nfailure_threshold = 5\nsuccess_threshold = 4\n\
          for = \"2m\"\nrepeat_interval = \"1h\"\ngroup_wait = \"0s\"\nlabels = { team = \"ops\" }\n\
-         routes = { critical = [\"pager\", \"log\"], info = [] }\nmethod = \"HEAD\"\n\
+         routes = { critical = [\"log\"], info = [] }\nmethod = \"HEAD\"\n\
          expect_status = \"200-299\"\nmax_response_ms = 500\ntimeout_ms = 3000\n",
     )
     .unwrap();
@@ -127,7 +127,7 @@ fn common_keys_make_the_policy() {
     assert_eq!(p.for_duration, Duration::from_secs(120));
     assert_eq!(p.repeat_interval, Duration::from_secs(3600));
     assert_eq!(p.group_wait, Duration::ZERO);
-    assert_eq!(p.routes[&Level::Critical], vec!["pager", "log"]);
+    assert_eq!(p.routes[&Level::Critical], vec!["log"]);
     assert!(p.routes[&Level::Info].is_empty());
     assert_eq!(m.timeout, Duration::from_secs(10));
     let KindSettings::Uptime(u) = &m.settings else {
@@ -305,6 +305,11 @@ fn bad_values_name_the_key() {
         assert_eq!(&e.key, key, "{extra}: {e}");
         assert!(e.problem.contains(says), "{extra}: {e}");
     }
+    let e = err(&base(
+        "kind = \"host\"\nroutes = { critical = [\"pager\"] }\n",
+    ));
+    assert_eq!(e.key, "monitors[0].routes.critical", "{e}");
+    assert!(e.problem.contains("no channel named `pager`"), "{e}");
     for (toml, key) in [
         (
             "[[monitors]]\nname = \"Web\"\nkind = \"host\"\n",

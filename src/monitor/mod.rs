@@ -4,6 +4,7 @@
 //! grammar of the config (`30s`, `15m`, `6h`, `1d`) and a run's [`RunOutcome`]. The loop
 //! that runs them, with leases and run records, is [`scheduler`].
 
+pub mod engine;
 pub mod kinds;
 pub mod scheduler;
 

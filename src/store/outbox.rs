@@ -383,6 +383,16 @@ impl Store {
     }
 
     /// Every attempt of every notification that carried alert `seq`, oldest first.
+    /// Delete delivered and dead-lettered notifications (and their attempts) finished before
+    /// `cutoff_ms` (retention); pending rows are never deleted.
+    pub fn outbox_prune_finished(&self, cutoff_ms: Millis) -> Result<usize, StoreError> {
+        Ok(self.conn().execute(
+            "DELETE FROM notifications WHERE state IN ('delivered', 'dead')
+             AND COALESCE(delivered_ms, created_ms) < ?1",
+            [cutoff_ms],
+        )?)
+    }
+
     pub fn outbox_attempts_for_alert(&self, seq: i64) -> Result<Vec<AttemptRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(

@@ -28,6 +28,29 @@ struct Bad {
 
 const BAD: &[Bad] = &[
     Bad {
+        what: "unknown channel kind",
+        env: &[],
+        toml: Some("[[channels]]\nname = \"ops\"\nkind = \"pager\"\n"),
+        names: "channels[0].kind",
+        http_only: false,
+    },
+    Bad {
+        what: "routing to a channel that does not exist",
+        env: &[],
+        toml: Some("[routing]\ncritical = [\"slack\"]\n"),
+        names: "routing.critical",
+        http_only: false,
+    },
+    Bad {
+        what: "webhook without its URL",
+        env: &[],
+        toml: Some(
+            "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"SECOPS_TEST_UNSET_URL\"\n",
+        ),
+        names: "channels[0].url_env",
+        http_only: false,
+    },
+    Bad {
         what: "origin with a non-numeric port",
         env: &[("SECOPS_ALLOWED_ORIGINS", "http://h:abc")],
         toml: Some("[http]\nallowed_origins = [\"http://h:abc\"]\n"),
@@ -214,6 +237,15 @@ const BAD: &[Bad] = &[
         env: &[],
         toml: Some("[[monitors]]\nname = \"m\"\nkind = \"host\"\nroutes = { loud = [\"log\"] }\n"),
         names: "monitors[0].routes.loud",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor routing to an unknown channel",
+        env: &[],
+        toml: Some(
+            "[[monitors]]\nname = \"m\"\nkind = \"host\"\nroutes = { critical = [\"pager\"] }\n",
+        ),
+        names: "monitors[0].routes.critical",
         http_only: false,
     },
     Bad {

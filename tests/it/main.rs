@@ -14,6 +14,7 @@ mod incidents;
 mod inspector_interop;
 mod mcp_e2e;
 mod monitor_kinds;
+mod monitoring;
 mod outbox;
 mod remediation;
 mod scan;

@@ -1,0 +1,477 @@
+//! `[[channels]]` and `[routing]`: where our alerts' notifications go. A channel is a
+//! webhook (its URL, header values and HMAC secret are secrets, read only from an
+//! environment variable or a file, never inline), the log, or a JSONL file. Every channel
+//! is built once at load by its own constructor (notify/), so `config check` refuses what
+//! `serve` would. A channel named `log` always exists. Routing maps each alert level to
+//! channel names (default: every level to `log`); an unknown name is an error.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+use super::env::Layers;
+use super::secrets::{Secret, SecretSource, read_secret_file};
+use crate::alerts::Level;
+use crate::notify::Channel;
+use crate::notify::file::{FileChannel, FileSettings};
+use crate::notify::log::LogChannel;
+use crate::notify::webhook::{WebhookChannel, WebhookSettings};
+
+/// The implicit channel every configuration has.
+pub const LOG_CHANNEL: &str = "log";
+const MAX_CHANNELS: usize = 64;
+
+/// One `[[channels]]` entry as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileChannelEntry {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    /// webhook: the variable or file holding the URL.
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
+    /// webhook: header name -> the variable holding its value.
+    #[serde(default)]
+    pub headers_env: BTreeMap<String, String>,
+    pub hmac_secret_env: Option<String>,
+    pub hmac_secret_file: Option<PathBuf>,
+    pub timeout_ms: Option<u64>,
+    /// file: where to append.
+    pub path: Option<PathBuf>,
+    pub max_line_bytes: Option<usize>,
+}
+
+/// `[routing]` as written: level -> channel names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileRouting {
+    pub info: Option<Vec<String>>,
+    pub warning: Option<Vec<String>>,
+    pub critical: Option<Vec<String>>,
+    pub emergency: Option<Vec<String>>,
+}
+
+/// A configured channel (secrets masked when shown).
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelConfig {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: ChannelKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChannelKind {
+    Webhook {
+        url: Secret,
+        url_source: SecretSource,
+        headers: BTreeMap<String, Secret>,
+        hmac_secret: Option<Secret>,
+        timeout_ms: u64,
+    },
+    Log,
+    File {
+        path: PathBuf,
+        max_line_bytes: usize,
+    },
+}
+
+/// Channels and the routes from levels to them.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyConfig {
+    pub channels: Vec<ChannelConfig>,
+    /// Level name -> channel names.
+    pub routing: BTreeMap<String, Vec<String>>,
+}
+
+impl NotifyConfig {
+    /// The channel names a level routes to.
+    pub fn route(&self, level: Level) -> &[String] {
+        self.routing
+            .get(level.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn has_channel(&self, name: &str) -> bool {
+        self.channels.iter().any(|c| c.name == name)
+    }
+
+    /// Build every channel (the outbox's map from name to channel).
+    pub fn build(&self) -> Result<BTreeMap<String, Arc<dyn Channel>>, ConfigError> {
+        self.channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok((c.name.clone(), build_one(i, c)?)))
+            .collect()
+    }
+}
+
+fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
+    let key = format!("channels[{i}] ({})", c.name);
+    let bad = |e: crate::notify::ChannelError| ConfigError::new(key.clone(), e.reason);
+    Ok(match &c.kind {
+        ChannelKind::Webhook {
+            url,
+            headers,
+            hmac_secret,
+            timeout_ms,
+            ..
+        } => Arc::new(
+            WebhookChannel::new(
+                &c.name,
+                WebhookSettings {
+                    url: url.clone(),
+                    headers: headers.clone(),
+                    hmac_secret: hmac_secret.clone(),
+                    timeout_ms: *timeout_ms,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Log => Arc::new(LogChannel::new(&c.name)),
+        ChannelKind::File {
+            path,
+            max_line_bytes,
+        } => Arc::new(
+            FileChannel::new(
+                &c.name,
+                FileSettings {
+                    path: path.clone(),
+                    max_line_bytes: *max_line_bytes,
+                },
+            )
+            .map_err(bad)?,
+        ),
+    })
+}
+
+/// Parse and build `[[channels]]` and `[routing]`.
+pub(super) fn load(
+    l: &Layers,
+    entries: Vec<FileChannelEntry>,
+    routing: Option<FileRouting>,
+) -> Result<NotifyConfig, ConfigError> {
+    if entries.len() > MAX_CHANNELS {
+        return Err(ConfigError::new(
+            "channels",
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
+    }
+    let mut channels = Vec::new();
+    for (i, e) in entries.into_iter().enumerate() {
+        let c = channel(l, i, e)?;
+        if channels.iter().any(|o: &ChannelConfig| o.name == c.name) {
+            return Err(ConfigError::new(
+                format!("channels[{i}].name"),
+                format!("`{}` is used by an earlier channel", c.name),
+            ));
+        }
+        channels.push(c);
+    }
+    if !channels.iter().any(|c| c.name == LOG_CHANNEL) {
+        channels.push(ChannelConfig {
+            name: LOG_CHANNEL.into(),
+            kind: ChannelKind::Log,
+        });
+    }
+    let cfg = NotifyConfig {
+        routing: routes(routing.unwrap_or_default(), &channels)?,
+        channels,
+    };
+    // Built once here, so a channel `serve` could not construct fails `config check` too.
+    cfg.build()?;
+    Ok(cfg)
+}
+
+fn routes(
+    r: FileRouting,
+    channels: &[ChannelConfig],
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (level, names) in [
+        (Level::Info, r.info),
+        (Level::Warning, r.warning),
+        (Level::Critical, r.critical),
+        (Level::Emergency, r.emergency),
+    ] {
+        let key = format!("routing.{}", level.as_str());
+        let names = names.unwrap_or_else(|| vec![LOG_CHANNEL.to_string()]);
+        for n in &names {
+            if !channels.iter().any(|c| &c.name == n) {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "no channel is named `{}`; configured: {}",
+                        crate::util::sanitize_untrusted(n.as_bytes(), 64),
+                        channels
+                            .iter()
+                            .map(|c| format!("`{}`", c.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        out.insert(level.as_str().to_string(), names);
+    }
+    Ok(out)
+}
+
+fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, ConfigError> {
+    let at = |k: &str| format!("channels[{i}].{k}");
+    let name = e
+        .name
+        .clone()
+        .ok_or_else(|| ConfigError::new(at("name"), "is required"))?;
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::new(
+            at("name"),
+            "must be 1 to 64 characters of a-z, 0-9, `-` and `_`",
+        ));
+    }
+    let kind = e
+        .kind
+        .as_deref()
+        .ok_or_else(|| ConfigError::new(at("kind"), "is required: `webhook`, `log` or `file`"))?;
+    let only = |allowed: &[&str]| -> Result<(), ConfigError> {
+        let set = [
+            ("url_env", e.url_env.is_some()),
+            ("url_file", e.url_file.is_some()),
+            ("headers_env", !e.headers_env.is_empty()),
+            ("hmac_secret_env", e.hmac_secret_env.is_some()),
+            ("hmac_secret_file", e.hmac_secret_file.is_some()),
+            ("timeout_ms", e.timeout_ms.is_some()),
+            ("path", e.path.is_some()),
+            ("max_line_bytes", e.max_line_bytes.is_some()),
+        ];
+        match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
+            Some((k, _)) => Err(ConfigError::new(
+                at(k),
+                format!("does not apply to a `{kind}` channel"),
+            )),
+            None => Ok(()),
+        }
+    };
+    let kind = match kind {
+        "webhook" => {
+            only(&[
+                "url_env",
+                "url_file",
+                "headers_env",
+                "hmac_secret_env",
+                "hmac_secret_file",
+                "timeout_ms",
+            ])?;
+            let (url, url_source) = secret(
+                l,
+                &at("url_env"),
+                &at("url_file"),
+                e.url_env.as_deref(),
+                e.url_file.as_ref(),
+            )?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    at("url_env"),
+                    "a webhook needs `url_env` or `url_file` (the URL is a secret: never inline)",
+                )
+            })?;
+            let hmac_secret = secret(
+                l,
+                &at("hmac_secret_env"),
+                &at("hmac_secret_file"),
+                e.hmac_secret_env.as_deref(),
+                e.hmac_secret_file.as_ref(),
+            )?
+            .map(|(s, _)| s);
+            let mut headers = BTreeMap::new();
+            for (h, var) in &e.headers_env {
+                let v = l.0.var(var).ok_or_else(|| {
+                    ConfigError::new(
+                        at("headers_env"),
+                        format!("environment variable `{var}` (header `{h}`) is not set"),
+                    )
+                })?;
+                headers.insert(h.clone(), Secret::new(v));
+            }
+            ChannelKind::Webhook {
+                url,
+                url_source,
+                headers,
+                hmac_secret,
+                timeout_ms: e.timeout_ms.unwrap_or(10_000),
+            }
+        }
+        "log" => {
+            only(&[])?;
+            ChannelKind::Log
+        }
+        "file" => {
+            only(&["path", "max_line_bytes"])?;
+            ChannelKind::File {
+                path: e
+                    .path
+                    .clone()
+                    .ok_or_else(|| ConfigError::new(at("path"), "a file channel needs `path`"))?,
+                max_line_bytes: e.max_line_bytes.unwrap_or(65_536),
+            }
+        }
+        other => {
+            return Err(ConfigError::new(
+                at("kind"),
+                format!(
+                    "`{}` is not a channel kind; allowed: `webhook`, `log`, `file`",
+                    crate::util::sanitize_untrusted(other.as_bytes(), 40)
+                ),
+            ));
+        }
+    };
+    Ok(ChannelConfig { name, kind })
+}
+
+/// A secret from the variable a file names, or from a file; both set is an error.
+fn secret(
+    l: &Layers,
+    env_key: &str,
+    file_key: &str,
+    var: Option<&str>,
+    file: Option<&PathBuf>,
+) -> Result<Option<(Secret, SecretSource)>, ConfigError> {
+    match (var, file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            env_key,
+            format!("set `{env_key}` or `{file_key}`, not both"),
+        )),
+        (Some(var), None) => {
+            let v = l.0.var(var).ok_or_else(|| {
+                ConfigError::new(env_key, format!("environment variable `{var}` is not set"))
+            })?;
+            Ok(Some((Secret::new(v), SecretSource::Env(var.to_string()))))
+        }
+        (None, Some(f)) => {
+            let s = read_secret_file(f).map_err(|p| ConfigError::new(file_key, p))?;
+            Ok(Some((s, SecretSource::File(f.clone()))))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use std::collections::BTreeMap;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, super::ConfigError> {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain([(
+                "SECOPS_STATE_DIR".to_string(),
+                "/tmp/secops-test-state".to_string(),
+            )])
+            .collect();
+        Config::from_toml_str(toml, &env)
+    }
+
+    #[test]
+    fn without_settings_everything_goes_to_the_log() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.notify.channels.len(), 1);
+        assert_eq!(c.notify.route(crate::alerts::Level::Emergency), ["log"]);
+        assert_eq!(c.notify.build().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_webhook_reads_its_secrets_from_env_and_never_shows_them() {
+        let toml = "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"OPS_URL\"\n\
+                    hmac_secret_env = \"OPS_KEY\"\nheaders_env = { Authorization = \"OPS_AUTH\" }\n\
+                    [routing]\ncritical = [\"ops\", \"log\"]\n";
+        let c = load(
+            toml,
+            &[
+                ("OPS_URL", "https://hooks.example/T0k3n-in-path"),
+                ("OPS_KEY", "hm4c-s3cret"),
+                ("OPS_AUTH", "Bearer b34rer"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.notify.route(crate::alerts::Level::Critical),
+            ["ops", "log"]
+        );
+        assert_eq!(c.notify.route(crate::alerts::Level::Info), ["log"]);
+        assert_eq!(c.notify.build().unwrap().len(), 2);
+        let shown = c.masked().to_string() + &format!("{c:?}");
+        for s in ["T0k3n-in-path", "hm4c-s3cret", "b34rer", "hooks.example"] {
+            assert!(!shown.contains(s), "{s} shown: {shown}");
+        }
+        assert!(shown.contains("OPS_URL"), "{shown}");
+    }
+
+    #[test]
+    fn bad_channels_and_routes_name_the_key() {
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (
+                "[[channels]]\nname = \"ops\"\nkind = \"pager\"\n",
+                &[],
+                "channels[0].kind",
+            ),
+            (
+                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\n",
+                &[],
+                "channels[0].url_env",
+            ),
+            (
+                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"NOPE\"\n",
+                &[],
+                "channels[0].url_env",
+            ),
+            (
+                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"U\"\n",
+                &[("U", "ftp://x/")],
+                "channels[0] (ops)",
+            ),
+            (
+                "[[channels]]\nname = \"Ops!\"\nkind = \"log\"\n",
+                &[],
+                "channels[0].name",
+            ),
+            (
+                "[[channels]]\nname = \"f\"\nkind = \"log\"\npath = \"/tmp/x\"\n",
+                &[],
+                "channels[0].path",
+            ),
+            (
+                "[[channels]]\nname = \"f\"\nkind = \"file\"\npath = \"relative.jsonl\"\n",
+                &[],
+                "channels[0] (f)",
+            ),
+            ("[routing]\nwarning = [\"slack\"]\n", &[], "routing.warning"),
+            (
+                "[[channels]]\nname = \"a\"\nkind = \"log\"\n[[channels]]\nname = \"a\"\nkind = \"log\"\n",
+                &[],
+                "channels[1].name",
+            ),
+        ];
+        for (toml, env, key) in cases {
+            let e = load(toml, env).unwrap_err();
+            assert_eq!(e.key, *key, "{toml}: {e}");
+        }
+        // The URL's text is never in the error either.
+        let e = load(
+            "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"U\"\n",
+            &[("U", "ftp://s3cret.example/")],
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}
