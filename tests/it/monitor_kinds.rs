@@ -330,3 +330,23 @@ async fn host_gives_one_observation_per_metric() {
             .all(|o| o.value.as_deref().is_some_and(|v| v.ends_with('%')))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_monitor_becomes_an_engine_monitor() {
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        "[[monitors]]\nname = \"conn\"\nkind = \"connections\"\nevery = \"30s\"\n\
+         failure_threshold = 2\n",
+        &[],
+    );
+    let m = secops_mcp::monitor::kinds::engine_monitor(ctx.clone(), &ctx.config.monitors[0]);
+    assert_eq!(m.schedule.describe(), "every 30s");
+    assert_eq!(m.timeout, std::time::Duration::from_secs(30));
+    assert_eq!(
+        (m.policy.name.as_str(), m.policy.failure_threshold),
+        ("conn", 2)
+    );
+    let r = (m.observe)().await.unwrap();
+    assert!(r.complete && r.observations.len() == 1, "{r:?}");
+}

@@ -13,11 +13,12 @@ pub mod uptime;
 pub mod wazuh;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::alerts::{Level, Observation};
+use crate::alerts::Level;
 use crate::checks::Severity;
 use crate::checks::scan::Scope;
 use crate::context::AppContext;
@@ -41,14 +42,9 @@ pub const KINDS: &[&str] = &[
     "scan",
 ];
 
-/// What one run of a monitor saw.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct KindRun {
-    pub observations: Vec<Observation>,
-    /// True when the check looked at everything the monitor covers, so alerts it no
-    /// longer mentions may resolve; false when part of it failed (a timed-out component).
-    pub complete: bool,
-}
+/// What one run of a monitor saw: the engine's type, so a kind's run goes to the
+/// lifecycle as is.
+pub use super::engine::KindRun;
 
 /// A bad kind setting: the full key (`monitors[2].url`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,6 +390,24 @@ pub async fn observe(ctx: &AppContext, settings: &KindSettings) -> Result<KindRu
         KindSettings::Connections(s) => connections::observe(s).await,
         KindSettings::SecurityEvents(s) => security_events::observe(ctx, s).await,
         KindSettings::Scan(s) => scan::observe(ctx, s).await,
+    }
+}
+
+/// The engine's view of a configured monitor: its schedule, timeout, lifecycle policy and
+/// an observe step running this kind against `ctx`.
+pub fn engine_monitor(
+    ctx: Arc<AppContext>,
+    m: &crate::config::MonitorConfig,
+) -> super::engine::Monitor {
+    let settings = Arc::new(m.settings.clone());
+    super::engine::Monitor {
+        schedule: m.schedule.0.clone(),
+        timeout: m.timeout,
+        policy: m.policy(),
+        observe: Arc::new(move || {
+            let (ctx, settings) = (ctx.clone(), settings.clone());
+            Box::pin(async move { observe(&ctx, &settings).await })
+        }),
     }
 }
 
