@@ -25,6 +25,9 @@ pub(super) struct FileConfig {
     pub incidents: Option<FileIncidents>,
     #[serde(default)]
     pub credentials: Vec<CredentialConfig>,
+    /// `[[monitors]]`: kept as tables, each parsed by config/monitors.rs and its kind.
+    #[serde(default)]
+    pub monitors: Vec<toml::Table>,
     #[serde(default)]
     pub channels: Vec<super::channels::FileChannelEntry>,
     pub routing: Option<super::channels::FileRouting>,

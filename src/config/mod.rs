@@ -11,6 +11,7 @@ mod file;
 mod http;
 mod incidents;
 mod masked;
+mod monitors;
 mod remediation;
 mod secrets;
 mod wazuh;
@@ -27,6 +28,7 @@ pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, Heal
 pub use env::{ENV_VARS, Env, ProcessEnv};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
+pub use monitors::{MonitorConfig, ScheduleSetting};
 pub use remediation::{Confirmation, CredentialConfig, RemediationPolicy};
 pub use secrets::{Secret, SecretSource, read_secret_file};
 pub use wazuh::{IndexerConfig, Login, WazuhConfig};
@@ -129,6 +131,8 @@ pub struct Config {
     #[serde(flatten)]
     pub notify: NotifyConfig,
     pub log_level: String,
+    /// `[[monitors]]`, in the order of the file.
+    pub monitors: Vec<MonitorConfig>,
 }
 
 impl Config {
@@ -173,7 +177,8 @@ impl Config {
         let tls = fc.tls.unwrap_or_default();
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
-        Ok(Config {
+        let scan_allow = checks::scan_scope(&l, &scan)?;
+        let config = Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
             extra_ca_file: l.layer(
@@ -188,7 +193,6 @@ impl Config {
                 env::boolean,
             )?,
             scan_rate_per_minute: checks::scan_rate(&l, &scan)?,
-            scan_allow: checks::scan_scope(&l, &scan)?,
             http: http::load(&l, fc.http.unwrap_or_default())?,
             remediation_enabled: remediation::enabled(&l, &fr)?,
             remediation: remediation::policy(fr, &fc.credentials)?,
@@ -198,9 +202,13 @@ impl Config {
             incidents: incidents::load(&l, fc.incidents.unwrap_or_default())?,
             notify: channels::load(&l, fc.channels, fc.routing)?,
             log_level: log_level(&l, fc.log_level)?,
+            monitors: monitors::load(fc.monitors, &scan_allow)?,
+            scan_allow,
             config_file,
             state_dir,
-        })
+        };
+        monitors::check_routes(&config.monitors, &config.notify)?;
+        Ok(config)
     }
 
     /// Warnings worth printing at start (not errors).

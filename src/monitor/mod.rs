@@ -5,6 +5,7 @@
 //! that runs them, with leases and run records, is [`scheduler`].
 
 pub mod engine;
+pub mod kinds;
 pub mod scheduler;
 
 use std::str::FromStr;

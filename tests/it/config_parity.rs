@@ -197,6 +197,64 @@ const BAD: &[Bad] = &[
         names: "http.tokens_file",
         http_only: true,
     },
+    Bad {
+        what: "monitor of an unknown kind",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"nope\"\n"),
+        names: "monitors[0].kind",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor with a bad cron schedule",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"host\"\nschedule = \"0 2 * *\"\n"),
+        names: "monitors[0].schedule",
+        http_only: false,
+    },
+    Bad {
+        what: "uptime monitor with a bad URL",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"uptime\"\nurl = \"not a url\"\n"),
+        names: "monitors[0].url",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor `for` without a unit",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"host\"\nfor = \"15\"\n"),
+        names: "monitors[0].for",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor with an unknown key",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"host\"\nbogus = 1\n"),
+        names: "monitors[0].bogus",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor routing an unknown level",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"host\"\nroutes = { loud = [\"log\"] }\n"),
+        names: "monitors[0].routes.loud",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor routing to an unknown channel",
+        env: &[],
+        toml: Some(
+            "[[monitors]]\nname = \"m\"\nkind = \"host\"\nroutes = { critical = [\"pager\"] }\n",
+        ),
+        names: "monitors[0].routes.critical",
+        http_only: false,
+    },
+    Bad {
+        what: "scan monitor outside the scan scope",
+        env: &[],
+        toml: Some("[[monitors]]\nname = \"m\"\nkind = \"scan\"\ntargets = [\"192.0.2.1\"]\n"),
+        names: "monitors[0].targets[0]",
+        http_only: false,
+    },
 ];
 
 #[derive(Clone, Copy, Debug)]
