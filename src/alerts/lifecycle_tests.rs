@@ -491,3 +491,23 @@ fn a_complete_run_resolves_what_it_no_longer_mentions_and_a_partial_run_does_not
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].monitor, "other");
 }
+
+#[test]
+fn a_per_code_for_overrides_the_monitors_for() {
+    let e = env();
+    let mut p = policy("host");
+    p.for_duration = Duration::from_secs(3600);
+    p.for_by_code
+        .insert("endpoint_down".into(), Duration::from_secs(600));
+    evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
+    e.clock.advance(Duration::from_secs(300));
+    let r = evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
+    assert!(r.fired.is_empty(), "5 of 10 minutes: {r:?}");
+    e.clock.advance(Duration::from_secs(301));
+    let r = evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
+    assert_eq!(
+        r.fired.len(),
+        1,
+        "the code's 10 minutes, not the monitor's hour: {r:?}"
+    );
+}

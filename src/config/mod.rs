@@ -178,7 +178,7 @@ impl Config {
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
         let scan_allow = checks::scan_scope(&l, &scan)?;
-        let config = Config {
+        let mut config = Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
             extra_ca_file: l.layer(
@@ -207,7 +207,7 @@ impl Config {
             config_file,
             state_dir,
         };
-        monitors::check_routes(&config.monitors, &config.notify)?;
+        monitors::check_routes(&mut config.monitors, &config.notify)?;
         Ok(config)
     }
 

@@ -93,6 +93,7 @@ impl MonitorConfig {
             p.group_wait = g;
         }
         p.routes = self.routes.clone();
+        p.for_by_code = self.for_by_code();
         p
     }
 
@@ -141,11 +142,20 @@ pub(super) fn load(
     Ok(out)
 }
 
-/// A monitor's `routes` name only channels `[[channels]]` defines (or the built-in `log`).
+/// A monitor's `routes` name only channels `[[channels]]` defines (or the built-in `log`);
+/// then every level the monitor does not route itself takes `[routing]`'s channels, so
+/// `routes` holds the effective routes.
 pub(super) fn check_routes(
-    monitors: &[MonitorConfig],
+    monitors: &mut [MonitorConfig],
     notify: &super::NotifyConfig,
 ) -> Result<(), ConfigError> {
+    for m in monitors.iter_mut() {
+        for level in Level::ALL {
+            m.routes
+                .entry(level)
+                .or_insert_with(|| notify.route(level).to_vec());
+        }
+    }
     for (i, m) in monitors.iter().enumerate() {
         for (level, channels) in &m.routes {
             if let Some(c) = channels.iter().find(|c| !notify.has_channel(c)) {

@@ -141,6 +141,10 @@ fn common_keys_make_the_policy() {
     assert_eq!(p.repeat_interval, Duration::from_secs(4 * 3600));
     assert_eq!(p.group_wait, Duration::from_secs(30));
     assert_eq!(c.monitors[0].timeout, Duration::from_secs(300));
+    // Levels a monitor does not route go where [routing] says; the host's per-metric `for`
+    // reaches the policy.
+    assert_eq!(p.routes[&Level::Emergency], vec!["log"]);
+    assert_eq!(p.for_by_code["host_cpu_high"], Duration::from_secs(15 * 60));
 }
 
 #[test]
