@@ -440,10 +440,11 @@ async fn container_health_against_a_real_engine() {
     );
     if memory_limits {
         // Bounded even where the limit were not enforced: tail holds at most 200 MB. The
-        // shell outlives the killed `tail` by three seconds and exits with its status (137):
-        // the engine records the OOM event before the container exits (when the container
-        // exited at once, or after one second on a loaded machine, the exit could be
-        // processed first and `OOMKilled` stay false).
+        // shell waits two seconds before allocating, so the engine is listening for the
+        // container's OOM events (on cgroup v1 it registers after the start; a kill in the
+        // first milliseconds went unrecorded and `OOMKilled` stayed false), and outlives
+        // the killed `tail` by three seconds, exiting with its status (137), so the event is
+        // recorded before the exit.
         made.make(
             "run",
             &n("oom"),
@@ -451,7 +452,7 @@ async fn container_health_against_a_real_engine() {
             &[
                 "sh",
                 "-c",
-                "head -c 200m /dev/zero | tail; s=$?; sleep 3; exit $s",
+                "sleep 2; head -c 200m /dev/zero | tail; s=$?; sleep 3; exit $s",
             ],
         );
     } else {
