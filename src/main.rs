@@ -6,7 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{AuditCommand, CheckCommand, Cli, Command, ConfigCommand, exit};
+use cli::{AuditCommand, ChannelsCommand, CheckCommand, Cli, Command, ConfigCommand, exit};
 use secops_mcp::config::Config;
 
 fn main() -> ExitCode {
@@ -68,6 +68,10 @@ fn main() -> ExitCode {
             Command::Approve { token } => cli::approve::run(config, &token),
             Command::Audit(AuditCommand::Verify) => cli::audit::verify(config),
             Command::Audit(AuditCommand::Tail { n }) => cli::audit::tail(config, n),
+            Command::Channels(ChannelsCommand::List) => cli::channels::list(config),
+            Command::Channels(ChannelsCommand::Test { name }) => {
+                cli::channels::test(config, &name).await
+            }
         }
     });
     match result {

@@ -4,6 +4,7 @@
 
 pub mod approve;
 pub mod audit;
+pub mod channels;
 pub mod check;
 pub mod config;
 #[cfg(feature = "demo")]
@@ -93,6 +94,21 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Notification channels: list them, or send one test notification.
+    #[command(subcommand)]
+    Channels(ChannelsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum ChannelsCommand {
+    /// The configured channels and the levels routed to each (never a URL or secret).
+    List,
+    /// Send one test notification through a channel and print what the receiver answered
+    /// (exit 0 delivered, 1 not).
+    Test {
+        /// The channel's name, as in [[channels]] (or `log`).
+        name: String,
+    },
 }
 
 /// `sim` in a build without the simulator: takes anything, runs nothing (see [`unavailable`]).

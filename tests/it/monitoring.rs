@@ -244,3 +244,78 @@ async fn alert_status_and_alert_update_over_mcp_show_and_acknowledge_our_alerts(
     client.cancel().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_test_sends_one_notification_and_prints_the_answer_without_secrets() {
+    use crate::common::Scratch;
+    use crate::common::sinks::Answer;
+
+    let sink = Sink::start(vec![Answer::ok(), Answer::status(503)]).await;
+    let scratch = Scratch::new();
+    let url = sink.url("/hook/T0k3n-S3cret");
+    let config = scratch.write(
+        "secops.toml",
+        "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"OPS_HOOK_URL\"\n\
+         [routing]\ncritical = [\"ops\", \"log\"]\n",
+    );
+    let run = |args: &[&str]| {
+        let mut env = scratch.env();
+        env.insert("SECOPS_CONFIG".into(), config.to_string_lossy().to_string());
+        env.insert("OPS_HOOK_URL".into(), url.clone());
+        let mut cmd = crate::common::server_command(&env, args);
+        async move {
+            let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+                .await
+                .expect("channels must finish")
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        }
+    };
+    let (code, out) = run(&["channels", "test", "ops"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ops (webhook): delivered") && out.contains("HTTP 200"),
+        "{out}"
+    );
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].json()["alerts"][0]["labels"]["alertname"],
+        "channel_test"
+    );
+
+    let (code, out) = run(&["channels", "test", "ops"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("NOT delivered") && out.contains("HTTP 503"),
+        "{out}"
+    );
+
+    let (code, out) = run(&["channels", "list"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ops") && out.contains("webhook") && out.contains("critical"),
+        "{out}"
+    );
+
+    let (code, out) = run(&["channels", "test", "slack"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("no channel is named `slack`") && out.contains("`ops`"),
+        "{out}"
+    );
+    for (_, out) in [
+        run(&["channels", "test", "ops"]).await,
+        run(&["channels", "list"]).await,
+        run(&["config", "check"]).await,
+    ] {
+        assert!(
+            !out.contains("T0k3n-S3cret") && !out.contains("/hook/"),
+            "{out}"
+        );
+    }
+}
