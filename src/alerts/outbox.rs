@@ -405,30 +405,56 @@ impl Outbox {
 
 /// The notification that says channel `channel` is dead-lettering (never its URL).
 pub fn failing_body(channel: &str, kind: &str, reason: &str, now: Millis) -> NotificationBody {
+    self_body(
+        NotificationKind::Firing,
+        CHANNEL_FAILING,
+        Level::Critical,
+        channel,
+        &[("channel_kind", kind)],
+        format!("Notification channel {channel} is failing"),
+        format!(
+            "A notification to the {kind} channel {channel} was dead-lettered: {reason}. \
+             Check the receiver and the channel's settings, then run \
+             `secops-mcp channels test {channel}`."
+        ),
+        now,
+    )
+}
+
+/// A notification of secops-mcp's own about one channel (`channel_failing`, a channel
+/// test): one firing alert of the `secops-mcp` monitor whose subject is the channel, with
+/// `extra` labels.
+#[allow(clippy::too_many_arguments)]
+pub fn self_body(
+    kind: NotificationKind,
+    code: &str,
+    level: Level,
+    channel: &str,
+    extra: &[(&str, &str)],
+    title: String,
+    summary: String,
+    now: Millis,
+) -> NotificationBody {
     let subject = BTreeMap::from([("channel".to_string(), channel.to_string())]);
-    let fp = fingerprint(SELF_MONITOR, CHANNEL_FAILING, &subject);
+    let fp = fingerprint(SELF_MONITOR, code, &subject);
     let episode = episode_key(&fp, now);
-    let mut labels = subject.clone();
-    labels.insert("channel_kind".into(), kind.to_string());
+    let mut labels = subject;
+    labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     NotificationBody {
-        kind: NotificationKind::Firing,
-        group_key: format!("{SELF_MONITOR}/{CHANNEL_FAILING}"),
-        group_labels: BTreeMap::from([("alertname".to_string(), CHANNEL_FAILING.to_string())]),
+        kind,
+        group_key: format!("{SELF_MONITOR}/{code}"),
+        group_labels: BTreeMap::from([("alertname".to_string(), code.to_string())]),
         dedup_key: episode.clone(),
         alerts: vec![AlertSnapshot {
-            id: format!("{CHANNEL_FAILING}/{channel}"),
+            id: format!("{code}/{channel}"),
             fingerprint: fp,
             episode,
             monitor: SELF_MONITOR.into(),
-            code: CHANNEL_FAILING.into(),
-            level: Level::Critical,
+            code: code.into(),
+            level,
             state: AlertState::Firing,
-            title: format!("Notification channel {channel} is failing"),
-            summary: format!(
-                "A notification to the {kind} channel {channel} was dead-lettered: {reason}. \
-                 Check the receiver and the channel's settings, then run \
-                 `secops-mcp channels test {channel}`."
-            ),
+            title,
+            summary,
             labels,
             value: None,
             started_at: rfc3339(now),

@@ -3,13 +3,11 @@
 //! with what the receiver answered (the monitoring guide's "alerts are not sending"
 //! check). The answer is the channel's own, already free of its URL and secrets.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use secops_mcp::alerts::{
-    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, episode_key, fingerprint,
-};
-use secops_mcp::clock::{Clock, SystemClock, rfc3339};
+use secops_mcp::alerts::outbox::self_body;
+use secops_mcp::alerts::{Level, NotificationBody, NotificationKind};
+use secops_mcp::clock::{Clock, SystemClock};
 use secops_mcp::config::{ChannelKind, Config};
 use secops_mcp::notify::Delivery;
 
@@ -42,32 +40,17 @@ pub fn list(config: Config) -> anyhow::Result<ExitCode> {
 }
 
 /// The notification a test sends: one `info` alert of the `secops-mcp` monitor, kind `test`.
-pub fn test_body(channel: &str, now: i64) -> NotificationBody {
-    let subject = BTreeMap::from([("channel".to_string(), channel.to_string())]);
-    let fp = fingerprint("secops-mcp", "channel_test", &subject);
-    let episode = episode_key(&fp, now);
-    NotificationBody {
-        kind: NotificationKind::Test,
-        group_key: "secops-mcp/channel_test".into(),
-        group_labels: BTreeMap::from([("alertname".to_string(), "channel_test".to_string())]),
-        dedup_key: episode.clone(),
-        alerts: vec![AlertSnapshot {
-            id: format!("channel_test/{channel}"),
-            fingerprint: fp,
-            episode,
-            monitor: "secops-mcp".into(),
-            code: "channel_test".into(),
-            level: Level::Info,
-            state: AlertState::Firing,
-            title: format!("Test notification for channel {channel}"),
-            summary: "A test sent by `secops-mcp channels test`; nothing is wrong.".into(),
-            labels: subject,
-            value: None,
-            started_at: rfc3339(now),
-            resolved_at: None,
-            runbook: None,
-        }],
-    }
+fn test_body(channel: &str, now: i64) -> NotificationBody {
+    self_body(
+        NotificationKind::Test,
+        "channel_test",
+        Level::Info,
+        channel,
+        &[],
+        format!("Test notification for channel {channel}"),
+        "A test sent by `secops-mcp channels test`; nothing is wrong.".into(),
+        now,
+    )
 }
 
 pub async fn test(config: Config, name: &str) -> anyhow::Result<ExitCode> {
