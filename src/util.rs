@@ -64,6 +64,17 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", plural(n, one, many))
 }
 
+/// The certificates of a PEM CA bundle file, for an HTTP client that trusts only them. The
+/// error says which file and why, never its content.
+pub fn read_ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read CA file {}: {}", path.display(), e.kind()))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("{} holds no PEM certificate", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

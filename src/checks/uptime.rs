@@ -321,12 +321,7 @@ impl UptimeProber {
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .pool_max_idle_per_host(2);
         if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("cannot read CA file {}: {}", path.display(), e))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| anyhow::anyhow!("{} holds no PEM certificate", path.display()))?;
+            let certs = crate::util::read_ca_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
             b = b.tls_certs_only(certs);
         }
         Ok(Self { client: b.build()? })

@@ -19,21 +19,10 @@ pub fn http_client(
         .user_agent(concat!("secops-mcp/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path).map_err(|e| WazuhError::Config {
+        let certs = crate::util::read_ca_bundle(path).map_err(|reason| WazuhError::Config {
             what: what.to_string(),
-            reason: format!("cannot read CA file {}: {}", path.display(), e.kind()),
+            reason,
         })?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| WazuhError::Config {
-                what: what.to_string(),
-                reason: format!("{} holds no PEM certificate", path.display()),
-            })?;
-        if certs.is_empty() {
-            return Err(WazuhError::Config {
-                what: what.to_string(),
-                reason: format!("{} holds no PEM certificate", path.display()),
-            });
-        }
         b = b.tls_certs_only(certs);
     }
     if insecure {
