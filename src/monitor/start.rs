@@ -99,7 +99,8 @@ pub async fn run_once(ctx: &Arc<AppContext>, concurrency: usize) -> Vec<OnceRow>
     futures::stream::iter(monitors)
         .map(|m| async move {
             let started = Instant::now();
-            let run = tokio::time::timeout(m.timeout, kinds::observe(ctx, &m.settings)).await;
+            let run =
+                tokio::time::timeout(m.timeout, kinds::observe(ctx, &m.name, &m.settings)).await;
             let duration_ms = started.elapsed().as_millis() as u64;
             let row = |outcome, level, problems, detail| OnceRow {
                 monitor: m.name.clone(),
