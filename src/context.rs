@@ -47,6 +47,9 @@ pub struct AppContext {
     pub reconciled: tokio::sync::OnceCell<()>,
     /// One incident ingest or update at a time (tool calls and the background task).
     pub ingest_lock: tokio::sync::Mutex<()>,
+    /// The uptime monitors' HTTP client (one connection pool for all of them), built on
+    /// first use.
+    uptime_prober: std::sync::OnceLock<Result<crate::checks::uptime::UptimeProber, String>>,
 }
 
 impl AppContext {
@@ -124,11 +127,23 @@ impl AppContext {
             gate,
             reconciled: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
+            uptime_prober: std::sync::OnceLock::new(),
         }))
     }
 }
 
 impl AppContext {
+    /// The shared uptime prober (trusting the system roots, or `tls.extra_ca_file`).
+    pub fn uptime_prober(&self) -> Result<&crate::checks::uptime::UptimeProber, String> {
+        self.uptime_prober
+            .get_or_init(|| {
+                crate::checks::uptime::UptimeProber::new(self.config.extra_ca_file.as_deref())
+                    .map_err(|e| format!("uptime prober (tls.extra_ca_file): {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// What check_cert needs, borrowed from the context.
     pub fn cert_deps(&self) -> CertDeps<'_> {
         CertDeps {

@@ -83,6 +83,16 @@ pub struct MonitorView {
     pub running: bool,
     pub last_outcome: Option<String>,
     pub last_error: Option<String>,
+    /// Uptime monitors: uptime % and p95 response time over the last 24 hours and 7 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<UptimeWindows>,
+}
+
+/// An uptime monitor's history over two windows.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct UptimeWindows {
+    pub last_24h: crate::store::uptime::UptimeStats,
+    pub last_7d: crate::store::uptime::UptimeStats,
 }
 
 /// A configured monitor, as the overview shows it beside its runs.
@@ -288,6 +298,14 @@ fn monitor_views(
                 .as_ref()
                 .and_then(|r| r.last_outcome.map(|o| o.as_str().to_string())),
             last_error: run.and_then(|r| r.last_run.error),
+            uptime: if m.kind == "uptime" {
+                Some(UptimeWindows {
+                    last_24h: store.uptime_stats(&m.name, now_ms - 86_400_000)?,
+                    last_7d: store.uptime_stats(&m.name, now_ms - 7 * 86_400_000)?,
+                })
+            } else {
+                None
+            },
         });
     }
     out.extend(runs.into_iter().map(|s| MonitorView {
@@ -300,6 +318,7 @@ fn monitor_views(
         running: s.last_run.finished_ms.is_none(),
         last_outcome: s.last_outcome.map(|o| o.as_str().to_string()),
         last_error: s.last_run.error,
+        uptime: None,
     }));
     Ok(out)
 }

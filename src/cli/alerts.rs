@@ -74,10 +74,26 @@ pub fn list(config: Config, since: Option<String>, json: bool) -> anyhow::Result
         o.recently_resolved.len()
     );
     for m in &o.monitors {
+        let uptime = m
+            .uptime
+            .as_ref()
+            .map(|u| {
+                let w =
+                    |s: &secops_mcp::store::uptime::UptimeStats| match (s.uptime_percent, s.p95_ms)
+                    {
+                        (Some(pct), Some(p95)) => format!("{pct} % up, p95 {p95} ms"),
+                        (Some(pct), None) => format!("{pct} % up"),
+                        _ => "no probes".to_string(),
+                    };
+                format!("; 24h {}; 7d {}", w(&u.last_24h), w(&u.last_7d))
+            })
+            .unwrap_or_default();
         println!(
-            "monitor {:<24} {:<28} last {} ({}), next {}",
+            "monitor {:<24} {:<28} last {} ({}), next {}{uptime}",
             clean(&m.name),
-            m.schedule.as_deref().unwrap_or("(not configured)"),
+            m.schedule
+                .as_deref()
+                .unwrap_or("(not in the configuration)"),
             m.last_run.as_deref().unwrap_or("never"),
             m.last_outcome.as_deref().unwrap_or("-"),
             m.next_run.as_deref().unwrap_or("-")

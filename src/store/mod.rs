@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod remediation;
 mod scans;
 mod tool_calls;
+pub mod uptime;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -166,6 +166,29 @@ async fn monitor_once_prints_a_table_and_exits_like_a_monitoring_plugin() {
     let list: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list["firing"], serde_json::json!({}), "{list}");
     assert_eq!(list["pending"], serde_json::json!([]), "{list}");
+    // Each probe went into the uptime history: one up, two down.
+    let web = &list["monitors"][0];
+    assert_eq!(web["name"], "web", "{list}");
+    assert_eq!(web["schedule"], "every 1m", "{list}");
+    assert!(web["next_run"].is_string(), "{list}");
+    let day = &web["uptime"]["last_24h"];
+    assert_eq!(
+        (day["samples"].as_u64(), day["up"].as_u64()),
+        (Some(3), Some(1)),
+        "{list}"
+    );
+    assert_eq!(day["uptime_percent"], 33.33, "{list}");
+    assert!(day["p95_ms"].is_u64(), "{list}");
+    assert_eq!(web["uptime"]["last_7d"], *day);
+    let off = &list["monitors"][1];
+    assert_eq!(
+        (off["name"].as_str(), off["enabled"].as_bool()),
+        (Some("off"), Some(false))
+    );
+    assert!(
+        off["next_run"].is_null(),
+        "a disabled monitor has no next run: {list}"
+    );
 
     // A monitor that cannot run (no indexer configured) is UNKNOWN: exit 3.
     let cfg3 = scratch.write(

@@ -389,7 +389,7 @@ pub async fn observe(
 ) -> Result<KindRun, String> {
     match settings {
         KindSettings::Certificates(s) => certificates::observe(ctx, s).await,
-        KindSettings::Uptime(s) => uptime::observe(ctx, s).await,
+        KindSettings::Uptime(s) => uptime::observe(ctx, monitor, s).await,
         KindSettings::Wazuh(s) => wazuh::observe(ctx, s).await,
         KindSettings::Host(s) => host::observe(s).await,
         KindSettings::Connections(s) => connections::observe(s).await,
