@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod kinds;
 pub mod scheduler;
+pub mod start;
 
 use std::str::FromStr;
 use std::time::Duration;
