@@ -1,6 +1,7 @@
 //! The engine built from the configuration (what `serve` and `secops-mcp monitor` run):
 //! every enabled `[[monitors]]` entry over the shared [`AppContext`], the configured
-//! channels behind one outbox, `[monitoring]`'s retention and attempts; and
+//! channels behind one outbox, `[monitoring]`'s retention and attempts, counted in the
+//! context's metrics (runs, send attempts); and
 //! [`run_once`], every enabled monitor observed once for `monitor --once` (no alert
 //! changes, no notifications: a monitoring plugin's answer).
 
@@ -47,7 +48,8 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         monitors,
         outbox,
         ctx.config.monitoring.retention_days,
-    )?;
+    )?
+    .with_metrics(ctx.metrics.clone());
     Ok(Some(engine))
 }
 

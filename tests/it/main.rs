@@ -21,6 +21,7 @@ mod remediation;
 mod scan;
 mod secrets;
 mod security_events;
+mod self_monitor;
 mod uptime;
 mod wazuh_client;
 mod wazuh_health;
