@@ -15,6 +15,7 @@
 pub mod engine;
 pub mod kinds;
 pub mod scheduler;
+pub mod start;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -13,6 +13,7 @@ mod http_security;
 mod incidents;
 mod inspector_interop;
 mod mcp_e2e;
+mod monitor_cli;
 mod monitor_kinds;
 mod monitoring;
 mod outbox;

@@ -381,7 +381,12 @@ impl KindSettings {
 }
 
 /// Run one monitor's check once and map its report into observations.
-pub async fn observe(ctx: &AppContext, settings: &KindSettings) -> Result<KindRun, String> {
+/// `monitor` is the monitor's name (a kind may read its own open alerts).
+pub async fn observe(
+    ctx: &AppContext,
+    monitor: &str,
+    settings: &KindSettings,
+) -> Result<KindRun, String> {
     match settings {
         KindSettings::Certificates(s) => certificates::observe(ctx, s).await,
         KindSettings::Uptime(s) => uptime::observe(ctx, s).await,
@@ -389,7 +394,7 @@ pub async fn observe(ctx: &AppContext, settings: &KindSettings) -> Result<KindRu
         KindSettings::Host(s) => host::observe(s).await,
         KindSettings::Connections(s) => connections::observe(s).await,
         KindSettings::SecurityEvents(s) => security_events::observe(ctx, s).await,
-        KindSettings::Scan(s) => scan::observe(ctx, s).await,
+        KindSettings::Scan(s) => scan::observe(ctx, monitor, s).await,
     }
 }
 
@@ -400,13 +405,14 @@ pub fn engine_monitor(
     m: &crate::config::MonitorConfig,
 ) -> super::engine::Monitor {
     let settings = Arc::new(m.settings.clone());
+    let name: Arc<str> = m.name.as_str().into();
     super::engine::Monitor {
         schedule: m.schedule.0.clone(),
         timeout: m.timeout,
         policy: m.policy(),
         observe: Arc::new(move || {
-            let (ctx, settings) = (ctx.clone(), settings.clone());
-            Box::pin(async move { observe(&ctx, &settings).await })
+            let (ctx, settings, name) = (ctx.clone(), settings.clone(), name.clone());
+            Box::pin(async move { observe(&ctx, &name, &settings).await })
         }),
     }
 }
