@@ -255,6 +255,73 @@ async fn security_events_an_injected_burst_goes_over_the_threshold() {
     s.sim.stop().await;
 }
 
+/// The incident part: a run ingests the simulator's alerts into incidents itself, an
+/// open level-15 incident is an emergency naming the incident, a run while another ingest
+/// holds the lock reads the store without waiting, and acknowledging the incident (the
+/// real incident_update) ends the alert in the next complete run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_an_open_incident_is_an_alert_until_it_is_acknowledged() {
+    use secops_mcp::alerts::lifecycle::{MonitorPolicy, evaluate_complete};
+    use secops_mcp::clock::SystemClock;
+    let s = SimEnv::start(SimConfig {
+        seed_alerts: false,
+        ..Default::default()
+    })
+    .await;
+    let toml = "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\n";
+    let ctx = context(&s.scratch, toml, &s.indexer_vars());
+    let mut policy = MonitorPolicy::new("events");
+    policy.group_wait = std::time::Duration::ZERO;
+    let incident_alerts = |r: &KindRun| -> Vec<(String, String, Option<Level>)> {
+        r.observations
+            .iter()
+            .filter(|o| o.code.starts_with("incident_"))
+            .map(|o| (o.code.clone(), o.subject["incident"].clone(), o.level))
+            .collect()
+    };
+    let quiet = run(&ctx, 0).await;
+    assert!(incident_alerts(&quiet).is_empty(), "{quiet:?}");
+
+    let now = time::OffsetDateTime::now_utc();
+    let mut g = s.sim.alerts();
+    s.sim
+        .inject_alerts(g.level15_attack("198.51.100.66", "002", now - time::Duration::minutes(1)));
+    // Another ingest is under way: this run does not wait for it, nor ingest again.
+    let held = ctx.ingest_lock.lock().await;
+    let busy = tokio::time::timeout(std::time::Duration::from_secs(60), run(&ctx, 0))
+        .await
+        .expect("a run does not wait for the ingest lock");
+    assert!(incident_alerts(&busy).is_empty(), "{busy:?}");
+    drop(held);
+
+    let r = run(&ctx, 0).await;
+    assert!(r.complete, "{r:?}");
+    let open = incident_alerts(&r);
+    assert!(
+        open.iter().any(|(code, id, level)| code == "incident_open"
+            && id.starts_with("INC-")
+            && *level == Some(Level::Emergency)),
+        "{open:?}"
+    );
+    let fired = evaluate_complete(&ctx.store, &SystemClock, &policy, &r.observations).unwrap();
+    assert_eq!(fired.fired.len(), open.len(), "{fired:?}");
+
+    for (_, id, _) in &open {
+        let args: secops_mcp::incidents::UpdateArgs = serde_json::from_value(
+            serde_json::json!({"incident_id": id, "action": "acknowledge", "assignee": "bob"}),
+        )
+        .unwrap();
+        secops_mcp::incidents::update::run(&ctx.incident_deps(), "alice", &args)
+            .await
+            .unwrap();
+    }
+    let after = run(&ctx, 0).await;
+    assert!(incident_alerts(&after).is_empty(), "{after:?}");
+    let e = evaluate_complete(&ctx.store, &SystemClock, &policy, &after.observations).unwrap();
+    assert_eq!(e.resolved.len(), open.len(), "{e:?}");
+    s.sim.stop().await;
+}
+
 #[tokio::test]
 async fn security_events_without_an_indexer_is_an_error_saying_so() {
     let scratch = Scratch::new();
