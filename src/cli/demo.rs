@@ -74,12 +74,13 @@ pub async fn simulator_for(
 
 /// The demo's own monitors, when the configuration has none: the simulator's Wazuh and
 /// its attack bursts, the simulator's certificates, and (`healthz`, under `serve --http`)
-/// the server's own /healthz; routed to the built-in `log` channel unless `[routing]`
-/// says otherwise.
+/// the server's own /healthz, and (`serving`: this process answers MCP) the `self` kind;
+/// routed to the built-in `log` channel unless `[routing]` says otherwise.
 pub fn add_monitors(
     config: &mut Config,
     sim: Option<&Simulator>,
     healthz: Option<&str>,
+    serving: bool,
 ) -> anyhow::Result<()> {
     if !config.monitors.is_empty() {
         tracing::info!("demo mode: [[monitors]] are configured, no demo monitors added");
@@ -103,6 +104,9 @@ pub fn add_monitors(
             "[[monitors]]\nname = \"demo-healthz\"\nkind = \"uptime\"\nevery = \"30s\"\n\
              url = \"{url}\"\nmax_response_ms = 500\n\n"
         ));
+    }
+    if serving {
+        text.push_str("[[monitors]]\nname = \"demo-self\"\nkind = \"self\"\nevery = \"30s\"\n\n");
     }
     if text.is_empty() {
         return Ok(());

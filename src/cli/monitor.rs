@@ -22,7 +22,7 @@ pub async fn run(config: Config, args: MonitorArgs, demo: bool) -> anyhow::Resul
     let (config, sim) = {
         let (mut config, sim) = super::demo::simulator_for(config, demo).await?;
         if demo {
-            super::demo::add_monitors(&mut config, sim.as_ref(), None)?;
+            super::demo::add_monitors(&mut config, sim.as_ref(), None, false)?;
         }
         (config, sim.map(Arc::new))
     };

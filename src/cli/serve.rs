@@ -33,7 +33,7 @@ pub async fn run(config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<
                 };
                 format!("http://{host}:{}/healthz", a.port())
             });
-            super::demo::add_monitors(&mut config, sim.as_ref(), healthz.as_deref())?;
+            super::demo::add_monitors(&mut config, sim.as_ref(), healthz.as_deref(), true)?;
         }
         (config, sim.map(std::sync::Arc::new))
     };

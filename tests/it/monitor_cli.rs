@@ -470,3 +470,69 @@ async fn webhook_url_and_hmac_secret_stay_out_of_trace_logs_cli_output_and_the_d
     let sig = got[1].header("x-secops-signature").expect("signed");
     assert!(sig.starts_with("sha256="), "{sig}");
 }
+
+/// `serve --demo` on a fresh machine: demo monitors run by themselves and their alerts
+/// show in alert_status and secops://alerts/firing, with no configuration at all.
+#[cfg(feature = "demo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_runs_demo_monitors_whose_alerts_appear_without_setup() {
+    use crate::common::mcp::{Era, call, stdio_client_args};
+    let scratch = Scratch::new();
+    let client = stdio_client_args(&scratch.env(), &["serve", "--demo"], Era::Legacy).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let report = loop {
+        let r = call(&client, "alert_status", serde_json::json!({})).await;
+        let report = r.structured_content.expect("alert_status report");
+        let ran = report["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["last_run"].is_string())
+            .count();
+        if ran >= 4 && report["firing"].as_object().is_some_and(|f| !f.is_empty()) {
+            break report;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no demo alerts: {report:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let names: Vec<&str> = report["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for m in [
+        "demo-wazuh",
+        "demo-security-events",
+        "demo-certificates",
+        "demo-self",
+    ] {
+        assert!(names.contains(&m), "{m} missing: {names:?}");
+    }
+    // The seeded day holds a level-15 exploit: an emergency incident alert.
+    let emergency = report["firing"]["emergency"].as_array();
+    assert!(
+        emergency.is_some_and(|a| a.iter().any(|a| a["code"] == "incident_open")),
+        "{report:#}"
+    );
+    let res = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "secops://alerts/firing",
+        ))
+        .await
+        .unwrap();
+    let text = match &res.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    let firing: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(firing["count"].as_u64().unwrap() >= 1, "{firing}");
+    assert_eq!(
+        firing["firing"][0]["level"], "emergency",
+        "most severe first: {firing}"
+    );
+    client.cancel().await.unwrap();
+}
