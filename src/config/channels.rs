@@ -1,6 +1,7 @@
 //! `[[channels]]` and `[routing]`: where our alerts' notifications go. A channel is a
 //! webhook (its URL, header values and HMAC secret are secrets, read only from an
-//! environment variable or a file, never inline), the log, or a JSONL file. Every channel
+//! environment variable or a file, never inline), email (SMTP; its keys in
+//! channel_email.rs), the log, or a JSONL file. Every channel
 //! is built once at load by its own constructor (notify/), so `config check` refuses what
 //! `serve` would. A channel named `log` always exists. Routing maps each alert level to
 //! channel names (default: every level to `log`); an unknown name is an error.
@@ -16,6 +17,7 @@ use super::env::Layers;
 use super::secrets::{Secret, SecretSource, read_secret_file};
 use crate::alerts::Level;
 use crate::notify::Channel;
+use crate::notify::email::{EmailChannel, EmailSettings, TlsMode};
 use crate::notify::file::{FileChannel, FileSettings};
 use crate::notify::log::LogChannel;
 use crate::notify::webhook::{WebhookChannel, WebhookSettings};
@@ -42,6 +44,17 @@ pub(super) struct FileChannelEntry {
     /// file: where to append.
     pub path: Option<PathBuf>,
     pub max_line_bytes: Option<usize>,
+    /// email: the SMTP server, its TLS mode, the login (password from env or file only),
+    /// sender, recipients, and a private CA to trust instead of the system roots.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<String>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -77,6 +90,30 @@ pub enum ChannelKind {
         path: PathBuf,
         max_line_bytes: usize,
     },
+    Email {
+        host: String,
+        port: u16,
+        tls: TlsMode,
+        username: Option<String>,
+        password: Option<Secret>,
+        password_source: Option<SecretSource>,
+        from: String,
+        to: Vec<String>,
+        timeout_ms: u64,
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl ChannelKind {
+    /// The kind's name as written in `kind = "..."`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Log => "log",
+            ChannelKind::File { .. } => "file",
+            ChannelKind::Email { .. } => "email",
+        }
+    }
 }
 
 /// Channels and the routes from levels to them.
@@ -142,6 +179,34 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
                 FileSettings {
                     path: path.clone(),
                     max_line_bytes: *max_line_bytes,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Email {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            from,
+            to,
+            timeout_ms,
+            ca_file,
+            ..
+        } => Arc::new(
+            EmailChannel::new(
+                &c.name,
+                EmailSettings {
+                    host: host.clone(),
+                    port: *port,
+                    tls: *tls,
+                    username: username.clone(),
+                    password: password.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    timeout_ms: *timeout_ms,
+                    ca_file: ca_file.clone(),
                 },
             )
             .map_err(bad)?,
@@ -238,10 +303,12 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             "must be 1 to 64 characters of a-z, 0-9, `-` and `_`",
         ));
     }
-    let kind = e
-        .kind
-        .as_deref()
-        .ok_or_else(|| ConfigError::new(at("kind"), "is required: `webhook`, `log` or `file`"))?;
+    let kind = e.kind.as_deref().ok_or_else(|| {
+        ConfigError::new(
+            at("kind"),
+            "is required: `webhook`, `email`, `log` or `file`",
+        )
+    })?;
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
         let set = [
             ("url_env", e.url_env.is_some()),
@@ -252,6 +319,15 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ("timeout_ms", e.timeout_ms.is_some()),
             ("path", e.path.is_some()),
             ("max_line_bytes", e.max_line_bytes.is_some()),
+            ("host", e.host.is_some()),
+            ("port", e.port.is_some()),
+            ("tls", e.tls.is_some()),
+            ("username", e.username.is_some()),
+            ("password_env", e.password_env.is_some()),
+            ("password_file", e.password_file.is_some()),
+            ("from", e.from.is_some()),
+            ("to", e.to.is_some()),
+            ("ca_file", e.ca_file.is_some()),
         ];
         match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             Some((k, _)) => Err(ConfigError::new(
@@ -310,6 +386,21 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 timeout_ms: e.timeout_ms.unwrap_or(10_000),
             }
         }
+        "email" => {
+            only(&[
+                "host",
+                "port",
+                "tls",
+                "username",
+                "password_env",
+                "password_file",
+                "from",
+                "to",
+                "timeout_ms",
+                "ca_file",
+            ])?;
+            super::channel_email::email(l, i, &e)?
+        }
         "log" => {
             only(&[])?;
             ChannelKind::Log
@@ -328,7 +419,7 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             return Err(ConfigError::new(
                 at("kind"),
                 format!(
-                    "`{}` is not a channel kind; allowed: `webhook`, `log`, `file`",
+                    "`{}` is not a channel kind; allowed: `webhook`, `email`, `log`, `file`",
                     crate::util::sanitize_untrusted(other.as_bytes(), 40)
                 ),
             ));
@@ -338,7 +429,7 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
 }
 
 /// A secret from the variable a file names, or from a file; both set is an error.
-fn secret(
+pub(super) fn secret(
     l: &Layers,
     env_key: &str,
     file_key: &str,

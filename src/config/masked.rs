@@ -97,6 +97,10 @@ mod tests {
         std::fs::write(&pw, "S3cret-file-pass!\n").unwrap();
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, "not checked at load").unwrap();
+        // The email channel's CA is read when the channel is built at load: a real one.
+        let smtp_ca = dir.join("smtp-ca.pem");
+        let cert = rcgen::generate_simple_self_signed(vec!["smtp.example".into()]).unwrap();
+        std::fs::write(&smtp_ca, cert.cert.pem()).unwrap();
         let toml = format!(
             "state_dir = \"{d}\"\nlog_level = \"debug\"\n\
              [wazuh]\nurl = \"https://w:55000\"\nuser = \"u\"\npassword_file = \"{pw}\"\n\
@@ -114,10 +118,15 @@ mod tests {
              [remediation.rotate_credentials]\nallow = [\"c1\"]\n\
              [remediation.block_ip]\nprotected_cidrs = [\"192.0.2.0/24\"]\n\
              [[credentials]]\nid = \"c1\"\nkind = \"wazuh_api_user\"\nuser = \"u\"\n\
-             secret_file = \"{d}/c1\"\n",
+             secret_file = \"{d}/c1\"\n\
+             [[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"smtp.example\"\n\
+             port = 2587\ntls = \"starttls\"\nusername = \"alerts\"\npassword_file = \"{pw}\"\n\
+             from = \"alerts@example.org\"\nto = [\"ops@example.org\"]\ntimeout_ms = 5000\n\
+             ca_file = \"{smtp_ca}\"\n",
             d = dir.display(),
             pw = pw.display(),
             ca = ca.display(),
+            smtp_ca = smtp_ca.display(),
         );
         let file = dir.join("secops-mcp.toml");
         std::fs::write(&file, toml).unwrap();
@@ -194,6 +203,15 @@ mod tests {
         assert_eq!(v["incidents"]["contacts"]["critical"], "security lead");
         assert_eq!(v["wazuh"]["login"]["password"], "***");
         assert_eq!(v["indexer"]["login"]["password_source"], "inline");
+        let mail = v["channels"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == "mail"))
+            .unwrap_or_else(|| panic!("no mail channel: {v:#}"));
+        assert_eq!(mail["kind"], "email");
+        assert_eq!(mail["password"], "***");
+        assert_eq!(mail["tls"], "starttls");
+        assert_eq!(mail["to"], json!(["ops@example.org"]));
+        assert!(mail["password_source"]["file"].is_string(), "{mail:#}");
         let c = Config::from_toml_str(
             "",
             &BTreeMap::from([("SECOPS_STATE_DIR".to_string(), "/tmp/s".to_string())]),

@@ -4,6 +4,7 @@
 //! [`Secret`] that never prints its value. This file is the entry (the `Config` type, the
 //! load, the errors); each section lives in its own file.
 
+mod channel_email;
 mod channels;
 mod checks;
 mod env;

@@ -3,6 +3,8 @@
 //! went ([`Delivery`]); retries, backoff and rate limits are the outbox's, not a channel's.
 //! Only the outbox calls a channel. A channel never puts its URL or secrets in a `Delivery`.
 
+pub mod email;
+pub mod email_message;
 pub mod file;
 pub mod log;
 pub mod webhook;
@@ -13,6 +15,7 @@ use futures::future::BoxFuture;
 
 use crate::alerts::NotificationBody;
 
+pub use email::{EmailChannel, EmailSettings, TlsMode};
 pub use file::{FileChannel, FileSettings};
 pub use log::LogChannel;
 pub use webhook::{SIGNATURE_HEADER, WebhookChannel, WebhookSettings};
