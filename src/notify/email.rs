@@ -292,7 +292,8 @@ impl EmailChannel {
                 };
             };
             if let Err(e) = conn.starttls(params, &self.hello).await {
-                conn.abort().await;
+                // No QUIT: a failed handshake leaves no stream to write to (lettre would
+                // panic); dropping the connection closes the socket.
                 return self.smtp_error("STARTTLS", &e);
             }
         }
@@ -335,6 +336,15 @@ impl EmailChannel {
             }
             src = c.source();
         }
+        // lettre nests errors that repeat their kind ("Connection error: Connection error:
+        // ..."): keep each part once.
+        let mut parts: Vec<&str> = Vec::new();
+        for p in text.split(": ") {
+            if parts.last() != Some(&p) {
+                parts.push(p);
+            }
+        }
+        let text = parts.join(": ");
         let code = e.status().map(u16::from);
         let reason = self.scrub(&format!("{step} at {} failed: {text}", self.server()));
         if e.is_permanent() || (e.is_client() && !e.is_timeout()) {

@@ -5,6 +5,7 @@
 //! - `tls`: test PKIs (rcgen) and real local TLS / STARTTLS / plaintext servers on loopback.
 //! - `netns`: network namespaces with veth pairs and nftables, for scans of other hosts.
 //! - `sinks`: a recording HTTP receiver for notification channels, answering from a script.
+//! - `smtp`: a real SMTP server (aiosmtpd, tests/smtp/server.py) with a test CA and AUTH.
 //! - this file: `Scratch`, a temporary state directory and scratch space per test.
 #![allow(dead_code)]
 
@@ -12,6 +13,7 @@ pub mod mcp;
 pub mod netns;
 pub mod sim;
 pub mod sinks;
+pub mod smtp;
 pub mod tls;
 
 #[allow(unused_imports)]

@@ -9,6 +9,7 @@ mod cert_check;
 mod cli;
 mod config_parity;
 mod containers_docker;
+mod email;
 mod http_security;
 mod incidents;
 mod inspector_interop;

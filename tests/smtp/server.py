@@ -16,11 +16,14 @@ import asyncio
 import os
 import ssl
 import sys
+import warnings
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def main():
+    # aiosmtpd 1.4 warns about its own deprecated Session.login_data on every AUTH.
+    warnings.simplefilter("ignore", DeprecationWarning)
     p = argparse.ArgumentParser()
     p.add_argument("--mode", choices=["starttls", "implicit", "nostarttls"], required=True)
     p.add_argument("--dir", required=True)
