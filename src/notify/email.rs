@@ -220,10 +220,19 @@ impl EmailChannel {
         }
     }
 
+    /// The secrets out first (in the raw text, where a non-ASCII password is still whole),
+    /// then control and non-ASCII characters, then the secrets' sanitised forms.
     fn scrub(&self, text: &str) -> String {
-        let mut out = crate::util::sanitize_untrusted(text.as_bytes(), ANSWER_KEEP * 2);
+        let mut raw = text.to_string();
         for s in &self.redact {
-            out = out.replace(s.as_str(), MASK);
+            raw = raw.replace(s.as_str(), MASK);
+        }
+        let mut out = crate::util::sanitize_untrusted(raw.as_bytes(), ANSWER_KEEP * 2);
+        for s in &self.redact {
+            let clean = crate::util::sanitize_untrusted(s.as_bytes(), usize::MAX);
+            if !clean.is_empty() {
+                out = out.replace(clean.as_str(), MASK);
+            }
         }
         out.chars().take(ANSWER_KEEP).collect()
     }
@@ -484,6 +493,10 @@ mod tests {
         assert!(!format!("{ok:?}").contains("Pa55"));
         let scrubbed = ok.scrub("535 bad AGFsZXJ0cwBQYTU1LXcwcmQh and Pa55-w0rd! UGE1NS13MHJkIQ==");
         assert_eq!(scrubbed, "535 bad *** and *** ***");
+        let mut s = settings();
+        s.password = Some(Secret::new("pässwörd-42"));
+        let ch = EmailChannel::new("mail", s).unwrap();
+        assert_eq!(ch.scrub("535 bad pässwörd-42 (p..ssw..rd-42)"), "535 bad *** (***)");
     }
 
     #[tokio::test]

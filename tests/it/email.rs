@@ -101,6 +101,7 @@ async fn starttls_with_auth_delivers_plain_and_html_with_our_headers() {
         Some("[CRITICAL] Certificate of <b>mail.example</b> expires in 5 days")
     );
     assert_eq!(m.header("X-Secops-Dedup-Key"), Some("fp1-18c"));
+    assert!(m.header("Date").is_some(), "{:?}", m.headers);
     assert!(
         m.header("Content-Type")
             .is_some_and(|t| t.starts_with("multipart/alternative")),
