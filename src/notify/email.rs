@@ -496,7 +496,10 @@ mod tests {
         let mut s = settings();
         s.password = Some(Secret::new("pässwörd-42"));
         let ch = EmailChannel::new("mail", s).unwrap();
-        assert_eq!(ch.scrub("535 bad pässwörd-42 (p..ssw..rd-42)"), "535 bad *** (***)");
+        assert_eq!(
+            ch.scrub("535 bad pässwörd-42 (p..ssw..rd-42)"),
+            "535 bad *** (***)"
+        );
     }
 
     #[tokio::test]

@@ -383,6 +383,8 @@ async fn channels_test_sends_a_test_email_and_prints_the_server_answer() {
         vec![
             ("SECOPS_CONFIG", cfg.clone()),
             ("MAIL_PASSWORD", pw.to_string()),
+            // Logs at trace level go to stderr, which `run_cli` reads too.
+            ("SECOPS_LOG", "trace".to_string()),
         ]
     };
     let (code, out) = run_cli(&scratch, &env(SMTP_PASSWORD), &["channels", "test", "mail"]).await;
