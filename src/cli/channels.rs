@@ -8,16 +8,12 @@ use std::process::ExitCode;
 use secops_mcp::alerts::outbox::self_body;
 use secops_mcp::alerts::{Level, NotificationBody, NotificationKind};
 use secops_mcp::clock::{Clock, SystemClock};
-use secops_mcp::config::{ChannelKind, Config};
+use secops_mcp::config::Config;
 use secops_mcp::notify::Delivery;
 
 pub fn list(config: Config) -> anyhow::Result<ExitCode> {
     for c in &config.notify.channels {
-        let kind = match c.kind {
-            ChannelKind::Webhook { .. } => "webhook",
-            ChannelKind::Log => "log",
-            ChannelKind::File { .. } => "file",
-        };
+        let kind = c.kind.name();
         let levels: Vec<&str> = config
             .notify
             .routing
@@ -26,7 +22,7 @@ pub fn list(config: Config) -> anyhow::Result<ExitCode> {
             .map(|(level, _)| level.as_str())
             .collect();
         println!(
-            "{:<24} {:<8} routed: {}",
+            "{:<24} {:<9} routed: {}",
             c.name,
             kind,
             if levels.is_empty() {

@@ -18,11 +18,16 @@ use crate::alerts::Level;
 use crate::notify::Channel;
 use crate::notify::file::{FileChannel, FileSettings};
 use crate::notify::log::LogChannel;
+use crate::notify::pagerduty::{PagerDutyChannel, PagerDutySettings};
+use crate::notify::slack::{SlackChannel, SlackSettings};
+use crate::notify::sms::{SmsChannel, SmsSettings};
 use crate::notify::webhook::{WebhookChannel, WebhookSettings};
 
 /// The implicit channel every configuration has.
 pub const LOG_CHANNEL: &str = "log";
 const MAX_CHANNELS: usize = 64;
+/// The channel kinds, as errors list them.
+const KINDS: &str = "`webhook`, `log`, `file`, `slack`, `sms`, `pagerduty`";
 
 /// One `[[channels]]` entry as written.
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +47,19 @@ pub(super) struct FileChannelEntry {
     /// file: where to append.
     pub path: Option<PathBuf>,
     pub max_line_bytes: Option<usize>,
+    /// sms (Twilio): the account, its auth token, the sender, the recipients.
+    pub account_sid: Option<String>,
+    pub auth_token_env: Option<String>,
+    pub auth_token_file: Option<PathBuf>,
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    pub to: Option<Vec<String>>,
+    /// sms, pagerduty: the provider's base URL.
+    pub base_url: Option<String>,
+    /// pagerduty: the routing key and `payload.source`.
+    pub routing_key_env: Option<String>,
+    pub routing_key_file: Option<PathBuf>,
+    pub source: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -77,6 +95,48 @@ pub enum ChannelKind {
         path: PathBuf,
         max_line_bytes: usize,
     },
+    Slack {
+        url: Secret,
+        url_source: SecretSource,
+        timeout_ms: u64,
+    },
+    Sms {
+        account_sid: String,
+        auth_token: Secret,
+        auth_token_source: SecretSource,
+        from: Option<String>,
+        messaging_service_sid: Option<String>,
+        to: Vec<String>,
+        base_url: String,
+        timeout_ms: u64,
+    },
+    Pagerduty {
+        routing_key: Secret,
+        routing_key_source: SecretSource,
+        source: String,
+        base_url: String,
+        timeout_ms: u64,
+    },
+}
+
+impl ChannelKind {
+    /// The kind's name in the configuration (`webhook`, `slack`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Log => "log",
+            ChannelKind::File { .. } => "file",
+            ChannelKind::Slack { .. } => "slack",
+            ChannelKind::Sms { .. } => "sms",
+            ChannelKind::Pagerduty { .. } => "pagerduty",
+        }
+    }
+
+    /// Whether channels of this kind act on acknowledgements (the same answer as their
+    /// `Channel::wants(Acknowledged)`; a test holds them together).
+    pub fn takes_acknowledgements(&self) -> bool {
+        matches!(self, ChannelKind::Pagerduty { .. })
+    }
 }
 
 /// Channels and the routes from levels to them.
@@ -94,6 +154,15 @@ impl NotifyConfig {
             .get(level.as_str())
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// The channels an acknowledgement is sent to (when they were told the alert fired).
+    pub fn acknowledging_channels(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|c| c.kind.takes_acknowledgements())
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     pub fn has_channel(&self, name: &str) -> bool {
@@ -142,6 +211,60 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
                 FileSettings {
                     path: path.clone(),
                     max_line_bytes: *max_line_bytes,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Slack {
+            url, timeout_ms, ..
+        } => Arc::new(
+            SlackChannel::new(
+                &c.name,
+                SlackSettings {
+                    url: url.clone(),
+                    timeout_ms: *timeout_ms,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Sms {
+            account_sid,
+            auth_token,
+            from,
+            messaging_service_sid,
+            to,
+            base_url,
+            timeout_ms,
+            ..
+        } => Arc::new(
+            SmsChannel::new(
+                &c.name,
+                SmsSettings {
+                    account_sid: account_sid.clone(),
+                    auth_token: auth_token.clone(),
+                    from: from.clone(),
+                    messaging_service_sid: messaging_service_sid.clone(),
+                    to: to.clone(),
+                    base_url: base_url.clone(),
+                    timeout_ms: *timeout_ms,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Pagerduty {
+            routing_key,
+            source,
+            base_url,
+            timeout_ms,
+            ..
+        } => Arc::new(
+            PagerDutyChannel::new(
+                &c.name,
+                PagerDutySettings {
+                    routing_key: routing_key.clone(),
+                    source: source.clone(),
+                    base_url: base_url.clone(),
+                    timeout_ms: *timeout_ms,
                 },
             )
             .map_err(bad)?,
@@ -241,7 +364,7 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
     let kind = e
         .kind
         .as_deref()
-        .ok_or_else(|| ConfigError::new(at("kind"), "is required: `webhook`, `log` or `file`"))?;
+        .ok_or_else(|| ConfigError::new(at("kind"), format!("is required: {KINDS}")))?;
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
         let set = [
             ("url_env", e.url_env.is_some()),
@@ -252,6 +375,16 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ("timeout_ms", e.timeout_ms.is_some()),
             ("path", e.path.is_some()),
             ("max_line_bytes", e.max_line_bytes.is_some()),
+            ("account_sid", e.account_sid.is_some()),
+            ("auth_token_env", e.auth_token_env.is_some()),
+            ("auth_token_file", e.auth_token_file.is_some()),
+            ("from", e.from.is_some()),
+            ("messaging_service_sid", e.messaging_service_sid.is_some()),
+            ("to", e.to.is_some()),
+            ("base_url", e.base_url.is_some()),
+            ("routing_key_env", e.routing_key_env.is_some()),
+            ("routing_key_file", e.routing_key_file.is_some()),
+            ("source", e.source.is_some()),
         ];
         match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             Some((k, _)) => Err(ConfigError::new(
@@ -324,11 +457,133 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 max_line_bytes: e.max_line_bytes.unwrap_or(65_536),
             }
         }
+        "slack" => {
+            only(&["url_env", "url_file", "timeout_ms"])?;
+            let (url, url_source) = secret(
+                l,
+                &at("url_env"),
+                &at("url_file"),
+                e.url_env.as_deref(),
+                e.url_file.as_ref(),
+            )?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    at("url_env"),
+                    "a slack channel needs `url_env` or `url_file` (the webhook URL is a \
+                     secret: never inline)",
+                )
+            })?;
+            ChannelKind::Slack {
+                url,
+                url_source,
+                timeout_ms: e.timeout_ms.unwrap_or(10_000),
+            }
+        }
+        "sms" => {
+            only(&[
+                "account_sid",
+                "auth_token_env",
+                "auth_token_file",
+                "from",
+                "messaging_service_sid",
+                "to",
+                "base_url",
+                "timeout_ms",
+            ])?;
+            let account_sid = e.account_sid.clone().ok_or_else(|| {
+                ConfigError::new(
+                    at("account_sid"),
+                    "an sms channel needs `account_sid` (AC...)",
+                )
+            })?;
+            let (auth_token, auth_token_source) = secret(
+                l,
+                &at("auth_token_env"),
+                &at("auth_token_file"),
+                e.auth_token_env.as_deref(),
+                e.auth_token_file.as_ref(),
+            )?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    at("auth_token_env"),
+                    "an sms channel needs `auth_token_env` or `auth_token_file` (the Twilio \
+                     auth token is a secret: never inline)",
+                )
+            })?;
+            let to = e.to.clone().unwrap_or_default();
+            if to.is_empty() {
+                return Err(ConfigError::new(
+                    at("to"),
+                    "an sms channel needs `to`: a list of E.164 numbers (`[\"+15551230001\"]`)",
+                ));
+            }
+            for (j, n) in to.iter().enumerate() {
+                if !crate::notify::sms::is_e164(n) {
+                    return Err(ConfigError::new(
+                        format!("channels[{i}].to[{j}]"),
+                        format!(
+                            "`{}` is not an E.164 number: `+` and 2 to 15 digits, e.g. \
+                             `+15005550006`",
+                            crate::util::sanitize_untrusted(n.as_bytes(), 24)
+                        ),
+                    ));
+                }
+            }
+            ChannelKind::Sms {
+                account_sid,
+                auth_token,
+                auth_token_source,
+                from: e.from.clone(),
+                messaging_service_sid: e.messaging_service_sid.clone(),
+                to,
+                base_url: e
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| "https://api.twilio.com".into()),
+                timeout_ms: e.timeout_ms.unwrap_or(10_000),
+            }
+        }
+        "pagerduty" => {
+            only(&[
+                "routing_key_env",
+                "routing_key_file",
+                "source",
+                "base_url",
+                "timeout_ms",
+            ])?;
+            let (routing_key, routing_key_source) = secret(
+                l,
+                &at("routing_key_env"),
+                &at("routing_key_file"),
+                e.routing_key_env.as_deref(),
+                e.routing_key_file.as_ref(),
+            )?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    at("routing_key_env"),
+                    "a pagerduty channel needs `routing_key_env` or `routing_key_file` (the \
+                     routing key is a secret: never inline)",
+                )
+            })?;
+            ChannelKind::Pagerduty {
+                routing_key,
+                routing_key_source,
+                source: e
+                    .source
+                    .clone()
+                    .unwrap_or_else(crate::notify::pagerduty::default_source),
+                base_url: e
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| "https://events.pagerduty.com".into()),
+                timeout_ms: e.timeout_ms.unwrap_or(10_000),
+            }
+        }
         other => {
             return Err(ConfigError::new(
                 at("kind"),
                 format!(
-                    "`{}` is not a channel kind; allowed: `webhook`, `log`, `file`",
+                    "`{}` is not a channel kind; allowed: {KINDS}",
                     crate::util::sanitize_untrusted(other.as_bytes(), 40)
                 ),
             ));
@@ -473,5 +728,117 @@ mod tests {
         )
         .unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn slack_sms_and_pagerduty_load_their_secrets_and_never_show_them() {
+        let toml = format!(
+            "[[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
+             [[channels]]\nname = \"phones\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+             auth_token_env = \"TW\"\nmessaging_service_sid = \"MG0123456789abcdef0123456789abcdef\"\n\
+             to = [\"+15551230001\", \"+447700900123\"]\n\
+             [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD\"\n\
+             [routing]\nemergency = [\"chat\", \"phones\", \"pd\"]\n"
+        );
+        let c = load(
+            &toml,
+            &[
+                (
+                    "SLACK_URL",
+                    "https://hooks.slack.com/services/T1/B1/sl4ckS3cretPath",
+                ),
+                ("TW", "tw1l10S3cret"),
+                ("PD", "pdR0ut1ngS3cretKey000000000000aa"),
+            ],
+        )
+        .unwrap();
+        let built = c.notify.build().unwrap();
+        assert_eq!(built.len(), 4);
+        assert_eq!(c.notify.acknowledging_channels(), ["pd"]);
+        // The configuration's answer and the channel's own agree for every kind.
+        for cfg in &c.notify.channels {
+            let ch = &built[&cfg.name];
+            assert_eq!(ch.kind(), cfg.kind.name());
+            assert_eq!(
+                ch.wants(crate::alerts::NotificationKind::Acknowledged),
+                cfg.kind.takes_acknowledgements(),
+                "{}",
+                cfg.name
+            );
+        }
+        match &c.notify.channels[2].kind {
+            super::ChannelKind::Pagerduty {
+                source, base_url, ..
+            } => {
+                assert!(!source.is_empty());
+                assert_eq!(base_url, "https://events.pagerduty.com");
+            }
+            k => panic!("{k:?}"),
+        }
+        let shown = c.masked().to_string() + &format!("{c:?}");
+        for s in [
+            "sl4ckS3cretPath",
+            "tw1l10S3cret",
+            "pdR0ut1ngS3cretKey",
+            "hooks.slack.com",
+        ] {
+            assert!(!shown.contains(s), "{s} shown: {shown}");
+        }
+        assert!(
+            shown.contains("+447700900123") && shown.contains("SLACK_URL"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_provider_channels_name_the_key() {
+        let env: &[(&str, &str)] = &[
+            ("U", "https://hooks.slack.com/x"),
+            ("T", "tok3n"),
+            ("K", "k3y"),
+        ];
+        let sms = |extra: &str| {
+            format!(
+                "[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+                 auth_token_env = \"T\"\nfrom = \"+15005550006\"\n{extra}"
+            )
+        };
+        let cases: Vec<(String, &str)> = vec![
+            ("[[channels]]\nname = \"c\"\nkind = \"slack\"\n".into(), "channels[0].url_env"),
+            (
+                "[[channels]]\nname = \"c\"\nkind = \"slack\"\nurl_env = \"U\"\nsource = \"x\"\n".into(),
+                "channels[0].source",
+            ),
+            (sms(""), "channels[0].to"),
+            (sms("to = [\"+15551230001\", \"0800\"]\n"), "channels[0].to[1]"),
+            (sms("to = [\"+15551230001\"]\nbase_url = \"http://api.twilio.example\"\n"), "channels[0] (p)"),
+            (
+                "[[channels]]\nname = \"p\"\nkind = \"sms\"\nauth_token_env = \"T\"\n".into(),
+                "channels[0].account_sid",
+            ),
+            (
+                format!("[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n"),
+                "channels[0].auth_token_env",
+            ),
+            ("[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\n".into(), "channels[0].routing_key_env"),
+            (
+                "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\nto = [\"+1555\"]\n".into(),
+                "channels[0].to",
+            ),
+            (
+                "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\n\
+                 base_url = \"http://events.example\"\n".into(),
+                "channels[0] (d)",
+            ),
+        ];
+        for (toml, key) in &cases {
+            let e = load(toml, env).unwrap_err();
+            assert_eq!(e.key, *key, "{toml}: {e}");
+            for s in ["tok3n", "k3y"] {
+                assert!(!e.to_string().contains(s), "{e}");
+            }
+        }
     }
 }
