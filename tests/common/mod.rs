@@ -5,11 +5,13 @@
 //! - `tls`: test PKIs (rcgen) and real local TLS / STARTTLS / plaintext servers on loopback.
 //! - `netns`: network namespaces with veth pairs and nftables, for scans of other hosts.
 //! - `sinks`: a recording HTTP receiver for notification channels, answering from a script.
+//! - `providers`: fakes of Slack's, Twilio's and PagerDuty's APIs that check request shapes.
 //! - this file: `Scratch`, a temporary state directory and scratch space per test.
 #![allow(dead_code)]
 
 pub mod mcp;
 pub mod netns;
+pub mod providers;
 pub mod sim;
 pub mod sinks;
 pub mod tls;
