@@ -457,128 +457,9 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 max_line_bytes: e.max_line_bytes.unwrap_or(65_536),
             }
         }
-        "slack" => {
-            only(&["url_env", "url_file", "timeout_ms"])?;
-            let (url, url_source) = secret(
-                l,
-                &at("url_env"),
-                &at("url_file"),
-                e.url_env.as_deref(),
-                e.url_file.as_ref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    at("url_env"),
-                    "a slack channel needs `url_env` or `url_file` (the webhook URL is a \
-                     secret: never inline)",
-                )
-            })?;
-            ChannelKind::Slack {
-                url,
-                url_source,
-                timeout_ms: e.timeout_ms.unwrap_or(10_000),
-            }
-        }
-        "sms" => {
-            only(&[
-                "account_sid",
-                "auth_token_env",
-                "auth_token_file",
-                "from",
-                "messaging_service_sid",
-                "to",
-                "base_url",
-                "timeout_ms",
-            ])?;
-            let account_sid = e.account_sid.clone().ok_or_else(|| {
-                ConfigError::new(
-                    at("account_sid"),
-                    "an sms channel needs `account_sid` (AC...)",
-                )
-            })?;
-            let (auth_token, auth_token_source) = secret(
-                l,
-                &at("auth_token_env"),
-                &at("auth_token_file"),
-                e.auth_token_env.as_deref(),
-                e.auth_token_file.as_ref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    at("auth_token_env"),
-                    "an sms channel needs `auth_token_env` or `auth_token_file` (the Twilio \
-                     auth token is a secret: never inline)",
-                )
-            })?;
-            let to = e.to.clone().unwrap_or_default();
-            if to.is_empty() {
-                return Err(ConfigError::new(
-                    at("to"),
-                    "an sms channel needs `to`: a list of E.164 numbers (`[\"+15551230001\"]`)",
-                ));
-            }
-            for (j, n) in to.iter().enumerate() {
-                if !crate::notify::sms::is_e164(n) {
-                    return Err(ConfigError::new(
-                        format!("channels[{i}].to[{j}]"),
-                        format!(
-                            "`{}` is not an E.164 number: `+` and 2 to 15 digits, e.g. \
-                             `+15005550006`",
-                            crate::util::sanitize_untrusted(n.as_bytes(), 24)
-                        ),
-                    ));
-                }
-            }
-            ChannelKind::Sms {
-                account_sid,
-                auth_token,
-                auth_token_source,
-                from: e.from.clone(),
-                messaging_service_sid: e.messaging_service_sid.clone(),
-                to,
-                base_url: e
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| "https://api.twilio.com".into()),
-                timeout_ms: e.timeout_ms.unwrap_or(10_000),
-            }
-        }
-        "pagerduty" => {
-            only(&[
-                "routing_key_env",
-                "routing_key_file",
-                "source",
-                "base_url",
-                "timeout_ms",
-            ])?;
-            let (routing_key, routing_key_source) = secret(
-                l,
-                &at("routing_key_env"),
-                &at("routing_key_file"),
-                e.routing_key_env.as_deref(),
-                e.routing_key_file.as_ref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    at("routing_key_env"),
-                    "a pagerduty channel needs `routing_key_env` or `routing_key_file` (the \
-                     routing key is a secret: never inline)",
-                )
-            })?;
-            ChannelKind::Pagerduty {
-                routing_key,
-                routing_key_source,
-                source: e
-                    .source
-                    .clone()
-                    .unwrap_or_else(crate::notify::pagerduty::default_source),
-                base_url: e
-                    .base_url
-                    .clone()
-                    .unwrap_or_else(|| "https://events.pagerduty.com".into()),
-                timeout_ms: e.timeout_ms.unwrap_or(10_000),
-            }
-        }
+        "slack" => super::channels_providers::slack(l, i, &e, &only)?,
+        "sms" => super::channels_providers::sms(l, i, &e, &only)?,
+        "pagerduty" => super::channels_providers::pagerduty(l, i, &e, &only)?,
         other => {
             return Err(ConfigError::new(
                 at("kind"),
@@ -593,7 +474,7 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
 }
 
 /// A secret from the variable a file names, or from a file; both set is an error.
-fn secret(
+pub(super) fn secret(
     l: &Layers,
     env_key: &str,
     file_key: &str,
@@ -729,116 +610,8 @@ mod tests {
         .unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
     }
-
-    const SID: &str = "AC0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn slack_sms_and_pagerduty_load_their_secrets_and_never_show_them() {
-        let toml = format!(
-            "[[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
-             [[channels]]\nname = \"phones\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
-             auth_token_env = \"TW\"\nmessaging_service_sid = \"MG0123456789abcdef0123456789abcdef\"\n\
-             to = [\"+15551230001\", \"+447700900123\"]\n\
-             [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD\"\n\
-             [routing]\nemergency = [\"chat\", \"phones\", \"pd\"]\n"
-        );
-        let c = load(
-            &toml,
-            &[
-                (
-                    "SLACK_URL",
-                    "https://hooks.slack.com/services/T1/B1/sl4ckS3cretPath",
-                ),
-                ("TW", "tw1l10S3cret"),
-                ("PD", "pdR0ut1ngS3cretKey000000000000aa"),
-            ],
-        )
-        .unwrap();
-        let built = c.notify.build().unwrap();
-        assert_eq!(built.len(), 4);
-        assert_eq!(c.notify.acknowledging_channels(), ["pd"]);
-        // The configuration's answer and the channel's own agree for every kind.
-        for cfg in &c.notify.channels {
-            let ch = &built[&cfg.name];
-            assert_eq!(ch.kind(), cfg.kind.name());
-            assert_eq!(
-                ch.wants(crate::alerts::NotificationKind::Acknowledged),
-                cfg.kind.takes_acknowledgements(),
-                "{}",
-                cfg.name
-            );
-        }
-        match &c.notify.channels[2].kind {
-            super::ChannelKind::Pagerduty {
-                source, base_url, ..
-            } => {
-                assert!(!source.is_empty());
-                assert_eq!(base_url, "https://events.pagerduty.com");
-            }
-            k => panic!("{k:?}"),
-        }
-        let shown = c.masked().to_string() + &format!("{c:?}");
-        for s in [
-            "sl4ckS3cretPath",
-            "tw1l10S3cret",
-            "pdR0ut1ngS3cretKey",
-            "hooks.slack.com",
-        ] {
-            assert!(!shown.contains(s), "{s} shown: {shown}");
-        }
-        assert!(
-            shown.contains("+447700900123") && shown.contains("SLACK_URL"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn bad_provider_channels_name_the_key() {
-        let env: &[(&str, &str)] = &[
-            ("U", "https://hooks.slack.com/x"),
-            ("T", "tok3n"),
-            ("K", "k3y"),
-        ];
-        let sms = |extra: &str| {
-            format!(
-                "[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
-                 auth_token_env = \"T\"\nfrom = \"+15005550006\"\n{extra}"
-            )
-        };
-        let cases: Vec<(String, &str)> = vec![
-            ("[[channels]]\nname = \"c\"\nkind = \"slack\"\n".into(), "channels[0].url_env"),
-            (
-                "[[channels]]\nname = \"c\"\nkind = \"slack\"\nurl_env = \"U\"\nsource = \"x\"\n".into(),
-                "channels[0].source",
-            ),
-            (sms(""), "channels[0].to"),
-            (sms("to = [\"+15551230001\", \"0800\"]\n"), "channels[0].to[1]"),
-            (sms("to = [\"+15551230001\"]\nbase_url = \"http://api.twilio.example\"\n"), "channels[0] (p)"),
-            (
-                "[[channels]]\nname = \"p\"\nkind = \"sms\"\nauth_token_env = \"T\"\n".into(),
-                "channels[0].account_sid",
-            ),
-            (
-                format!("[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n"),
-                "channels[0].auth_token_env",
-            ),
-            ("[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\n".into(), "channels[0].routing_key_env"),
-            (
-                "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\nto = [\"+1555\"]\n".into(),
-                "channels[0].to",
-            ),
-            (
-                "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\n\
-                 base_url = \"http://events.example\"\n".into(),
-                "channels[0] (d)",
-            ),
-        ];
-        for (toml, key) in &cases {
-            let e = load(toml, env).unwrap_err();
-            assert_eq!(e.key, *key, "{toml}: {e}");
-            for s in ["tok3n", "k3y"] {
-                assert!(!e.to_string().contains(s), "{e}");
-            }
-        }
-    }
 }
+
+#[cfg(test)]
+#[path = "channels_providers_tests.rs"]
+mod provider_tests;

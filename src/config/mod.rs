@@ -5,6 +5,7 @@
 //! load, the errors); each section lives in its own file.
 
 mod channels;
+mod channels_providers;
 mod checks;
 mod env;
 mod file;
