@@ -14,7 +14,7 @@ use crate::alerts::{
     parse_alert_id,
 };
 use crate::clock::{Clock, Millis};
-use crate::store::alerts::{AlertChange, AlertRow, AlertTx};
+use crate::store::alerts::{AckNotice, AlertChange, AlertRow, AlertTx};
 use crate::store::{Store, StoreError};
 
 /// What the lifecycle needs to know about one monitor.
@@ -572,16 +572,26 @@ fn check_actor(actor: &str) -> Result<(), LifecycleError> {
     Ok(())
 }
 
-/// Acknowledge an open alert: its repeats stop; the timeline records who and when.
+/// How long an `acknowledged` notification may take to deliver.
+pub const ACK_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// Acknowledge an open alert: its repeats stop; the timeline records who and when; the
+/// `ack_channels` (those that take acknowledgements, e.g. PagerDuty) that were told it
+/// fired get an `acknowledged` notification in the same transaction.
 pub fn acknowledge(
     store: &Store,
     clock: &dyn Clock,
     id: &str,
     actor: &str,
+    ack_channels: &[String],
 ) -> Result<AlertRow, LifecycleError> {
     let seq = seq_of(id)?;
     check_actor(actor)?;
-    match store.alert_acknowledge(seq, actor.trim(), clock.now_ms())? {
+    let notice = AckNotice {
+        channels: ack_channels,
+        deadline_ms: ms(ACK_DEADLINE),
+    };
+    match store.alert_acknowledge(seq, actor.trim(), clock.now_ms(), &notice)? {
         AlertChange::Done(row) => Ok(*row),
         AlertChange::NotFound => Err(LifecycleError::UnknownAlert(id.to_string())),
         AlertChange::Resolved => Err(LifecycleError::Resolved(id.to_string())),

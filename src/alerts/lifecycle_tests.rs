@@ -229,7 +229,7 @@ fn a_firing_alert_repeats_every_interval_until_acknowledged() {
     // Not again right away.
     let r = evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
     assert!(r.repeated.is_empty());
-    let row = acknowledge(&e.store, &e.clock, "ALR-1", "alice").unwrap();
+    let row = acknowledge(&e.store, &e.clock, "ALR-1", "alice", &[]).unwrap();
     assert_eq!(row.acknowledged_by.as_deref(), Some("alice"));
     e.clock.advance(Duration::from_secs(9 * 3600));
     let r = evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
@@ -427,14 +427,14 @@ fn bad_policies_and_inputs_are_named() {
     let p = policy("web");
     evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
     let ack = |id: &str, who: &str| {
-        acknowledge(&e.store, &e.clock, id, who)
+        acknowledge(&e.store, &e.clock, id, who, &[])
             .unwrap_err()
             .to_string()
     };
     assert!(ack("7", "bob").contains("not an alert id"));
     assert_eq!(ack("ALR-9", "bob"), "no alert ALR-9");
     assert!(ack("ALR-1", " ").starts_with("actor:"));
-    acknowledge(&e.store, &e.clock, "ALR-1", "bob").unwrap();
+    acknowledge(&e.store, &e.clock, "ALR-1", "bob", &[]).unwrap();
     assert_eq!(
         ack("ALR-1", "carol"),
         "alert ALR-1 was already acknowledged by bob"
@@ -510,4 +510,41 @@ fn a_per_code_for_overrides_the_monitors_for() {
         1,
         "the code's 10 minutes, not the monitor's hour: {r:?}"
     );
+}
+
+#[test]
+fn an_acknowledgement_is_enqueued_only_for_acknowledging_channels_that_were_told() {
+    let e = env();
+    let mut p = policy("web").route(Level::Critical, &["log", "hook", "pd"]);
+    p.group_wait = Duration::from_secs(30);
+    let r = evaluate(&e.store, &e.clock, &p, &[down("a")]).unwrap();
+    let seq = r.fired[0];
+    // The firing rows still gather their group: the acknowledgement must not overtake them.
+    e.clock.advance(Duration::from_secs(10));
+    let ack = vec!["pd".to_string(), "other-pd".to_string()];
+    acknowledge(&e.store, &e.clock, "ALR-1", "alice", &ack).unwrap();
+    let rows = e.store.outbox_rows();
+    assert_eq!(
+        kinds(&rows),
+        vec![
+            pair("firing", "log"),
+            pair("firing", "hook"),
+            pair("firing", "pd"),
+            pair("acknowledged", "pd"),
+        ]
+    );
+    let firing_pd = &rows[2];
+    let acked = &rows[3];
+    assert_eq!(acked.dedup_key, firing_pd.dedup_key);
+    assert_eq!(acked.next_attempt_ms, firing_pd.next_attempt_ms);
+    assert_eq!(events(&e.store, seq), ["pending", "firing", "acknowledged"]);
+    // Resolving then tells every channel told it fired, pd included, with the same key.
+    let r = evaluate(&e.store, &e.clock, &p, &[up("a")]).unwrap();
+    assert_eq!(r.resolved, vec![seq]);
+    let rows = e.store.outbox_rows();
+    let resolved_pd = rows
+        .iter()
+        .find(|r| r.kind == "resolved" && r.channel == "pd")
+        .unwrap();
+    assert_eq!(resolved_pd.dedup_key, firing_pd.dedup_key);
 }

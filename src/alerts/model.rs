@@ -148,6 +148,9 @@ pub enum NotificationKind {
     Firing,
     Repeat,
     Resolved,
+    /// Someone acknowledged the alert (alert_update, `alerts ack`): only channels that
+    /// take acknowledgements (PagerDuty) are sent one.
+    Acknowledged,
     /// `secops-mcp channels test NAME`.
     Test,
 }
@@ -158,6 +161,7 @@ impl NotificationKind {
             NotificationKind::Firing => "firing",
             NotificationKind::Repeat => "repeat",
             NotificationKind::Resolved => "resolved",
+            NotificationKind::Acknowledged => "acknowledged",
             NotificationKind::Test => "test",
         }
     }

@@ -250,6 +250,17 @@ impl Outbox {
                 self.dead(None, reason)
             }
             None => self.dead(None, format!("channel {} is not configured", row.channel)),
+            Some(ch) if !ch.wants(row.body.kind) => self.decide(
+                &row,
+                Delivery::Delivered {
+                    status: None,
+                    answer: format!(
+                        "not sent: a {} channel does not take {} notifications",
+                        ch.kind(),
+                        row.body.kind.as_str()
+                    ),
+                },
+            ),
             Some(ch) => {
                 let delivery = ch.send(&row.body).await;
                 self.decide(&row, delivery)

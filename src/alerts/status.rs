@@ -477,7 +477,7 @@ mod tests {
 
         let id = o.firing["critical"][0].id.clone();
         clock.advance(Duration::from_secs(30));
-        acknowledge(&store, &clock, &id, "alice").unwrap();
+        acknowledge(&store, &clock, &id, "alice", &[]).unwrap();
         clock.advance(Duration::from_secs(30));
         evaluate(&store, &clock, &p, &[obs("https://a/", None)]).unwrap();
         let d = detail(&store, &id).unwrap();

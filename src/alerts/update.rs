@@ -75,17 +75,19 @@ impl From<LifecycleError> for UpdateError {
     }
 }
 
-/// Apply one update for `caller`.
+/// Apply one update for `caller`; an acknowledgement is passed on to `ack_channels` (the
+/// configured channels that take acknowledgements: `NotifyConfig::acknowledging_channels`).
 pub fn run(
     store: &Store,
     clock: &dyn Clock,
     caller: &str,
     args: &UpdateArgs,
+    ack_channels: &[String],
 ) -> Result<UpdateReport, UpdateError> {
     let action = keyword("action", &args.action, &["acknowledge", "note"])?;
     let row = match action {
         "acknowledge" => {
-            let row = acknowledge(store, clock, &args.alert_id, caller)?;
+            let row = acknowledge(store, clock, &args.alert_id, caller, ack_channels)?;
             match &args.text {
                 Some(t) => note(store, clock, &args.alert_id, caller, t)?,
                 None => row,
@@ -146,31 +148,39 @@ mod tests {
             action: action.into(),
             text: text.map(str::to_string),
         };
-        let r = run(&store, &clock, "alice", &args("acknowledge", Some("on it"))).unwrap();
+        let r = run(
+            &store,
+            &clock,
+            "alice",
+            &args("acknowledge", Some("on it")),
+            &[],
+        )
+        .unwrap();
         assert_eq!(r.alert.acknowledged_by.as_deref(), Some("alice"));
         assert!(
             r.summary().starts_with("Acknowledged ALR-"),
             "{}",
             r.summary()
         );
-        let again = run(&store, &clock, "bob", &args("acknowledge", None)).unwrap_err();
+        let again = run(&store, &clock, "bob", &args("acknowledge", None), &[]).unwrap_err();
         assert!(again.to_string().contains("alice"), "{again}");
         run(
             &store,
             &clock,
             "bob",
             &args("note", Some("root cause: DNS")),
+            &[],
         )
         .unwrap();
         let audit = store.audit_recent(10).unwrap();
         assert_eq!(audit.iter().filter(|a| a.tool == TOOL).count(), 2);
-        let e = run(&store, &clock, "bob", &args("Acknowledge", None)).unwrap_err();
+        let e = run(&store, &clock, "bob", &args("Acknowledge", None), &[]).unwrap_err();
         assert!(e.to_string().contains("`action`"), "{e}");
-        let e = run(&store, &clock, "bob", &args("note", None)).unwrap_err();
+        let e = run(&store, &clock, "bob", &args("note", None), &[]).unwrap_err();
         assert!(e.to_string().contains("`text`"), "{e}");
         let mut bad = args("note", Some("x"));
         bad.alert_id = "ALR-999".into();
-        let e = run(&store, &clock, "bob", &bad).unwrap_err();
+        let e = run(&store, &clock, "bob", &bad, &[]).unwrap_err();
         assert!(e.to_string().contains("`alert_id`"), "{e}");
     }
 }

@@ -165,7 +165,8 @@ pub fn ack(config: Config, id: &str, note: Option<String>) -> anyhow::Result<Exi
         action: "acknowledge".into(),
         text: note,
     };
-    match update::run(&store, &SystemClock, &cli_actor(), &args) {
+    let ack = config.notify.acknowledging_channels();
+    match update::run(&store, &SystemClock, &cli_actor(), &args, &ack) {
         Ok(r) => {
             println!(
                 "acknowledged {} ({}, {}): {}; repeats stop; audit #{}",

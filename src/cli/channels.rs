@@ -22,7 +22,7 @@ pub fn list(config: Config) -> anyhow::Result<ExitCode> {
             .map(|(level, _)| level.as_str())
             .collect();
         println!(
-            "{:<24} {:<8} routed: {}",
+            "{:<24} {:<9} routed: {}",
             c.name,
             kind,
             if levels.is_empty() {

@@ -20,11 +20,16 @@ use crate::notify::Channel;
 use crate::notify::email::{EmailChannel, EmailSettings, TlsMode};
 use crate::notify::file::{FileChannel, FileSettings};
 use crate::notify::log::LogChannel;
+use crate::notify::pagerduty::{PagerDutyChannel, PagerDutySettings};
+use crate::notify::slack::{SlackChannel, SlackSettings};
+use crate::notify::sms::{SmsChannel, SmsSettings};
 use crate::notify::webhook::{WebhookChannel, WebhookSettings};
 
 /// The implicit channel every configuration has.
 pub const LOG_CHANNEL: &str = "log";
 const MAX_CHANNELS: usize = 64;
+/// The channel kinds, as errors list them.
+const KINDS: &str = "`webhook`, `email`, `log`, `file`, `slack`, `sms`, `pagerduty`";
 
 /// One `[[channels]]` entry as written.
 #[derive(Debug, Default, Deserialize)]
@@ -45,7 +50,7 @@ pub(super) struct FileChannelEntry {
     pub path: Option<PathBuf>,
     pub max_line_bytes: Option<usize>,
     /// email: the SMTP server, its TLS mode, the login (password from env or file only),
-    /// sender, recipients, and a private CA to trust instead of the system roots.
+    /// sender, recipients (`from` and `to` are shared with sms), and a private CA to trust instead of the system roots.
     pub host: Option<String>,
     pub port: Option<u16>,
     pub tls: Option<String>,
@@ -55,6 +60,17 @@ pub(super) struct FileChannelEntry {
     pub from: Option<String>,
     pub to: Option<Vec<String>>,
     pub ca_file: Option<PathBuf>,
+    /// sms (Twilio): the account, its auth token, the sender, the recipients.
+    pub account_sid: Option<String>,
+    pub auth_token_env: Option<String>,
+    pub auth_token_file: Option<PathBuf>,
+    pub messaging_service_sid: Option<String>,
+    /// sms, pagerduty: the provider's base URL.
+    pub base_url: Option<String>,
+    /// pagerduty: the routing key and `payload.source`.
+    pub routing_key_env: Option<String>,
+    pub routing_key_file: Option<PathBuf>,
+    pub source: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -102,17 +118,48 @@ pub enum ChannelKind {
         timeout_ms: u64,
         ca_file: Option<PathBuf>,
     },
+    Slack {
+        url: Secret,
+        url_source: SecretSource,
+        timeout_ms: u64,
+    },
+    Sms {
+        account_sid: String,
+        auth_token: Secret,
+        auth_token_source: SecretSource,
+        from: Option<String>,
+        messaging_service_sid: Option<String>,
+        to: Vec<String>,
+        base_url: String,
+        timeout_ms: u64,
+    },
+    Pagerduty {
+        routing_key: Secret,
+        routing_key_source: SecretSource,
+        source: String,
+        base_url: String,
+        timeout_ms: u64,
+    },
 }
 
 impl ChannelKind {
-    /// The kind's name as written in `kind = "..."`.
+    /// The kind's name in the configuration (`webhook`, `slack`, ...).
     pub fn name(&self) -> &'static str {
         match self {
             ChannelKind::Webhook { .. } => "webhook",
             ChannelKind::Log => "log",
             ChannelKind::File { .. } => "file",
             ChannelKind::Email { .. } => "email",
+            ChannelKind::Slack { .. } => "slack",
+            ChannelKind::Sms { .. } => "sms",
+            ChannelKind::Pagerduty { .. } => "pagerduty",
         }
+    }
+
+    /// Whether channels of this kind act on acknowledgements (the same answer as their
+    /// `Channel::wants(Acknowledged)`; a test holds them together).
+    pub fn takes_acknowledgements(&self) -> bool {
+        matches!(self, ChannelKind::Pagerduty { .. })
     }
 }
 
@@ -131,6 +178,15 @@ impl NotifyConfig {
             .get(level.as_str())
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// The channels an acknowledgement is sent to (when they were told the alert fired).
+    pub fn acknowledging_channels(&self) -> Vec<String> {
+        self.channels
+            .iter()
+            .filter(|c| c.kind.takes_acknowledgements())
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     pub fn has_channel(&self, name: &str) -> bool {
@@ -207,6 +263,60 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
                     to: to.clone(),
                     timeout_ms: *timeout_ms,
                     ca_file: ca_file.clone(),
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Slack {
+            url, timeout_ms, ..
+        } => Arc::new(
+            SlackChannel::new(
+                &c.name,
+                SlackSettings {
+                    url: url.clone(),
+                    timeout_ms: *timeout_ms,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Sms {
+            account_sid,
+            auth_token,
+            from,
+            messaging_service_sid,
+            to,
+            base_url,
+            timeout_ms,
+            ..
+        } => Arc::new(
+            SmsChannel::new(
+                &c.name,
+                SmsSettings {
+                    account_sid: account_sid.clone(),
+                    auth_token: auth_token.clone(),
+                    from: from.clone(),
+                    messaging_service_sid: messaging_service_sid.clone(),
+                    to: to.clone(),
+                    base_url: base_url.clone(),
+                    timeout_ms: *timeout_ms,
+                },
+            )
+            .map_err(bad)?,
+        ),
+        ChannelKind::Pagerduty {
+            routing_key,
+            source,
+            base_url,
+            timeout_ms,
+            ..
+        } => Arc::new(
+            PagerDutyChannel::new(
+                &c.name,
+                PagerDutySettings {
+                    routing_key: routing_key.clone(),
+                    source: source.clone(),
+                    base_url: base_url.clone(),
+                    timeout_ms: *timeout_ms,
                 },
             )
             .map_err(bad)?,
@@ -303,12 +413,10 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             "must be 1 to 64 characters of a-z, 0-9, `-` and `_`",
         ));
     }
-    let kind = e.kind.as_deref().ok_or_else(|| {
-        ConfigError::new(
-            at("kind"),
-            "is required: `webhook`, `email`, `log` or `file`",
-        )
-    })?;
+    let kind = e
+        .kind
+        .as_deref()
+        .ok_or_else(|| ConfigError::new(at("kind"), format!("is required: {KINDS}")))?;
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
         let set = [
             ("url_env", e.url_env.is_some()),
@@ -328,6 +436,14 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ("from", e.from.is_some()),
             ("to", e.to.is_some()),
             ("ca_file", e.ca_file.is_some()),
+            ("account_sid", e.account_sid.is_some()),
+            ("auth_token_env", e.auth_token_env.is_some()),
+            ("auth_token_file", e.auth_token_file.is_some()),
+            ("messaging_service_sid", e.messaging_service_sid.is_some()),
+            ("base_url", e.base_url.is_some()),
+            ("routing_key_env", e.routing_key_env.is_some()),
+            ("routing_key_file", e.routing_key_file.is_some()),
+            ("source", e.source.is_some()),
         ];
         match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             Some((k, _)) => Err(ConfigError::new(
@@ -415,11 +531,14 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 max_line_bytes: e.max_line_bytes.unwrap_or(65_536),
             }
         }
+        "slack" => super::channels_providers::slack(l, i, &e, &only)?,
+        "sms" => super::channels_providers::sms(l, i, &e, &only)?,
+        "pagerduty" => super::channels_providers::pagerduty(l, i, &e, &only)?,
         other => {
             return Err(ConfigError::new(
                 at("kind"),
                 format!(
-                    "`{}` is not a channel kind; allowed: `webhook`, `email`, `log`, `file`",
+                    "`{}` is not a channel kind; allowed: {KINDS}",
                     crate::util::sanitize_untrusted(other.as_bytes(), 40)
                 ),
             ));
@@ -566,3 +685,7 @@ mod tests {
         assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 }
+
+#[cfg(test)]
+#[path = "channels_providers_tests.rs"]
+mod provider_tests;

@@ -95,6 +95,22 @@ mod tests {
     fn fully_populated(dir: &std::path::Path) -> Config {
         let pw = dir.join("pw");
         std::fs::write(&pw, "S3cret-file-pass!\n").unwrap();
+        for (f, v) in [
+            (
+                "slack",
+                "https://hooks.slack.com/services/T0/B0/S3cret-slack-hook",
+            ),
+            ("twilio", "S3cret-twilio-token"),
+            ("pd", "S3cretPagerDutyKey0123456789abcd"),
+        ] {
+            std::fs::write(dir.join(f), v).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o600))
+                    .unwrap();
+            }
+        }
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, "not checked at load").unwrap();
         // The email channel's CA is read when the channel is built at load: a real one.
@@ -122,7 +138,18 @@ mod tests {
              [[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"smtp.example\"\n\
              port = 2587\ntls = \"starttls\"\nusername = \"alerts\"\npassword_file = \"{pw}\"\n\
              from = \"alerts@example.org\"\nto = [\"ops@example.org\"]\ntimeout_ms = 5000\n\
-             ca_file = \"{smtp_ca}\"\n",
+             ca_file = \"{smtp_ca}\"\n\
+             [[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_file = \"{d}/slack\"\n\
+             timeout_ms = 5000\n\
+             [[channels]]\nname = \"sms\"\nkind = \"sms\"\naccount_sid = \"AC{sid}\"\n\
+             auth_token_file = \"{d}/twilio\"\nfrom = \"+15005550006\"\nto = [\"+15551230001\"]\n\
+             base_url = \"https://api.twilio.com\"\n\
+             [[channels]]\nname = \"sms2\"\nkind = \"sms\"\naccount_sid = \"AC{sid}\"\n\
+             auth_token_file = \"{d}/twilio\"\nmessaging_service_sid = \"MG{sid}\"\n\
+             to = [\"+15551230001\"]\n\
+             [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_file = \"{d}/pd\"\n\
+             source = \"host-a\"\nbase_url = \"https://events.pagerduty.com\"\n",
+            sid = "0123456789abcdef".repeat(2),
             d = dir.display(),
             pw = pw.display(),
             ca = ca.display(),

@@ -6,18 +6,25 @@
 pub mod email;
 pub mod email_message;
 pub mod file;
+pub(crate) mod http;
 pub mod log;
+pub mod pagerduty;
+pub mod slack;
+pub mod sms;
 pub mod webhook;
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::alerts::NotificationBody;
+use crate::alerts::{NotificationBody, NotificationKind};
 
 pub use email::{EmailChannel, EmailSettings, TlsMode};
 pub use file::{FileChannel, FileSettings};
 pub use log::LogChannel;
+pub use pagerduty::{PagerDutyChannel, PagerDutySettings};
+pub use slack::{SlackChannel, SlackSettings};
+pub use sms::{SmsChannel, SmsSettings};
 pub use webhook::{SIGNATURE_HEADER, WebhookChannel, WebhookSettings};
 
 /// A channel's settings cannot work: names the channel and the setting, never a secret.
@@ -82,6 +89,13 @@ pub trait Channel: Send + Sync {
     fn name(&self) -> &str;
     /// Its kind (`webhook`, `log`, `file`, ...).
     fn kind(&self) -> &'static str;
+    /// Whether the channel acts on notifications of this kind. By default every kind but
+    /// `acknowledged` (only a channel with its own incident state, PagerDuty, takes
+    /// acknowledgements). The outbox never calls `send` with a kind the channel does not
+    /// want: it records the row as delivered with "not sent".
+    fn wants(&self, kind: NotificationKind) -> bool {
+        kind != NotificationKind::Acknowledged
+    }
     /// Send one notification once, within the channel's own timeout.
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery>;
 }

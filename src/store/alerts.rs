@@ -10,7 +10,9 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{Store, StoreError};
-use crate::alerts::{AlertSnapshot, AlertState, Level, NotificationBody, alert_id};
+use crate::alerts::{
+    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, alert_id,
+};
 use crate::clock::{Millis, rfc3339};
 
 /// One stored alert (one episode of a fingerprint). `seq` is 0 until inserted.
@@ -423,28 +425,47 @@ impl AlertTx<'_> {
         alert: i64,
         channel: &str,
     ) -> Result<Option<Millis>, StoreError> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT MAX(n.next_attempt_ms) FROM notifications n
-                 JOIN notification_alerts na ON na.notification = n.id
-                 WHERE na.alert = ?1 AND n.channel = ?2 AND n.kind = 'firing'
-                   AND n.state = 'pending'",
-            )?
-            .query_row(params![alert, channel], |r| r.get(0))?)
+        pending_firing_due(&self.tx, alert, channel)
     }
 
     /// The channels that were sent (or are being sent) a `firing` notification of an alert:
     /// where its `resolved` notification goes.
     pub fn firing_channels(&self, alert: i64) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT DISTINCT n.channel FROM notifications n
-             JOIN notification_alerts na ON na.notification = n.id
-             WHERE na.alert = ?1 AND n.kind = 'firing' ORDER BY n.channel",
-        )?;
-        let rows = stmt.query_map([alert], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        firing_channels(&self.tx, alert)
     }
+}
+
+fn pending_firing_due(
+    conn: &Connection,
+    alert: i64,
+    channel: &str,
+) -> Result<Option<Millis>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MAX(n.next_attempt_ms) FROM notifications n
+             JOIN notification_alerts na ON na.notification = n.id
+             WHERE na.alert = ?1 AND n.channel = ?2 AND n.kind = 'firing'
+               AND n.state = 'pending'",
+        )?
+        .query_row(params![alert, channel], |r| r.get(0))?)
+}
+
+fn firing_channels(conn: &Connection, alert: i64) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT n.channel FROM notifications n
+         JOIN notification_alerts na ON na.notification = n.id
+         WHERE na.alert = ?1 AND n.kind = 'firing' ORDER BY n.channel",
+    )?;
+    let rows = stmt.query_map([alert], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Who is told of an acknowledgement: the channels that take acknowledgements (by name),
+/// among those told the alert fired, within `deadline` of it.
+#[derive(Debug, Clone, Default)]
+pub struct AckNotice<'a> {
+    pub channels: &'a [String],
+    pub deadline_ms: Millis,
 }
 
 impl Store {
@@ -548,12 +569,15 @@ impl Store {
         }))
     }
 
-    /// Acknowledge an open alert (stops its repeats), recording who and when.
+    /// Acknowledge an open alert (stops its repeats), recording who and when, and, in the
+    /// same transaction, an `acknowledged` notification to each of `notice.channels` that
+    /// was told the alert fired (never before that firing notification is due).
     pub fn alert_acknowledge(
         &self,
         seq: i64,
         actor: &str,
         now: Millis,
+        notice: &AckNotice<'_>,
     ) -> Result<AlertChange, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -574,9 +598,31 @@ impl Store {
         )?
         .execute(params![seq, now, actor])?;
         add_event(&tx, seq, now, "acknowledged", Some(actor), None)?;
-        tx.commit()?;
         row.acknowledged_ms = Some(now);
         row.acknowledged_by = Some(actor.to_string());
+        for channel in firing_channels(&tx, seq)? {
+            if !notice.channels.contains(&channel) {
+                continue;
+            }
+            let body = NotificationBody {
+                kind: NotificationKind::Acknowledged,
+                group_key: row.monitor.clone(),
+                group_labels: BTreeMap::from([("monitor".to_string(), row.monitor.clone())]),
+                dedup_key: row.episode.clone(),
+                alerts: vec![row.snapshot()],
+            };
+            let due = pending_firing_due(&tx, seq, &channel)?.map_or(now, |d| d.max(now));
+            enqueue_notification_at(
+                &tx,
+                &channel,
+                &body,
+                &[seq],
+                now,
+                due,
+                due + notice.deadline_ms,
+            )?;
+        }
+        tx.commit()?;
         Ok(AlertChange::Done(Box::new(row)))
     }
 

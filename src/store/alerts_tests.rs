@@ -204,18 +204,22 @@ fn detail_acknowledge_note_and_prune() {
         })
         .unwrap();
     assert!(matches!(
-        store.alert_acknowledge(a.seq, "alice", 2_000).unwrap(),
+        store.alert_acknowledge(a.seq, "alice", 2_000, &Default::default()).unwrap(),
         AlertChange::Done(r) if r.acknowledged_by.as_deref() == Some("alice")
     ));
     assert_eq!(
-        store.alert_acknowledge(a.seq, "bob", 2_500).unwrap(),
+        store
+            .alert_acknowledge(a.seq, "bob", 2_500, &Default::default())
+            .unwrap(),
         AlertChange::AlreadyAcknowledged {
             by: "alice".into(),
             at_ms: 2_000
         }
     );
     assert_eq!(
-        store.alert_acknowledge(99, "bob", 2_500).unwrap(),
+        store
+            .alert_acknowledge(99, "bob", 2_500, &Default::default())
+            .unwrap(),
         AlertChange::NotFound
     );
     store.alert_note(a.seq, "bob", "looking", 3_000).unwrap();
@@ -246,7 +250,9 @@ fn detail_acknowledge_note_and_prune() {
     let mut r = row("b", Level::Warning, AlertState::Resolved, 100);
     insert(&store, &mut r);
     assert_eq!(
-        store.alert_acknowledge(r.seq, "bob", 2_500).unwrap(),
+        store
+            .alert_acknowledge(r.seq, "bob", 2_500, &Default::default())
+            .unwrap(),
         AlertChange::Resolved
     );
     assert_eq!(store.alerts_prune_resolved(104).unwrap(), 1);

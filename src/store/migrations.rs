@@ -203,6 +203,57 @@ const MIGRATIONS: &[&str] = &[
         response_ms INTEGER
     );
     CREATE INDEX uptime_samples_monitor_at ON uptime_samples(monitor, at_ms);",
+    // 9: notifications of kind `acknowledged` (PagerDuty acknowledge). SQLite cannot
+    // change a CHECK in place, and dropping `notifications` with foreign keys on would
+    // cascade into its children, so the three outbox tables are rebuilt side by side, the
+    // old ones dropped children first, and the new ones renamed (which rewrites the
+    // children's references).
+    "CREATE TABLE notifications_v9 (
+        id             INTEGER PRIMARY KEY,
+        channel        TEXT    NOT NULL,
+        kind           TEXT    NOT NULL
+            CHECK (kind IN ('firing', 'repeat', 'resolved', 'acknowledged', 'test')),
+        dedup_key      TEXT    NOT NULL,
+        body           TEXT    NOT NULL,
+        state          TEXT    NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        created_ms     INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL,
+        deadline_ms    INTEGER NOT NULL,
+        claimed_by     TEXT,
+        lease_until_ms INTEGER,
+        delivered_ms   INTEGER,
+        last_error     TEXT
+    );
+    INSERT INTO notifications_v9 SELECT id, channel, kind, dedup_key, body, state, attempts,
+        created_ms, next_attempt_ms, deadline_ms, claimed_by, lease_until_ms, delivered_ms,
+        last_error FROM notifications;
+    CREATE TABLE notification_alerts_v9 (
+        notification INTEGER NOT NULL REFERENCES notifications_v9(id) ON DELETE CASCADE,
+        alert        INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        PRIMARY KEY (notification, alert)
+    ) WITHOUT ROWID;
+    INSERT INTO notification_alerts_v9 SELECT notification, alert FROM notification_alerts;
+    CREATE TABLE notification_attempts_v9 (
+        id           INTEGER PRIMARY KEY,
+        notification INTEGER NOT NULL REFERENCES notifications_v9(id) ON DELETE CASCADE,
+        at_ms        INTEGER NOT NULL,
+        outcome      TEXT    NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed')),
+        status       INTEGER,
+        detail       TEXT
+    );
+    INSERT INTO notification_attempts_v9 SELECT id, notification, at_ms, outcome, status, detail
+        FROM notification_attempts;
+    DROP TABLE notification_attempts;
+    DROP TABLE notification_alerts;
+    DROP TABLE notifications;
+    ALTER TABLE notifications_v9 RENAME TO notifications;
+    ALTER TABLE notification_alerts_v9 RENAME TO notification_alerts;
+    ALTER TABLE notification_attempts_v9 RENAME TO notification_attempts;
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_ms);
+    CREATE INDEX notifications_channel ON notifications(channel, state);
+    CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
+    CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
 ];
 
 pub fn latest() -> i64 {
@@ -235,4 +286,57 @@ pub fn apply(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         tracing::info!(version, "applied database migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_9_keeps_the_outbox_and_its_cascades_and_takes_acknowledged() {
+        let tmp = tempfile::tempdir().unwrap();
+        let conn = Connection::open(tmp.path().join("s.db")).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for sql in &MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO notifications (id, channel, kind, dedup_key, body, state, created_ms,
+                next_attempt_ms, deadline_ms) VALUES (7, 'pd', 'firing', 'k', '{}', 'pending', 1, 1, 2);
+             INSERT INTO notification_attempts (notification, at_ms, outcome) VALUES (7, 1, 'retry');",
+        )
+        .unwrap();
+        apply(&conn, tmp.path()).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM notification_attempts WHERE notification = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        conn.execute(
+            "INSERT INTO notifications (channel, kind, dedup_key, body, state, created_ms,
+                next_attempt_ms, deadline_ms) VALUES ('pd', 'acknowledged', 'k', '{}', 'pending', 1, 1, 2)",
+            [],
+        )
+        .unwrap();
+        let schema: String = conn
+            .query_row(
+                "SELECT group_concat(sql, ' ') FROM sqlite_schema WHERE name LIKE 'notification%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!schema.contains("_v9"), "{schema}");
+        conn.execute("DELETE FROM notifications WHERE id = 7", [])
+            .unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM notification_attempts", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 0, "the cascade still holds");
+    }
 }

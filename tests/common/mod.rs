@@ -6,11 +6,13 @@
 //! - `netns`: network namespaces with veth pairs and nftables, for scans of other hosts.
 //! - `sinks`: a recording HTTP receiver for notification channels, answering from a script.
 //! - `smtp`: a real SMTP server (aiosmtpd, tests/smtp/server.py) with a test CA and AUTH.
+//! - `providers`: fakes of Slack's, Twilio's and PagerDuty's APIs that check request shapes.
 //! - this file: `Scratch`, a temporary state directory and scratch space per test.
 #![allow(dead_code)]
 
 pub mod mcp;
 pub mod netns;
+pub mod providers;
 pub mod sim;
 pub mod sinks;
 pub mod smtp;

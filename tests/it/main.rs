@@ -6,6 +6,7 @@
 mod common;
 
 mod cert_check;
+mod channels_providers;
 mod cli;
 mod config_parity;
 mod containers_docker;

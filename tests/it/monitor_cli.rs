@@ -479,17 +479,22 @@ async fn serve_demo_runs_demo_monitors_whose_alerts_appear_without_setup() {
     use crate::common::mcp::{Era, call, stdio_client_args};
     let scratch = Scratch::new();
     let client = stdio_client_args(&scratch.env(), &["serve", "--demo"], Era::Legacy).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let report = loop {
         let r = call(&client, "alert_status", serde_json::json!({})).await;
         let report = r.structured_content.expect("alert_status report");
+        // Finished runs (a run in progress has a last_run but no outcome yet).
         let ran = report["monitors"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|m| m["last_run"].is_string())
+            .filter(|m| m["last_outcome"].is_string())
             .count();
-        if ran >= 4 && report["firing"].as_object().is_some_and(|f| !f.is_empty()) {
+        // The seeded day holds a level-15 exploit: an emergency incident alert.
+        let emergency = report["firing"]["emergency"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["code"] == "incident_open"));
+        if ran >= 4 && emergency {
             break report;
         }
         assert!(
@@ -512,12 +517,6 @@ async fn serve_demo_runs_demo_monitors_whose_alerts_appear_without_setup() {
     ] {
         assert!(names.contains(&m), "{m} missing: {names:?}");
     }
-    // The seeded day holds a level-15 exploit: an emergency incident alert.
-    let emergency = report["firing"]["emergency"].as_array();
-    assert!(
-        emergency.is_some_and(|a| a.iter().any(|a| a["code"] == "incident_open")),
-        "{report:#}"
-    );
     let res = client
         .read_resource(rmcp::model::ReadResourceRequestParams::new(
             "secops://alerts/firing",

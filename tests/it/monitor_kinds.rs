@@ -452,6 +452,7 @@ async fn a_newly_opened_port_keeps_alerting_until_acknowledged_or_closed() {
         &secops_mcp::clock::SystemClock,
         &a1.id(),
         "alice",
+        &[],
     )
     .unwrap();
     drop(l2);

@@ -57,8 +57,9 @@ impl SecopsServer {
     ) -> CallToolResult {
         let caller = self.caller(&context);
         let store = self.context().store.clone();
+        let ack = self.context().config.notify.acknowledging_channels();
         answer(args, async |a: UpdateArgs| {
-            crate::alerts::update::run(&store, &SystemClock, &caller.0, &a)
+            crate::alerts::update::run(&store, &SystemClock, &caller.0, &a, &ack)
         })
         .await
     }

@@ -1,0 +1,128 @@
+//! Tests of the provider channel kinds (`slack`, `sms`, `pagerduty`) in `[[channels]]`.
+
+use super::super::Config;
+use std::collections::BTreeMap;
+
+fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, super::ConfigError> {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([(
+            "SECOPS_STATE_DIR".to_string(),
+            "/tmp/secops-test-state".to_string(),
+        )])
+        .collect();
+    Config::from_toml_str(toml, &env)
+}
+
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+
+#[test]
+fn slack_sms_and_pagerduty_load_their_secrets_and_never_show_them() {
+    let toml = format!(
+        "[[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
+         [[channels]]\nname = \"phones\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+         auth_token_env = \"TW\"\nmessaging_service_sid = \"MG0123456789abcdef0123456789abcdef\"\n\
+         to = [\"+15551230001\", \"+447700900123\"]\n\
+         [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD\"\n\
+         [routing]\nemergency = [\"chat\", \"phones\", \"pd\"]\n"
+    );
+    let c = load(
+        &toml,
+        &[
+            (
+                "SLACK_URL",
+                "https://hooks.slack.com/services/T1/B1/sl4ckS3cretPath",
+            ),
+            ("TW", "tw1l10S3cret"),
+            ("PD", "pdR0ut1ngS3cretKey000000000000aa"),
+        ],
+    )
+    .unwrap();
+    let built = c.notify.build().unwrap();
+    assert_eq!(built.len(), 4);
+    assert_eq!(c.notify.acknowledging_channels(), ["pd"]);
+    // The configuration's answer and the channel's own agree for every kind.
+    for cfg in &c.notify.channels {
+        let ch = &built[&cfg.name];
+        assert_eq!(ch.kind(), cfg.kind.name());
+        assert_eq!(
+            ch.wants(crate::alerts::NotificationKind::Acknowledged),
+            cfg.kind.takes_acknowledgements(),
+            "{}",
+            cfg.name
+        );
+    }
+    match &c.notify.channels[2].kind {
+        super::ChannelKind::Pagerduty {
+            source, base_url, ..
+        } => {
+            assert!(!source.is_empty());
+            assert_eq!(base_url, "https://events.pagerduty.com");
+        }
+        k => panic!("{k:?}"),
+    }
+    let shown = c.masked().to_string() + &format!("{c:?}");
+    for s in [
+        "sl4ckS3cretPath",
+        "tw1l10S3cret",
+        "pdR0ut1ngS3cretKey",
+        "hooks.slack.com",
+    ] {
+        assert!(!shown.contains(s), "{s} shown: {shown}");
+    }
+    assert!(
+        shown.contains("+447700900123") && shown.contains("SLACK_URL"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_provider_channels_name_the_key() {
+    let env: &[(&str, &str)] = &[
+        ("U", "https://hooks.slack.com/x"),
+        ("T", "tok3n"),
+        ("K", "k3y"),
+    ];
+    let sms = |extra: &str| {
+        format!(
+            "[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+             auth_token_env = \"T\"\nfrom = \"+15005550006\"\n{extra}"
+        )
+    };
+    let cases: Vec<(String, &str)> = vec![
+        ("[[channels]]\nname = \"c\"\nkind = \"slack\"\n".into(), "channels[0].url_env"),
+        (
+            "[[channels]]\nname = \"c\"\nkind = \"slack\"\nurl_env = \"U\"\nsource = \"x\"\n".into(),
+            "channels[0].source",
+        ),
+        (sms(""), "channels[0].to"),
+        (sms("to = [\"+15551230001\", \"0800\"]\n"), "channels[0].to[1]"),
+        (sms("to = [\"+15551230001\"]\nbase_url = \"http://api.twilio.example\"\n"), "channels[0] (p)"),
+        (
+            "[[channels]]\nname = \"p\"\nkind = \"sms\"\nauth_token_env = \"T\"\n".into(),
+            "channels[0].account_sid",
+        ),
+        (
+            format!("[[channels]]\nname = \"p\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n"),
+            "channels[0].auth_token_env",
+        ),
+        ("[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\n".into(), "channels[0].routing_key_env"),
+        (
+            "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\nto = [\"+1555\"]\n".into(),
+            "channels[0].to",
+        ),
+        (
+            "[[channels]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_env = \"K\"\n\
+             base_url = \"http://events.example\"\n".into(),
+            "channels[0] (d)",
+        ),
+    ];
+    for (toml, key) in &cases {
+        let e = load(toml, env).unwrap_err();
+        assert_eq!(e.key, *key, "{toml}: {e}");
+        for s in ["tok3n", "k3y"] {
+            assert!(!e.to_string().contains(s), "{e}");
+        }
+    }
+}
