@@ -14,9 +14,11 @@ use crate::checks::containers::ContainersDeps;
 use crate::checks::host::HostThresholds;
 use crate::checks::scan::{ScanDeps, ScanLimiter, Scope};
 use crate::checks::wazuh_health::HealthDeps;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::incidents::{IncidentDeps, IngestStatus};
 use crate::metrics::Metrics;
+use crate::selfwatch::SelfWatch;
 use crate::shutdown::InFlight;
 use crate::store::Store;
 use crate::wazuh::{IndexerClient, ManagerClient, ManagerOptions};
@@ -32,7 +34,11 @@ pub struct AppContext {
     /// check_cert engines trusting the manager's and the indexer's CA files.
     pub wazuh_certs: Option<CertChecker>,
     pub indexer_certs: Option<CertChecker>,
-    pub metrics: Metrics,
+    /// The Prometheus registry; shared with the monitoring engine (runs, sends) and, at
+    /// scrape time, reading the store's alert and outbox counts.
+    pub metrics: Arc<Metrics>,
+    /// The server's own recent refusals and tool calls, read by the `self` monitor kind.
+    pub selfwatch: SelfWatch,
     /// `serve --demo`: demo-friendly defaults and, later, the built-in Wazuh simulator.
     pub demo: bool,
     /// Tool calls in progress, so shutdown can let them finish.
@@ -47,6 +53,9 @@ pub struct AppContext {
     pub reconciled: tokio::sync::OnceCell<()>,
     /// One incident ingest or update at a time (tool calls and the background task).
     pub ingest_lock: tokio::sync::Mutex<()>,
+    /// The uptime monitors' HTTP client (one connection pool for all of them), built on
+    /// first use.
+    uptime_prober: std::sync::OnceLock<Result<crate::checks::uptime::UptimeProber, String>>,
 }
 
 impl AppContext {
@@ -107,6 +116,15 @@ impl AppContext {
         let scan_scope = Scope::clone(&config.scan_allow);
         let scan_limiter = ScanLimiter::new(config.scan_rate_per_minute);
         let gate = crate::remediation::Gate::new(&config, store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let metrics = Arc::new(Metrics::new());
+        let channels: Vec<String> = config
+            .notify
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        metrics.collect_monitoring(store.clone(), clock.clone(), channels);
         Ok(Arc::new(Self {
             scan_scope,
             scan_limiter,
@@ -118,17 +136,30 @@ impl AppContext {
             indexer,
             wazuh_certs,
             indexer_certs,
-            metrics: Metrics::new(),
+            metrics,
+            selfwatch: SelfWatch::new(clock),
             demo,
             inflight: InFlight::default(),
             gate,
             reconciled: tokio::sync::OnceCell::new(),
             ingest_lock: tokio::sync::Mutex::new(()),
+            uptime_prober: std::sync::OnceLock::new(),
         }))
     }
 }
 
 impl AppContext {
+    /// The shared uptime prober (trusting the system roots, or `tls.extra_ca_file`).
+    pub fn uptime_prober(&self) -> Result<&crate::checks::uptime::UptimeProber, String> {
+        self.uptime_prober
+            .get_or_init(|| {
+                crate::checks::uptime::UptimeProber::new(self.config.extra_ca_file.as_deref())
+                    .map_err(|e| format!("uptime prober (tls.extra_ca_file): {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// What check_cert needs, borrowed from the context.
     pub fn cert_deps(&self) -> CertDeps<'_> {
         CertDeps {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod remediation;
+pub mod selfwatch;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -1,12 +1,14 @@
 //! The `secops-mcp` command line: parse it, load the configuration, dispatch to the
-//! subcommand's file in `cli/` (`serve`, `check`, `config check`, `approve`, `audit`, `sim`).
+//! subcommand's file in `cli/` (`serve`, `monitor`, `alerts`, `check`, `config check`, `approve`, `audit`, `channels`, `sim`).
 
 mod cli;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{AuditCommand, ChannelsCommand, CheckCommand, Cli, Command, ConfigCommand, exit};
+use cli::{
+    AlertsCommand, AuditCommand, ChannelsCommand, CheckCommand, Cli, Command, ConfigCommand, exit,
+};
 use secops_mcp::config::Config;
 
 fn main() -> ExitCode {
@@ -72,6 +74,14 @@ fn main() -> ExitCode {
             Command::Channels(ChannelsCommand::Test { name }) => {
                 cli::channels::test(config, &name).await
             }
+            Command::Monitor(args) => cli::monitor::run(config, args, demo).await,
+            Command::Alerts(AlertsCommand::List { since, json }) => {
+                cli::alerts::list(config, since, json)
+            }
+            Command::Alerts(AlertsCommand::Show { id, json }) => {
+                cli::alerts::show(config, &id, json)
+            }
+            Command::Alerts(AlertsCommand::Ack { id, note }) => cli::alerts::ack(config, &id, note),
         }
     });
     match result {

@@ -102,6 +102,8 @@ pub struct Outbox {
     clock: Arc<dyn Clock>,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    /// Where every attempt is counted (`notifications_sent`), once set.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 /// What to do with one row after its attempt.
@@ -124,7 +126,13 @@ impl Outbox {
             clock,
             settings,
             wake: Arc::new(Notify::new()),
+            metrics: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Count every attempt in `metrics` from now on (the first call wins).
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
     }
 
     pub fn settings(&self) -> &OutboxSettings {
@@ -255,6 +263,14 @@ impl Outbox {
             detail = %d.attempt.detail,
             "notification attempt"
         );
+        if let Some(m) = self.metrics.get() {
+            let outcome = match d.attempt.outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::Retry { .. } => "retry",
+                AttemptOutcome::Dead => "dead",
+            };
+            m.notification_attempt(&row.channel, outcome);
+        }
         if matches!(d.attempt.outcome, AttemptOutcome::Dead) {
             tracing::warn!(
                 notification = row.id,

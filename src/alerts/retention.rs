@@ -1,6 +1,6 @@
 //! Retention: the daily clean-up of what monitoring writes. Monitor runs, resolved alerts
 //! (with their timelines) and delivered or dead-lettered notifications (with their
-//! attempts) older than `retention_days` (default 30) are deleted; pending notifications,
+//! attempts) and uptime samples older than `retention_days` (default 30) are deleted; pending notifications,
 //! open alerts, each monitor's newest run and the audit log are never pruned.
 
 use serde::Serialize;
@@ -17,6 +17,7 @@ pub struct Pruned {
     pub monitor_runs: usize,
     pub alerts: usize,
     pub notifications: usize,
+    pub uptime_samples: usize,
 }
 
 /// Delete what finished more than `retention_days` before `now_ms`.
@@ -26,6 +27,7 @@ pub fn prune(store: &Store, now_ms: Millis, retention_days: u32) -> Result<Prune
         monitor_runs: store.delete_monitor_runs_before(cutoff)?,
         notifications: store.outbox_prune_finished(cutoff)?,
         alerts: store.alerts_prune_resolved(cutoff)?,
+        uptime_samples: store.uptime_prune_before(cutoff)?,
     })
 }
 
@@ -92,6 +94,12 @@ mod tests {
         // 40 days ago: a run, an alert that fired (delivered) and resolved (one pending).
         one_run(&store, clock.now_ms());
         one_run(&store, clock.now_ms() + 1_000);
+        store
+            .uptime_record("web", clock.now_ms(), true, Some(12))
+            .unwrap();
+        store
+            .uptime_record("web", clock.now_ms() + 39 * DAY_MS, true, Some(12))
+            .unwrap();
         evaluate(&store, &clock, &p, &[obs(Some(Level::Critical))]).unwrap();
         let claimed = store.outbox_claim("t", clock.now_ms(), 60_000, 10).unwrap();
         assert_eq!(claimed.len(), 1);
@@ -117,7 +125,8 @@ mod tests {
             Pruned {
                 monitor_runs: 1,
                 alerts: 1,
-                notifications: 1
+                notifications: 1,
+                uptime_samples: 1,
             },
             "the newest run stays; the resolve notification is still pending"
         );

@@ -67,14 +67,56 @@ impl From<&AlertRow> for AlertView {
     }
 }
 
-/// A monitor's last run.
+/// A monitor: its schedule, next run (when configured here), last run and outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct MonitorView {
     pub name: String,
-    pub last_run: String,
+    /// The monitor's kind; none for a monitor no longer in the configuration.
+    pub kind: Option<String>,
+    /// `every 60s`, `cron "0 2 * * *" UTC`.
+    pub schedule: Option<String>,
+    pub enabled: bool,
+    /// When it runs next (enabled monitors of this configuration).
+    pub next_run: Option<String>,
+    /// When its newest run started; none when it never ran.
+    pub last_run: Option<String>,
     pub running: bool,
     pub last_outcome: Option<String>,
     pub last_error: Option<String>,
+    /// Uptime monitors: uptime % and p95 response time over the last 24 hours and 7 days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uptime: Option<UptimeWindows>,
+}
+
+/// An uptime monitor's history over two windows.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct UptimeWindows {
+    pub last_24h: crate::store::uptime::UptimeStats,
+    pub last_7d: crate::store::uptime::UptimeStats,
+}
+
+/// A configured monitor, as the overview shows it beside its runs.
+#[derive(Debug, Clone)]
+pub struct ScheduledMonitor {
+    pub name: String,
+    pub kind: &'static str,
+    pub schedule: crate::monitor::Schedule,
+    pub enabled: bool,
+}
+
+impl ScheduledMonitor {
+    /// The configuration's monitors.
+    pub fn of_config(monitors: &[crate::config::MonitorConfig]) -> Vec<Self> {
+        monitors
+            .iter()
+            .map(|m| ScheduledMonitor {
+                name: m.name.clone(),
+                kind: m.kind(),
+                schedule: m.schedule.0.clone(),
+                enabled: m.enabled,
+            })
+            .collect()
+    }
 }
 
 /// Delivery health of one channel.
@@ -140,6 +182,7 @@ pub struct AlertStatusReport {
 pub fn run(
     store: &Store,
     now_ms: Millis,
+    configured: &[ScheduledMonitor],
     args: &StatusArgs,
 ) -> Result<AlertStatusReport, StatusError> {
     let now = time::OffsetDateTime::from_unix_timestamp_nanos(now_ms as i128 * 1_000_000)
@@ -151,7 +194,7 @@ pub fn run(
         None => None,
     };
     Ok(AlertStatusReport {
-        overview: overview(store, now_ms, since_ms)?,
+        overview: overview(store, now_ms, configured, since_ms)?,
         alert,
     })
 }
@@ -177,6 +220,7 @@ impl Summary for AlertStatusReport {
 pub fn overview(
     store: &Store,
     now_ms: Millis,
+    configured: &[ScheduledMonitor],
     resolved_since_ms: Millis,
 ) -> Result<AlertOverview, StatusError> {
     let mut firing: BTreeMap<String, Vec<AlertView>> = BTreeMap::new();
@@ -195,17 +239,7 @@ pub fn overview(
         .iter()
         .map(AlertView::from)
         .collect();
-    let monitors = store
-        .monitor_run_status()?
-        .into_iter()
-        .map(|s| MonitorView {
-            name: s.monitor,
-            last_run: rfc3339(s.last_run.started_ms),
-            running: s.last_run.finished_ms.is_none(),
-            last_outcome: s.last_outcome.map(|o| o.as_str().to_string()),
-            last_error: s.last_run.error,
-        })
-        .collect();
+    let monitors = monitor_views(store, now_ms, configured)?;
     let channels = store
         .outbox_health()?
         .into_iter()
@@ -224,6 +258,69 @@ pub fn overview(
         monitors,
         channels,
     })
+}
+
+/// The configured monitors in configuration order, then any other monitor with recorded
+/// runs (removed from the configuration since).
+fn monitor_views(
+    store: &Store,
+    now_ms: Millis,
+    configured: &[ScheduledMonitor],
+) -> Result<Vec<MonitorView>, StatusError> {
+    let mut runs = store.monitor_run_status()?;
+    let mut out = Vec::with_capacity(configured.len() + runs.len());
+    for m in configured {
+        let run = runs
+            .iter()
+            .position(|r| r.monitor == m.name)
+            .map(|i| runs.remove(i));
+        let next_run = if m.enabled {
+            let mut last = store.last_monitor_slot(&m.name, now_ms)?;
+            if last.is_none() && matches!(m.schedule, crate::monitor::Schedule::Cron { .. }) {
+                // As the scheduler counts a cron monitor that never ran: from now.
+                last = Some(now_ms - 1);
+            }
+            Some(rfc3339(m.schedule.next_after(&m.name, now_ms, last)))
+        } else {
+            None
+        };
+        out.push(MonitorView {
+            name: m.name.clone(),
+            kind: Some(m.kind.to_string()),
+            schedule: Some(m.schedule.describe()),
+            enabled: m.enabled,
+            next_run,
+            last_run: run.as_ref().map(|r| rfc3339(r.last_run.started_ms)),
+            running: run
+                .as_ref()
+                .is_some_and(|r| r.last_run.finished_ms.is_none()),
+            last_outcome: run
+                .as_ref()
+                .and_then(|r| r.last_outcome.map(|o| o.as_str().to_string())),
+            last_error: run.and_then(|r| r.last_run.error),
+            uptime: if m.kind == "uptime" {
+                Some(UptimeWindows {
+                    last_24h: store.uptime_stats(&m.name, now_ms - 86_400_000)?,
+                    last_7d: store.uptime_stats(&m.name, now_ms - 7 * 86_400_000)?,
+                })
+            } else {
+                None
+            },
+        });
+    }
+    out.extend(runs.into_iter().map(|s| MonitorView {
+        name: s.monitor,
+        kind: None,
+        schedule: None,
+        enabled: false,
+        next_run: None,
+        last_run: Some(rfc3339(s.last_run.started_ms)),
+        running: s.last_run.finished_ms.is_none(),
+        last_outcome: s.last_outcome.map(|o| o.as_str().to_string()),
+        last_error: s.last_run.error,
+        uptime: None,
+    }));
+    Ok(out)
 }
 
 /// One alert (`ALR-n`) with its timeline, oldest first.
@@ -367,7 +464,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let o = overview(&store, clock.now_ms(), 0).unwrap();
+        let o = overview(&store, clock.now_ms(), &[], 0).unwrap();
         assert_eq!(o.firing["critical"].len(), 1);
         assert_eq!(o.firing["warning"].len(), 1);
         assert!(o.pending.is_empty());
@@ -396,7 +493,7 @@ mod tests {
             "{:?}",
             d.timeline
         );
-        let o = overview(&store, clock.now_ms(), 0).unwrap();
+        let o = overview(&store, clock.now_ms(), &[], 0).unwrap();
         assert_eq!(o.recently_resolved.len(), 1);
         let e = detail(&store, "ALR-x").unwrap_err().to_string();
         assert!(e.contains("alert_id"), "{e}");

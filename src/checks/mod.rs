@@ -8,6 +8,7 @@ pub mod connections;
 pub mod containers;
 pub mod finding;
 pub mod host;
+pub mod open_incidents;
 pub mod scan;
 pub mod security_events;
 pub mod uptime;

@@ -71,3 +71,75 @@ pub async fn simulator_for(
     );
     Ok((config, Some(sim)))
 }
+
+/// The demo's own monitors, when the configuration has none: the simulator's Wazuh and
+/// its attack bursts, the simulator's certificates, and (`healthz`, under `serve --http`)
+/// the server's own /healthz, and (`serving`: this process answers MCP) the `self` kind;
+/// routed to the built-in `log` channel unless `[routing]` says otherwise.
+pub fn add_monitors(
+    config: &mut Config,
+    sim: Option<&Simulator>,
+    healthz: Option<&str>,
+    serving: bool,
+) -> anyhow::Result<()> {
+    if !config.monitors.is_empty() {
+        tracing::info!("demo mode: [[monitors]] are configured, no demo monitors added");
+        return Ok(());
+    }
+    let mut text = String::new();
+    if let Some(sim) = sim {
+        let manager = sim.manager_addr();
+        let indexer = sim.indexer_url();
+        let indexer = indexer.trim_start_matches("https://").trim_end_matches('/');
+        text.push_str(&format!(
+            "[[monitors]]\nname = \"demo-wazuh\"\nkind = \"wazuh\"\nevery = \"30s\"\n\n\
+             [[monitors]]\nname = \"demo-security-events\"\nkind = \"security_events\"\n\
+             every = \"30s\"\nwindow = \"5m\"\n\n\
+             [[monitors]]\nname = \"demo-certificates\"\nkind = \"certificates\"\n\
+             every = \"10m\"\ntargets = [\"{manager}\", \"{indexer}\"]\n\n"
+        ));
+    }
+    if let Some(url) = healthz {
+        text.push_str(&format!(
+            "[[monitors]]\nname = \"demo-healthz\"\nkind = \"uptime\"\nevery = \"30s\"\n\
+             url = \"{url}\"\nmax_response_ms = 500\n\n"
+        ));
+    }
+    if serving {
+        text.push_str("[[monitors]]\nname = \"demo-self\"\nkind = \"self\"\nevery = \"30s\"\n\n");
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    config.add_monitors(&text)?;
+    tracing::info!(
+        monitors = config.monitors.len(),
+        "demo mode: demo monitors added (alerts go to the log channel)"
+    );
+    Ok(())
+}
+
+/// Inject one of the simulator's attack scenarios (an SSH brute-force burst, a level-15
+/// exploit attempt, a file-integrity trickle, noise) after a minute and then every five,
+/// until `stop`: the demo's security_events monitor has something to see.
+pub fn spawn_attacks(
+    sim: std::sync::Arc<Simulator>,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_secs(60);
+        for n in 0u64.. {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let (name, count) = sim.inject_scenario(n);
+            tracing::info!(
+                scenario = name,
+                alerts = count,
+                "demo mode: simulator attack injected"
+            );
+            wait = std::time::Duration::from_secs(300);
+        }
+    })
+}

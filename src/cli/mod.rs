@@ -2,6 +2,7 @@
 //! place), the exit-code policy they all follow, logging setup and the signal handler; one
 //! file per subcommand runs it.
 
+pub mod alerts;
 pub mod approve;
 pub mod audit;
 pub mod channels;
@@ -9,6 +10,7 @@ pub mod check;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod monitor;
 pub mod render;
 pub mod serve;
 #[cfg(feature = "demo")]
@@ -38,6 +40,11 @@ Examples:
   secops-mcp approve sct1_...                  approve a planned destructive change (out of band)
   secops-mcp audit verify                      check the audit log's hash chain (exit 1 if broken)
   secops-mcp audit tail -n 50                  print recent audit entries
+  secops-mcp monitor                           run the [[monitors]] and deliver alerts (no MCP)
+  secops-mcp monitor --once                    every monitor once: a table, exit 0/1/2/3
+  secops-mcp alerts list                       firing, pending and recently resolved alerts
+  secops-mcp alerts ack ALR-12 --note 'on it'  acknowledge: repeated notifications stop
+  secops-mcp channels test ops-webhook         send one test notification, print the answer
 
 Configuration: a TOML file (--config or SECOPS_CONFIG) plus SECOPS_* environment variables;
 see README.md for the full reference.";
@@ -97,6 +104,53 @@ pub enum Command {
     /// Notification channels: list them, or send one test notification.
     #[command(subcommand)]
     Channels(ChannelsCommand),
+    /// Run the [[monitors]] and deliver their notifications, without MCP (for systemd or a
+    /// container); `--once`: every monitor once, as a table, exit 0/1/2/3 like a
+    /// monitoring plugin.
+    Monitor(MonitorArgs),
+    /// Our alerts (from the monitors): list, show one with its timeline, acknowledge.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// Observe every enabled monitor once, print a table and exit 0 ok, 1 warning,
+    /// 2 critical, 3 a monitor could not run; changes no alert and sends nothing.
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: print JSON instead of the table.
+    #[arg(long, requires = "once")]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum AlertsCommand {
+    /// Firing and pending alerts (most severe first), recently resolved ones, the monitors
+    /// with their last and next run, and delivery per channel.
+    List {
+        /// How far back "recently resolved" reaches: 30m, 24h (default), 7d, or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print JSON (alert_status's overview).
+        #[arg(long)]
+        json: bool,
+    },
+    /// One alert with its timeline (pending, firing, notifications, repeats, notes).
+    Show {
+        /// The alert's id, e.g. ALR-12.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert: its repeated notifications stop (audited as cli:<user>).
+    Ack {
+        /// The alert's id, e.g. ALR-12.
+        id: String,
+        /// A note to add with the acknowledgement.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,5 +1,5 @@
 //! `secops-mcp serve`: MCP over stdio (default) or streamable HTTP, with the periodic
-//! incident ingest beside it, until a signal drains and stops it.
+//! incident ingest and the configured monitors (under `--demo`, demo monitors) beside it, until a signal drains and stops it.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +16,27 @@ use super::ServeArgs;
 pub async fn run(config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
     // Keeps the demo simulator alive as long as the server runs.
     #[cfg(feature = "demo")]
-    let (config, _demo_sim) = super::demo::simulator_for(config, demo).await?;
+    let (config, demo_sim) = {
+        let (mut config, sim) = super::demo::simulator_for(config, demo).await?;
+        if demo {
+            // The own /healthz is watched when the port is known before binding.
+            let healthz = args.http.filter(|a| a.port() != 0).map(|a| {
+                let host = if a.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    a.ip().to_string()
+                };
+                let host = if a.is_ipv6() && !a.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("http://{host}:{}/healthz", a.port())
+            });
+            super::demo::add_monitors(&mut config, sim.as_ref(), healthz.as_deref(), true)?;
+        }
+        (config, sim.map(std::sync::Arc::new))
+    };
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
@@ -26,12 +46,44 @@ pub async fn run(config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<
     let shutdown = CancellationToken::new();
     secops_mcp::shutdown::on_signal_cancel(shutdown.clone());
     let ingest = spawn_incident_ingest(ctx.clone(), shutdown.child_token());
+    let monitoring = spawn_monitors(&ctx)?;
+    #[cfg(feature = "demo")]
+    let attacks = demo_sim
+        .clone()
+        .map(|s| super::demo::spawn_attacks(s, shutdown.child_token()));
     let result = serve_transport(ctx, args, shutdown).await;
     if let Some((stop, task)) = ingest {
         stop.cancel();
         let _ = task.await;
     }
+    if let Some((stop, task)) = monitoring {
+        stop.cancel();
+        let _ = task.await;
+    }
+    #[cfg(feature = "demo")]
+    if let Some(a) = attacks {
+        a.abort();
+    }
     result
+}
+
+/// The configured monitors and their delivery beside the transport, when any is enabled.
+fn spawn_monitors(
+    ctx: &Arc<AppContext>,
+) -> anyhow::Result<Option<(CancellationToken, tokio::task::JoinHandle<()>)>> {
+    let Some(engine) =
+        secops_mcp::monitor::start::engine(ctx, Arc::new(secops_mcp::clock::SystemClock))?
+    else {
+        return Ok(None);
+    };
+    let enabled = ctx.config.monitors.iter().filter(|m| m.enabled).count();
+    tracing::info!(
+        monitors = enabled,
+        "running the configured monitors beside MCP"
+    );
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    Ok(Some((token, tokio::spawn(engine.run(stop)))))
 }
 
 /// Ingest alerts into incidents every `incidents.ingest_interval_secs` until `stop`.

@@ -31,6 +31,14 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub channels: Vec<super::channels::FileChannelEntry>,
     pub routing: Option<super::channels::FileRouting>,
+    pub monitoring: Option<FileMonitoring>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileMonitoring {
+    pub retention_days: Option<u32>,
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -11,6 +11,7 @@ mod file;
 mod http;
 mod incidents;
 mod masked;
+mod monitoring;
 mod monitors;
 mod remediation;
 mod secrets;
@@ -28,6 +29,7 @@ pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, Heal
 pub use env::{ENV_VARS, Env, ProcessEnv};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
+pub use monitoring::MonitoringConfig;
 pub use monitors::{MonitorConfig, ScheduleSetting};
 pub use remediation::{Confirmation, CredentialConfig, RemediationPolicy};
 pub use secrets::{Secret, SecretSource, read_secret_file};
@@ -133,6 +135,8 @@ pub struct Config {
     pub log_level: String,
     /// `[[monitors]]`, in the order of the file.
     pub monitors: Vec<MonitorConfig>,
+    /// `[monitoring]`: retention and delivery attempts.
+    pub monitoring: MonitoringConfig,
 }
 
 impl Config {
@@ -203,12 +207,39 @@ impl Config {
             notify: channels::load(&l, fc.channels, fc.routing)?,
             log_level: log_level(&l, fc.log_level)?,
             monitors: monitors::load(fc.monitors, &scan_allow)?,
+            monitoring: monitoring::load(fc.monitoring.unwrap_or_default())?,
             scan_allow,
             config_file,
             state_dir,
         };
         monitors::check_routes(&mut config.monitors, &config.notify)?;
         Ok(config)
+    }
+
+    /// Add monitors written as `[[monitors]]` TOML (the demo's own), validated like the
+    /// file's and routed by `[routing]`; a name already in use is refused.
+    pub fn add_monitors(&mut self, text: &str) -> Result<(), ConfigError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entries {
+            #[serde(default)]
+            monitors: Vec<toml::Table>,
+        }
+        let e: Entries =
+            toml::from_str(text).map_err(|e| ConfigError::new("monitors", e.to_string()))?;
+        let mut added = monitors::load(e.monitors, &self.scan_allow)?;
+        monitors::check_routes(&mut added, &self.notify)?;
+        if let Some(m) = added
+            .iter()
+            .find(|m| self.monitors.iter().any(|o| o.name == m.name))
+        {
+            return Err(ConfigError::new(
+                "monitors",
+                format!("a monitor named `{}` is configured already", m.name),
+            ));
+        }
+        self.monitors.extend(added);
+        Ok(())
     }
 
     /// Warnings worth printing at start (not errors).

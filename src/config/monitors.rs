@@ -1,6 +1,6 @@
 //! The `[[monitors]]` section: each entry's common keys (`name`, `kind`, `every` or
-//! `schedule`, `enabled`, `labels`, `timeout`, the lifecycle's thresholds and durations,
-//! `routes`) parsed here, every other key handed to the kind's own parser
+//! `schedule` with its optional `timezone`, `enabled`, `labels`, `timeout`, the lifecycle's
+//! thresholds and durations, `routes`) parsed here, every other key handed to the kind's own parser
 //! ([`crate::monitor::kinds`]); unknown keys refused. Errors name the key as
 //! `monitors[<i>].<key>`. A [`MonitorConfig`] builds the lifecycle's [`MonitorPolicy`].
 
@@ -14,7 +14,7 @@ use crate::alerts::Level;
 use crate::alerts::lifecycle::MonitorPolicy;
 use crate::checks::scan::Scope;
 use crate::monitor::kinds::{self, KINDS, KeyError, KindContext, KindKeys, KindSettings};
-use crate::monitor::{Schedule, ScheduleError, format_duration};
+use crate::monitor::{CronZone, Schedule, ScheduleError, format_duration};
 
 /// At most this many monitors, labels per monitor, and characters per label.
 pub const MAX_MONITORS: usize = 500;
@@ -23,7 +23,8 @@ pub const MAX_LABEL_LEN: usize = 256;
 /// The default per-run timeout (and its ceiling for interval monitors).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A monitor's schedule as written (`every 60s`, `cron "0 2 * * *" UTC`) and parsed.
+/// A monitor's schedule as written (`every 60s`, `cron "0 2 * * *" Europe/Berlin`) and
+/// parsed.
 #[derive(Clone, PartialEq)]
 pub struct ScheduleSetting(pub Schedule);
 
@@ -215,12 +216,18 @@ fn entry(i: usize, table: toml::Table, cx: &KindContext) -> Result<MonitorConfig
     };
     let every = k.string("every").map_err(key_error)?;
     let cron = k.string("schedule").map_err(key_error)?;
+    let timezone = k.string("timezone").map_err(key_error)?;
     let prefix = k.prefix().to_string();
-    let schedule = match (&every, &cron, defaults.schedule) {
+    let mut schedule = match (&every, &cron, defaults.schedule) {
         (None, None, Some(default_cron)) => Schedule::cron(&at("schedule"), default_cron),
         _ => Schedule::from_settings(&prefix, every.as_deref(), cron.as_deref(), defaults.every),
     }
     .map_err(schedule_error)?;
+    if let Some(tz) = &timezone {
+        let key = at("timezone");
+        let zone = CronZone::parse(&key, tz).map_err(schedule_error)?;
+        schedule = schedule.with_zone(&key, zone).map_err(schedule_error)?;
+    }
     let enabled = k.boolean("enabled").map_err(key_error)?.unwrap_or(true);
     let labels = k
         .string_map("labels")

@@ -96,6 +96,10 @@ fn defaults_per_kind() {
         (e.spec.min_level, e.spec.per_minute, e.spec.window_ms),
         (7, 10.0, 60_000)
     );
+    assert_eq!(
+        e.incidents,
+        crate::checks::open_incidents::IncidentSpec::default()
+    );
     let KindSettings::Wazuh(w) = &m[6].settings else {
         panic!()
     };
@@ -107,6 +111,32 @@ fn defaults_per_kind() {
     assert_eq!(v["monitors"][0]["schedule"], "every 1m");
     assert_eq!(v["monitors"][2]["settings"]["cpu_for"], "15m");
     assert!(load("").unwrap().monitors.is_empty());
+}
+
+#[test]
+fn a_cron_schedule_is_read_in_the_monitors_timezone() {
+    let c = load(
+        "[[monitors]]\nname = \"nightly\"\nkind = \"scan\"\ntargets = [\"127.0.0.1\"]\n\
+         timezone = \"Europe/Berlin\"\n\
+         [[monitors]]\nname = \"host\"\nkind = \"host\"\nschedule = \"30 9 * * MON\"\n\
+         timezone = \"America/New_York\"\n",
+    )
+    .unwrap();
+    // The scan kind's default cron takes the zone too.
+    assert_eq!(
+        c.monitors[0].schedule.0.describe(),
+        "cron \"0 2 * * *\" Europe/Berlin"
+    );
+    assert_eq!(
+        c.masked()["monitors"][1]["schedule"],
+        "cron \"30 9 * * MON\" America/New_York"
+    );
+    // 02:00 in Berlin in winter is 01:00 UTC.
+    let t = time::macros::datetime!(2026-01-10 12:00 UTC);
+    let now = (t.unix_timestamp() * 1000) as crate::clock::Millis;
+    let next = c.monitors[0].schedule.0.next_after("nightly", now, None);
+    let want = time::macros::datetime!(2026-01-11 01:00 UTC);
+    assert_eq!(next, (want.unix_timestamp() * 1000) as crate::clock::Millis);
 }
 
 #[test]
@@ -299,9 +329,49 @@ fn bad_values_name_the_key() {
             "between",
         ),
         (
+            "kind = \"security_events\"\nincident_severity = \"urgent\"\n",
+            "monitors[0].incident_severity",
+            "allowed: low, medium, high, critical",
+        ),
+        (
+            "kind = \"security_events\"\nincidents = false\nincident_severity = \"low\"\n",
+            "monitors[0].incident_severity",
+            "incidents = false",
+        ),
+        (
+            "kind = \"security_events\"\nsla = \"yes\"\n",
+            "monitors[0].sla",
+            "true or false",
+        ),
+        (
             "kind = \"wazuh\"\ninclude = [\"kitchen\"]\n",
             "monitors[0].include",
             "allowed",
+        ),
+        (
+            "kind = \"host\"\nschedule = \"0 2 * * *\"\ntimezone = \"Europe/Berln\"\n",
+            "monitors[0].timezone",
+            "did you mean \"Europe/Berlin\"?",
+        ),
+        (
+            "kind = \"host\"\nschedule = \"0 2 * * *\"\ntimezone = \"CEST+2\"\n",
+            "monitors[0].timezone",
+            "e.g. \"Europe/Berlin\"",
+        ),
+        (
+            "kind = \"host\"\nevery = \"60s\"\ntimezone = \"Europe/Berlin\"\n",
+            "monitors[0].timezone",
+            "applies only to a cron `schedule`",
+        ),
+        (
+            "kind = \"host\"\ntimezone = \"Europe/Berlin\"\n",
+            "monitors[0].timezone",
+            "its kind's default",
+        ),
+        (
+            "kind = \"host\"\nschedule = \"0 2 * * *\"\ntimezone = 1\n",
+            "monitors[0].timezone",
+            "a string",
         ),
     ];
     for (extra, key, says) in cases {

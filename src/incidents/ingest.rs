@@ -306,6 +306,27 @@ pub async fn ingest_locked(deps: &IncidentDeps<'_>, bootstrap: OffsetDateTime) -
     .await
 }
 
+/// [`ingest`] unless another ingest or incident update holds the deps' lock right now:
+/// then `None` at once, without waiting (the ingest under way reads the same alerts, and
+/// the caller reads the store as it is). For callers on a schedule, such as the
+/// `security_events` monitor, which must not queue a second ingest behind the first.
+pub async fn ingest_if_idle(
+    deps: &IncidentDeps<'_>,
+    bootstrap: OffsetDateTime,
+) -> Option<IngestStatus> {
+    let _one = deps.lock.try_lock().ok()?;
+    Some(
+        ingest(
+            deps.indexer,
+            deps.store,
+            deps.settings,
+            bootstrap,
+            OffsetDateTime::now_utc(),
+        )
+        .await,
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -12,7 +12,8 @@ pub mod update;
 
 pub use correlate::absorb;
 pub use ingest::{
-    IngestStatus, MAX_PAGES_PER_RUN, ParsedAlert, ingest, ingest_locked, ingest_page, parse_ts_ms,
+    IngestStatus, MAX_PAGES_PER_RUN, ParsedAlert, ingest, ingest_if_idle, ingest_locked,
+    ingest_page, parse_ts_ms,
 };
 pub use model::{
     Action, IncidentSeverity, Phase, Resolution, Status, incident_id, parse_incident_id,

@@ -22,6 +22,22 @@ pub enum IncidentSeverity {
 }
 
 impl IncidentSeverity {
+    pub const ALL: [IncidentSeverity; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
+
+    /// The name as written in settings and outputs (`high`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
     pub fn from_level(level: u32) -> Self {
         match level {
             0..=6 => Self::Low,
@@ -123,5 +139,10 @@ mod tests {
         ] {
             assert_eq!(IncidentSeverity::from_level(l), s, "level {l}");
         }
+        for s in IncidentSeverity::ALL {
+            assert_eq!(name(&s), s.as_str(), "the serde name");
+            assert_eq!(IncidentSeverity::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(IncidentSeverity::parse("High"), None);
     }
 }

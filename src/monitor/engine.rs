@@ -124,6 +124,13 @@ impl Engine {
         })
     }
 
+    /// Count runs (the scheduler) and send attempts (the outbox) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.outbox.set_metrics(metrics.clone());
+        self.scheduler.set_metrics(metrics);
+        self
+    }
+
     pub fn scheduler(&mut self) -> &mut Scheduler {
         &mut self.scheduler
     }

@@ -1,17 +1,27 @@
 //! Monitors: scheduled runs of a check that yield observations for our alerts. This file
 //! owns when a monitor runs: [`Schedule`] (an interval `every = "60s"` with a small
-//! deterministic jitter, or a 5-field cron `schedule = "0 2 * * *"` in UTC), the duration
-//! grammar of the config (`30s`, `15m`, `6h`, `1d`) and a run's [`RunOutcome`]. The loop
-//! that runs them, with leases and run records, is [`scheduler`].
+//! deterministic jitter, or a 5-field cron `schedule = "0 2 * * *"` read in UTC or in the
+//! monitor's [`CronZone`], `timezone = "Europe/Berlin"`), the duration grammar of the
+//! config (`30s`, `15m`, `6h`, `1d`) and a run's [`RunOutcome`]. The loop that runs them,
+//! with leases and run records, is [`scheduler`].
+//!
+//! Daylight saving time follows croner's rules (the Open Cron Pattern Specification, as
+//! Vixie cron): on the spring-forward day a fixed-time job whose minute does not exist
+//! (`0 2 * * *` in Europe/Berlin, where 02:00 jumps to 03:00) runs once at the first minute
+//! after the gap (03:00 local); on the fall-back day a fixed-time job in the repeated hour
+//! runs once, at the first of the two times. A job with `*` or a step in its minute or hour
+//! field skips the minutes of the gap and runs in both passes of a repeated hour.
 
 pub mod engine;
 pub mod kinds;
 pub mod scheduler;
+pub mod start;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -87,12 +97,36 @@ pub fn parse_duration(key: &str, text: &str) -> Result<Duration, ScheduleError> 
     Ok(Duration::from_secs(secs))
 }
 
-/// The time zone a cron expression is read in. Only UTC today; the type is where a
-/// configured zone goes later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CronZone {
-    #[default]
-    Utc,
+/// The time zone a cron expression is read in: UTC unless the monitor sets `timezone` to
+/// a name from the IANA time zone database (`Europe/Berlin`, `America/New_York`); the
+/// zone rules are compiled in (chrono-tz), so the host's own zone files do not matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronZone(Tz);
+
+impl Default for CronZone {
+    fn default() -> Self {
+        CronZone::UTC
+    }
+}
+
+impl CronZone {
+    pub const UTC: CronZone = CronZone(Tz::UTC);
+
+    /// `timezone = "Europe/Berlin"`; `key` (`monitors[3].timezone`) names the setting in
+    /// the error.
+    pub fn parse(key: &str, text: &str) -> Result<CronZone, ScheduleError> {
+        text.parse().map_err(|reason| invalid(key, reason))
+    }
+
+    /// The IANA name (`UTC`, `Europe/Berlin`).
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// `ms` as a time in this zone.
+    fn at(self, ms: Millis) -> DateTime<Tz> {
+        to_utc(ms).with_timezone(&self.0)
+    }
 }
 
 /// When a monitor runs.
@@ -101,7 +135,7 @@ pub enum Schedule {
     /// Every `every`: slots at whole multiples of the interval since the epoch, shifted by
     /// a jitter derived from the monitor's name (so replicas agree on the slots).
     Every { every: Duration },
-    /// At the minutes a 5-field cron expression matches.
+    /// At the minutes a 5-field cron expression matches, read in `zone`.
     Cron {
         expr: String,
         cron: Box<Cron>,
@@ -140,11 +174,11 @@ impl Schedule {
     }
 
     /// `schedule = "0 2 * * *"`: five fields (minute hour day-of-month month
-    /// day-of-week), read in UTC.
+    /// day-of-week), read in UTC ([`Schedule::with_zone`] reads it elsewhere).
     pub fn cron(key: &str, text: &str) -> Result<Schedule, ScheduleError> {
         let expr = text.trim();
         let shown = crate::util::quote_untrusted(expr, 80);
-        const FORM: &str = "a cron expression has five fields: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\" for 02:00 UTC every day)";
+        const FORM: &str = "a cron expression has five fields: minute hour day-of-month month day-of-week (e.g. \"0 2 * * *\" for 02:00 every day, in UTC unless `timezone` is set)";
         let fields = expr.split_whitespace().count();
         if !expr.starts_with('@') && fields != 5 {
             return Err(invalid(
@@ -172,8 +206,21 @@ impl Schedule {
         Ok(Schedule::Cron {
             expr: expr.to_string(),
             cron: Box::new(cron),
-            zone: CronZone::Utc,
+            zone: CronZone::UTC,
         })
+    }
+
+    /// The cron schedule read in `zone` (a monitor's `timezone`, named by `key` in the
+    /// error). An interval has no wall clock to read, so `timezone` with `every` (or with
+    /// a kind's default interval) is an error rather than a setting silently ignored.
+    pub fn with_zone(self, key: &str, zone: CronZone) -> Result<Schedule, ScheduleError> {
+        match self {
+            Schedule::Cron { expr, cron, .. } => Ok(Schedule::Cron { expr, cron, zone }),
+            Schedule::Every { .. } => Err(invalid(
+                key,
+                "applies only to a cron `schedule`; this monitor runs on an interval (`every`, or its kind's default), which is the same in every time zone. Remove `timezone`, or set e.g. `schedule = \"0 2 * * *\"` with `timezone = \"Europe/Berlin\"`",
+            )),
+        }
     }
 
     /// A monitor's schedule from its settings: exactly one of `every` and `schedule`, or
@@ -198,11 +245,12 @@ impl Schedule {
         }
     }
 
-    /// How the schedule reads in status output (`every 60s`, `cron "0 2 * * *" UTC`).
+    /// How the schedule reads in status output (`every 60s`, `cron "0 2 * * *" UTC`,
+    /// `cron "0 2 * * *" Europe/Berlin`).
     pub fn describe(&self) -> String {
         match self {
             Schedule::Every { every } => format!("every {}", format_duration(*every)),
-            Schedule::Cron { expr, .. } => format!("cron \"{expr}\" UTC"),
+            Schedule::Cron { expr, zone, .. } => format!("cron \"{expr}\" {}", zone.name()),
         }
     }
 
@@ -231,7 +279,7 @@ impl Schedule {
     ///   (its current slot); a cron monitor that never ran waits for its next minute.
     /// - otherwise the next slot after both `now_ms` and `last_scheduled`: for an interval
     ///   the next multiple of the interval plus the jitter; for cron the next matching
-    ///   minute.
+    ///   minute in the schedule's zone (see the module's note on daylight saving time).
     pub fn next_after(
         &self,
         monitor: &str,
@@ -252,8 +300,8 @@ impl Schedule {
                     _ => latest,
                 }
             }
-            Schedule::Cron { cron, .. } => {
-                let now = to_utc(now_ms);
+            Schedule::Cron { cron, zone, .. } => {
+                let now = zone.at(now_ms);
                 if let Some(last) = last_scheduled
                     && let Ok(prev) = cron.find_previous_occurrence(&now, true)
                 {
@@ -262,7 +310,7 @@ impl Schedule {
                         return prev;
                     }
                 }
-                let from = to_utc(last_scheduled.map_or(now_ms, |l| l.max(now_ms)));
+                let from = zone.at(last_scheduled.map_or(now_ms, |l| l.max(now_ms)));
                 cron.find_next_occurrence(&from, false)
                     .map(|t| t.timestamp_millis())
                     // Checked at parse time to match some time; a search that still
@@ -275,14 +323,35 @@ impl Schedule {
 
 impl FromStr for CronZone {
     type Err = String;
+    /// An exact IANA name; anything else is refused with an example, and the closest name
+    /// when one is close (`europe/berlin`, `Europe/Berln` -> `Europe/Berlin`).
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "UTC" | "utc" | "Etc/UTC" => Ok(CronZone::Utc),
-            other => Err(format!(
-                "time zone \"{}\" is not supported yet; cron schedules are read in UTC",
-                crate::util::quote_untrusted(other, 40)
-            )),
+        let name = s.trim();
+        if let Ok(tz) = name.parse::<Tz>() {
+            return Ok(CronZone(tz));
         }
+        let shown = crate::util::quote_untrusted(name, 60);
+        const EXAMPLE: &str = "write a name from the IANA time zone database, e.g. \"Europe/Berlin\", \"America/New_York\" or \"UTC\"";
+        if name.is_empty() {
+            return Err(format!("is empty; {EXAMPLE}"));
+        }
+        let lower = name.to_ascii_lowercase();
+        let closest = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| {
+                let d = strsim::damerau_levenshtein(&lower, &tz.name().to_ascii_lowercase());
+                (d, tz.name())
+            })
+            .min()
+            .filter(|(d, _)| *d <= 3);
+        Err(match closest {
+            Some((_, near)) => {
+                format!(
+                    "\"{shown}\" is not a known time zone (did you mean \"{near}\"?); {EXAMPLE}"
+                )
+            }
+            None => format!("\"{shown}\" is not a known time zone; {EXAMPLE}"),
+        })
     }
 }
 

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RunOutcome, Schedule, format_duration};
 use crate::clock::{Clock, Millis};
+use crate::metrics::Metrics;
 use crate::store::monitor_runs::{Claim, RunEnd};
 use crate::store::{Store, StoreError};
 
@@ -157,6 +158,8 @@ pub struct Scheduler {
     entries: Vec<Entry>,
     tasks: JoinSet<()>,
     cancel_runs: CancellationToken,
+    /// Where every finished run is counted (`monitor_runs`, its duration), when set.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Scheduler {
@@ -199,7 +202,13 @@ impl Scheduler {
             entries,
             tasks: JoinSet::new(),
             cancel_runs: CancellationToken::new(),
+            metrics: None,
         })
+    }
+
+    /// Count every finished run in `metrics` (outcome and real elapsed time).
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = Some(metrics);
     }
 
     pub fn replica(&self) -> &str {
@@ -275,9 +284,11 @@ impl Scheduler {
         let clock = self.clock.clone();
         let replica = self.replica.clone();
         let cancel = self.cancel_runs.clone();
+        let metrics = self.metrics.clone();
         self.tasks.spawn(async move {
             let _reset = ResetOnDrop(running);
             let started = clock.now_ms();
+            let elapsed = std::time::Instant::now();
             let run = std::panic::AssertUnwindSafe(job.run()).catch_unwind();
             let result: Result<JobOutput, (RunOutcome, String)> = tokio::select! {
                 r = tokio::time::timeout(timeout, run) => match r {
@@ -307,6 +318,9 @@ impl Scheduler {
                 finished_ms,
             };
             let duration_ms = finished_ms - started;
+            if let Some(m) = &metrics {
+                m.observe_monitor_run(&name, outcome.as_str(), elapsed.elapsed().as_secs_f64());
+            }
             match store.finish_monitor_run(id, &replica, &end) {
                 Ok(true) => {}
                 Ok(false) => {

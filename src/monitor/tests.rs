@@ -98,8 +98,151 @@ fn bad_cron_expressions_are_rejected_with_the_key() {
             "{e}"
         );
     }
-    assert!("Europe/Paris".parse::<CronZone>().is_err());
-    assert_eq!("UTC".parse::<CronZone>(), Ok(CronZone::Utc));
+}
+
+#[test]
+fn time_zones_are_iana_names_and_a_bad_one_names_the_key_with_an_example() {
+    assert_eq!("UTC".parse::<CronZone>(), Ok(CronZone::UTC));
+    assert_eq!(CronZone::default(), CronZone::UTC);
+    let berlin = CronZone::parse("monitors[0].timezone", " Europe/Berlin ").unwrap();
+    assert_eq!(berlin.name(), "Europe/Berlin");
+    for (text, says) in [
+        ("Europe/Berln", "did you mean \"Europe/Berlin\"?"),
+        ("europe/berlin", "did you mean \"Europe/Berlin\"?"),
+        ("Mars/Olympus_Mons", "is not a known time zone;"),
+        ("", "is empty"),
+        ("+02:00", "is not a known time zone"),
+    ] {
+        let e = err(CronZone::parse("monitors[4].timezone", text));
+        assert!(e.starts_with("monitors[4].timezone: "), "{text}: {e}");
+        assert!(e.contains(says), "{text}: {e}");
+        assert!(e.contains("e.g. \"Europe/Berlin\""), "{text}: {e}");
+    }
+    // Only a cron schedule has a wall clock to read.
+    let e = err(Schedule::every("monitors[1].every", "60s")
+        .unwrap()
+        .with_zone("monitors[1].timezone", berlin));
+    assert!(e.starts_with("monitors[1].timezone: "), "{e}");
+    assert!(e.contains("applies only to a cron `schedule`"), "{e}");
+    let s = Schedule::cron("k", "0 2 * * *")
+        .unwrap()
+        .with_zone("k", berlin)
+        .unwrap();
+    assert_eq!(s.describe(), "cron \"0 2 * * *\" Europe/Berlin");
+    assert_ne!(
+        s,
+        Schedule::cron("k", "0 2 * * *").unwrap(),
+        "the zone is part of it"
+    );
+}
+
+fn berlin(expr: &str) -> Schedule {
+    Schedule::cron("k", expr)
+        .unwrap()
+        .with_zone("k", CronZone::parse("k", "Europe/Berlin").unwrap())
+        .unwrap()
+}
+
+/// The slots a scheduler claims one after the other from `from`: each run claimed at its
+/// slot and the next asked for 30 s later.
+fn slots(s: &Schedule, from: Millis, n: usize) -> Vec<Millis> {
+    let mut out = Vec::new();
+    let mut last = None;
+    let mut now = from;
+    for _ in 0..n {
+        let next = s.next_after("m", now, last);
+        out.push(next);
+        last = Some(next);
+        now = next + 30_000;
+    }
+    out
+}
+
+#[test]
+fn a_nightly_job_in_berlin_across_both_dst_changes() {
+    // Europe/Berlin 2026: 29 March 02:00 CET -> 03:00 CEST (02:xx does not exist),
+    // 25 October 03:00 CEST -> 02:00 CET (02:xx happens twice).
+    let s = berlin("0 2 * * *");
+    assert_eq!(
+        slots(&s, ms(datetime!(2026-03-27 12:00 UTC)), 4),
+        vec![
+            ms(datetime!(2026-03-28 01:00 UTC)), // 02:00 CET
+            // The gap day: 02:00 does not exist; croner runs the job once, at the first
+            // minute after the gap (03:00 CEST).
+            ms(datetime!(2026-03-29 01:00 UTC)),
+            ms(datetime!(2026-03-30 00:00 UTC)), // 02:00 CEST
+            ms(datetime!(2026-03-31 00:00 UTC)),
+        ]
+    );
+    assert_eq!(
+        slots(&s, ms(datetime!(2026-10-23 12:00 UTC)), 3),
+        vec![
+            ms(datetime!(2026-10-24 00:00 UTC)), // 02:00 CEST
+            // The repeated hour: once, at the first 02:00 (CEST), not again at 02:00 CET.
+            ms(datetime!(2026-10-25 00:00 UTC)),
+            ms(datetime!(2026-10-26 01:00 UTC)), // 02:00 CET
+        ]
+    );
+    // A minute inside the gap also moves to 03:00, not to 03:30.
+    assert_eq!(
+        berlin("30 2 * * *").next_after("m", ms(datetime!(2026-03-29 00:00 UTC)), None),
+        ms(datetime!(2026-03-29 01:00 UTC))
+    );
+    // The same expression in UTC is a fixed hour of UTC all year.
+    let utc = Schedule::cron("k", "0 2 * * *").unwrap();
+    assert_eq!(
+        slots(&utc, ms(datetime!(2026-03-28 12:00 UTC)), 2),
+        vec![
+            ms(datetime!(2026-03-29 02:00 UTC)),
+            ms(datetime!(2026-03-30 02:00 UTC))
+        ]
+    );
+}
+
+#[test]
+fn a_stepped_job_in_berlin_skips_the_gap_and_runs_in_both_passes_of_the_repeated_hour() {
+    let s = berlin("*/30 * * * *");
+    assert_eq!(
+        slots(&s, ms(datetime!(2026-03-29 00:10 UTC)), 3),
+        vec![
+            ms(datetime!(2026-03-29 00:30 UTC)), // 01:30 CET
+            ms(datetime!(2026-03-29 01:00 UTC)), // 03:00 CEST: 02:00 and 02:30 skipped
+            ms(datetime!(2026-03-29 01:30 UTC)), // 03:30 CEST
+        ]
+    );
+    assert_eq!(
+        slots(&s, ms(datetime!(2026-10-24 23:50 UTC)), 5),
+        vec![
+            ms(datetime!(2026-10-25 00:00 UTC)), // 02:00 CEST
+            ms(datetime!(2026-10-25 00:30 UTC)), // 02:30 CEST
+            ms(datetime!(2026-10-25 01:00 UTC)), // 02:00 CET
+            ms(datetime!(2026-10-25 01:30 UTC)), // 02:30 CET
+            ms(datetime!(2026-10-25 02:00 UTC)), // 03:00 CET
+        ]
+    );
+}
+
+#[test]
+fn after_downtime_over_a_dst_change_a_zoned_job_catches_up_once() {
+    let s = berlin("0 2 * * *");
+    // Last ran on the 27th; back on the 29th at noon: the gap day's run (03:00 CEST) is the
+    // one missed slot that runs now.
+    let last = ms(datetime!(2026-03-27 01:00 UTC));
+    let now = ms(datetime!(2026-03-29 10:00 UTC));
+    let catch_up = s.next_after("m", now, Some(last));
+    assert_eq!(catch_up, ms(datetime!(2026-03-29 01:00 UTC)));
+    assert_eq!(
+        s.next_after("m", now, Some(catch_up)),
+        ms(datetime!(2026-03-30 00:00 UTC))
+    );
+    // Back during the second pass of the repeated hour, after the 02:00 CEST run: nothing
+    // to catch up, the next run is tomorrow's.
+    let ran = ms(datetime!(2026-10-25 00:00 UTC));
+    let now = ms(datetime!(2026-10-25 01:15 UTC)); // 02:15 CET
+    assert_eq!(
+        s.next_after("m", now, Some(ran)),
+        ms(datetime!(2026-10-26 01:00 UTC))
+    );
 }
 
 #[test]

@@ -229,6 +229,10 @@ impl ServerHandler for SecopsServer {
         self.ctx
             .metrics
             .observe_call(&tool, outcome, elapsed.as_secs_f64());
+        // The `self` monitor: a tool that failed is an error, invalid arguments are not.
+        self.ctx
+            .selfwatch
+            .tool_call(matches!(outcome, "error" | "protocol_error"), elapsed);
         self.ctx.store.record_tool_call(ToolCallRecord {
             ts: crate::util::now_rfc3339(),
             tool: tool.clone(),

@@ -1,5 +1,5 @@
 //! Read-only MCP resources: the effective configuration (secrets masked), the recent
-//! tool-call log, the recent audit log, and one resource per open incident (`secops://incidents/{id}`, its detail
+//! tool-call log, the recent audit log, the firing alerts, and one resource per open incident (`secops://incidents/{id}`, its detail
 //! as incident_status shows it, from the store).
 
 use rmcp::ErrorData;
@@ -11,6 +11,7 @@ pub const CONFIG_URI: &str = "secops://config";
 pub const TOOL_CALLS_URI: &str = "secops://tool-calls/recent";
 pub const AUDIT_URI: &str = "secops://audit/recent";
 pub const INCIDENT_PREFIX: &str = "secops://incidents/";
+pub const ALERTS_FIRING_URI: &str = "secops://alerts/firing";
 const RECENT_LIMIT: usize = 100;
 /// Most bytes of JSON the audit resource returns; older rows beyond it are left out.
 pub const AUDIT_MAX_BYTES: usize = 256 * 1024;
@@ -35,6 +36,13 @@ pub fn list(ctx: &AppContext) -> Vec<Resource> {
                 "The last 100 rows of the hash-chained audit log (remediation plans, approvals, \
                  refusals, outcomes), newest first, at most 256 KiB (rows_left_out says how \
                  many older ones did not fit), read-only",
+            )
+            .with_mime_type("application/json"),
+        Resource::new(ALERTS_FIRING_URI, "alerts_firing")
+            .with_title("Firing alerts")
+            .with_description(
+                "Our monitors' alerts that are firing now, by level (emergency first), and \
+                 those pending, with when they started and who acknowledged them",
             )
             .with_mime_type("application/json"),
     ];
@@ -83,6 +91,22 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
                 .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             audit_page(&rows, AUDIT_MAX_BYTES)
         }
+        ALERTS_FIRING_URI => {
+            let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+            let configured =
+                crate::alerts::status::ScheduledMonitor::of_config(&ctx.config.monitors);
+            let o = crate::alerts::status::overview(&ctx.store, now, &configured, now)
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            let firing: Vec<_> = ["emergency", "critical", "warning", "info"]
+                .iter()
+                .flat_map(|l| o.firing.get(*l).cloned().unwrap_or_default())
+                .collect();
+            serde_json::json!({
+                "firing": firing,
+                "pending": o.pending,
+                "count": firing.len(),
+            })
+        }
         _ if uri.starts_with(INCIDENT_PREFIX) => {
             let id = &uri[INCIDENT_PREFIX.len()..];
             let now = time::OffsetDateTime::now_utc();
@@ -99,7 +123,7 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
             return Err(ErrorData::resource_not_found(
                 format!(
                     "no resource `{uri}`; available: {CONFIG_URI}, {TOOL_CALLS_URI}, \
-                     {AUDIT_URI}, {INCIDENT_PREFIX}INC-NNNNNN"
+                     {AUDIT_URI}, {ALERTS_FIRING_URI}, {INCIDENT_PREFIX}INC-NNNNNN"
                 ),
                 None,
             ));

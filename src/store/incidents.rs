@@ -236,6 +236,18 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The non-resolved incidents (open, acknowledged, contained), newest first, at most
+    /// `limit`.
+    pub fn incidents_unresolved(&self, limit: usize) -> Result<Vec<IncidentRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM incidents WHERE status != 'resolved'
+             ORDER BY seq DESC LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map([limit as i64], read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Forget ingested-alert ids older than `before_ms` (they are behind the cursor).
     pub fn ingested_prune(&self, before_ms: i64) -> Result<usize, StoreError> {
         Ok(self
@@ -279,6 +291,7 @@ mod tests {
                 .is_none()
         );
         assert_eq!(store.incidents_active(0, "", 10).unwrap().len(), 1);
+        assert!(store.incidents_unresolved(10).unwrap().is_empty());
         assert_eq!(store.ingested_prune(6).unwrap(), 1);
     }
 }

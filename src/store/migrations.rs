@@ -194,6 +194,15 @@ const MIGRATIONS: &[&str] = &[
         detail       TEXT
     );
     CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
+    // 8: uptime monitors' response-time history (uptime % and p95 over 24 h and 7 d).
+    "CREATE TABLE uptime_samples (
+        id          INTEGER PRIMARY KEY,
+        monitor     TEXT    NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        ok          INTEGER NOT NULL,
+        response_ms INTEGER
+    );
+    CREATE INDEX uptime_samples_monitor_at ON uptime_samples(monitor, at_ms);",
 ];
 
 pub fn latest() -> i64 {

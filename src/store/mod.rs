@@ -10,7 +10,9 @@ pub mod monitor_runs;
 pub mod outbox;
 pub mod remediation;
 mod scans;
+pub mod stats;
 mod tool_calls;
+pub mod uptime;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ pub use outbox::{
 };
 pub use remediation::{RotationRow, TokenRow};
 pub use scans::ScanBaseline;
+pub use stats::AlertCount;
 pub use tool_calls::{ToolCallLog, ToolCallRecord};
 
 /// File name of the database inside the state directory.

@@ -2,7 +2,9 @@
 //! (EX_USAGE, never clap's 2, which monitoring plugins read as "critical"), `--help` exits 0,
 //! and `--demo` reaches the same state directory as `serve --demo` for every subcommand that
 //! reads state (audit, approve). A `--no-default-features` build has no simulator inside
-//! (checked on its dependency tree) and refuses `--demo` and `sim` with 69.
+//! (checked on its dependency tree) and refuses `--demo` and `sim` with 69. The example
+//! monitoring configurations (examples/monitoring-*.toml) pass `config check` with the
+//! variables and files they name, show the guide's settings, and never a secret.
 
 use std::time::Duration;
 
@@ -307,4 +309,199 @@ fn without_the_demo_feature_demo_and_sim_are_refused_with_69() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// `secops-mcp config check --config examples/monitoring-<env>.toml`, with every secret
+/// the example expects given as a dummy (files in a scratch directory, variables), in a
+/// clean environment: exit 0, no warning, and none of the secrets in stdout or stderr.
+/// The effective settings it prints are returned (JSON).
+fn check_example(env: &str) -> serde_json::Value {
+    const PASSWORD: &str = "dummy-Wazuh-pa55word-71c3";
+    const WEBHOOK_URL: &str = "https://hooks.example.test/services/T0k3n-in-the-path-4d1e";
+    const HMAC: &str = "dummy-hmac-S3cret-9b2f";
+    const STAGING_URL: &str = "https://staging-hooks.example.test/T0k3n-staging-88aa";
+    let scratch = Scratch::new();
+    let password = scratch.write("wazuh-password", &format!("{PASSWORD}\n"));
+    let ca = self_signed_pem(&scratch, "wazuh-root-ca.pem", &["wazuh-manager.internal"]);
+    let example = format!(
+        "{}/examples/monitoring-{env}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
+    cmd.args(["--config", &example, "config", "check"])
+        .env_clear()
+        .env("HOME", scratch.path())
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .env("SECOPS_WAZUH_PASSWORD_FILE", &password)
+        .env("SECOPS_INDEXER_PASSWORD_FILE", &password)
+        .env("SECOPS_WAZUH_CA_FILE", &ca)
+        .env("SECOPS_INDEXER_CA_FILE", &ca)
+        .env("SECOPS_ALERT_WEBHOOK_URL", WEBHOOK_URL)
+        .env("SECOPS_ALERT_WEBHOOK_HMAC", HMAC)
+        .env("SECOPS_STAGING_WEBHOOK_URL", STAGING_URL)
+        .stdin(std::process::Stdio::null());
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    let out = cmd.output().expect("run secops-mcp");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{env}: {stderr}");
+    assert!(stderr.contains("configuration OK"), "{env}: {stderr}");
+    assert!(!stderr.contains("warning:"), "{env}: {stderr}");
+    for secret in [PASSWORD, WEBHOOK_URL, "T0k3n", HMAC, STAGING_URL] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{env}: `{secret}` shown: {stdout}{stderr}"
+        );
+    }
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{env}: {e}: {stdout}"))
+}
+
+/// The monitors of a `config check` output by name.
+fn monitors(v: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    v["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m.clone()))
+        .collect()
+}
+
+#[test]
+fn the_production_monitoring_example_passes_config_check_with_the_guides_settings() {
+    let v = check_example("production");
+    let m = monitors(&v);
+    let events = &m["security-events"]["settings"];
+    assert_eq!(events["spec"]["per_minute"], 10.0);
+    assert_eq!(events["incidents"]["min_severity"], "high");
+    assert_eq!(events["incidents"]["sla"], true);
+    let host = &m["host"]["settings"];
+    assert_eq!(
+        (&host["cpu_percent"], &host["cpu_for"]),
+        (&80.0.into(), &"15m".into())
+    );
+    assert_eq!(
+        (&host["memory_percent"], &host["memory_for"]),
+        (&85.0.into(), &"10m".into())
+    );
+    assert_eq!(host["disk_percent"], 90.0);
+    for name in ["www", "api"] {
+        assert_eq!(m[name]["settings"]["max_response_ms"], 2000, "{name}");
+        assert!(
+            m[name]["settings"]["url"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{name}: TLS verified"
+        );
+    }
+    assert_eq!(m["www"]["schedule"], "every 30s");
+    assert_eq!(m["api"]["schedule"], "every 1m");
+    let certs = &m["certificates"]["settings"];
+    assert_eq!(
+        (&certs["warning_days"], &certs["critical_days"]),
+        (&30.into(), &7.into())
+    );
+    assert!(
+        certs["targets"].as_array().unwrap().len() >= 3,
+        "several domains"
+    );
+    assert_eq!(m["nightly-scan"]["schedule"], "cron \"0 2 * * *\" UTC");
+    assert_eq!(m["nightly-scan"]["settings"]["targets"][0], "10.20.0.0/24");
+    assert_eq!(v["scan"]["allow"][0], "10.20.0.0/24");
+    assert_eq!(v["monitoring"]["retention_days"], 30);
+    let routing = &v["routing"];
+    assert_eq!(routing["info"], serde_json::json!(["log", "alerts-file"]));
+    assert_eq!(routing["warning"], serde_json::json!(["ops-webhook"]));
+    for level in ["critical", "emergency"] {
+        assert_eq!(
+            routing[level],
+            serde_json::json!(["ops-webhook", "alerts-file"]),
+            "{level}"
+        );
+    }
+    let hook = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ops-webhook")
+        .unwrap();
+    assert_eq!(hook["url"], "***");
+    assert_eq!(hook["hmac_secret"], "***");
+    assert_eq!(hook["url_source"]["env"], "SECOPS_ALERT_WEBHOOK_URL");
+}
+
+#[test]
+fn the_staging_monitoring_example_passes_config_check_with_productions_thresholds() {
+    let staging = check_example("staging");
+    let production = check_example("production");
+    let (s, p) = (monitors(&staging), monitors(&production));
+    let mut compared = 0;
+    for name in [
+        "security-events",
+        "host",
+        "www",
+        "certificates",
+        "nightly-scan",
+    ] {
+        let (ss, ps) = (&s[name]["settings"], &p[name]["settings"]);
+        for key in [
+            "spec",
+            "cpu_percent",
+            "cpu_for",
+            "memory_percent",
+            "memory_for",
+            "disk_percent",
+            "disk_for",
+            "max_response_ms",
+            "warning_days",
+            "critical_days",
+        ] {
+            assert_eq!(ss.get(key), ps.get(key), "{name}.{key}");
+            compared += usize::from(ss.get(key).is_some());
+        }
+    }
+    assert_eq!(
+        compared, 10,
+        "spec, six host settings, the response time, 30 / 7 days"
+    );
+    assert_eq!(s["nightly-scan"]["schedule"], p["nightly-scan"]["schedule"]);
+    let hook = &staging["channels"][0];
+    assert_eq!(hook["name"], "staging-webhook");
+    assert_eq!(hook["url_source"]["env"], "SECOPS_STAGING_WEBHOOK_URL");
+    assert_eq!(staging["routing"]["warning"][0], "staging-webhook");
+}
+
+#[test]
+fn the_development_monitoring_example_passes_config_check_with_only_the_log() {
+    let v = check_example("development");
+    let m = monitors(&v);
+    assert!(
+        v["wazuh"].is_null() && v["indexer"].is_null(),
+        "no Wazuh needed"
+    );
+    assert_eq!(
+        v["channels"],
+        serde_json::json!([{"kind": "log", "name": "log"}])
+    );
+    for level in ["info", "warning", "critical", "emergency"] {
+        assert_eq!(v["routing"][level], serde_json::json!(["log"]), "{level}");
+    }
+    assert_eq!(m["local-app"]["schedule"], "every 1m");
+    assert!(
+        m["local-app"]["settings"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "localhost"
+    );
+    let certs = &m["local-certificate"]["settings"];
+    assert_eq!(
+        (&certs["warning_days"], &certs["critical_days"]),
+        (&30.into(), &7.into())
+    );
+    assert_eq!(m["workstation"]["schedule"], "every 5m");
 }

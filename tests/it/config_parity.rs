@@ -249,6 +249,33 @@ const BAD: &[Bad] = &[
         http_only: false,
     },
     Bad {
+        what: "monitor with an unknown time zone",
+        env: &[],
+        toml: Some(
+            "[[monitors]]\nname = \"m\"\nkind = \"host\"\nschedule = \"0 2 * * *\"\ntimezone = \"Europe/Berln\"\n",
+        ),
+        names: "monitors[0].timezone",
+        http_only: false,
+    },
+    Bad {
+        what: "monitor with a time zone on an interval",
+        env: &[],
+        toml: Some(
+            "[[monitors]]\nname = \"m\"\nkind = \"host\"\nevery = \"60s\"\ntimezone = \"Europe/Berlin\"\n",
+        ),
+        names: "monitors[0].timezone",
+        http_only: false,
+    },
+    Bad {
+        what: "security_events monitor with an unknown incident severity",
+        env: &[],
+        toml: Some(
+            "[[monitors]]\nname = \"m\"\nkind = \"security_events\"\nincident_severity = \"urgent\"\n",
+        ),
+        names: "monitors[0].incident_severity",
+        http_only: false,
+    },
+    Bad {
         what: "scan monitor outside the scan scope",
         env: &[],
         toml: Some("[[monitors]]\nname = \"m\"\nkind = \"scan\"\ntargets = [\"192.0.2.1\"]\n"),

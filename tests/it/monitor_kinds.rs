@@ -22,9 +22,13 @@ fn context(scratch: &Scratch, toml: &str, vars: &[(String, String)]) -> Arc<AppC
 }
 
 async fn run(ctx: &AppContext, i: usize) -> KindRun {
-    observe(ctx, &ctx.config.monitors[i].settings)
-        .await
-        .unwrap_or_else(|e| panic!("monitor {i}: {e}"))
+    observe(
+        ctx,
+        &ctx.config.monitors[i].name,
+        &ctx.config.monitors[i].settings,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("monitor {i}: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,6 +301,73 @@ async fn security_events_an_injected_burst_goes_over_the_threshold() {
     s.sim.stop().await;
 }
 
+/// The incident part: a run ingests the simulator's alerts into incidents itself, an
+/// open level-15 incident is an emergency naming the incident, a run while another ingest
+/// holds the lock reads the store without waiting, and acknowledging the incident (the
+/// real incident_update) ends the alert in the next complete run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_events_an_open_incident_is_an_alert_until_it_is_acknowledged() {
+    use secops_mcp::alerts::lifecycle::{MonitorPolicy, evaluate_complete};
+    use secops_mcp::clock::SystemClock;
+    let s = SimEnv::start(SimConfig {
+        seed_alerts: false,
+        ..Default::default()
+    })
+    .await;
+    let toml = "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\n";
+    let ctx = context(&s.scratch, toml, &s.indexer_vars());
+    let mut policy = MonitorPolicy::new("events");
+    policy.group_wait = std::time::Duration::ZERO;
+    let incident_alerts = |r: &KindRun| -> Vec<(String, String, Option<Level>)> {
+        r.observations
+            .iter()
+            .filter(|o| o.code.starts_with("incident_"))
+            .map(|o| (o.code.clone(), o.subject["incident"].clone(), o.level))
+            .collect()
+    };
+    let quiet = run(&ctx, 0).await;
+    assert!(incident_alerts(&quiet).is_empty(), "{quiet:?}");
+
+    let now = time::OffsetDateTime::now_utc();
+    let mut g = s.sim.alerts();
+    s.sim
+        .inject_alerts(g.level15_attack("198.51.100.66", "002", now - time::Duration::minutes(1)));
+    // Another ingest is under way: this run does not wait for it, nor ingest again.
+    let held = ctx.ingest_lock.lock().await;
+    let busy = tokio::time::timeout(std::time::Duration::from_secs(60), run(&ctx, 0))
+        .await
+        .expect("a run does not wait for the ingest lock");
+    assert!(incident_alerts(&busy).is_empty(), "{busy:?}");
+    drop(held);
+
+    let r = run(&ctx, 0).await;
+    assert!(r.complete, "{r:?}");
+    let open = incident_alerts(&r);
+    assert!(
+        open.iter().any(|(code, id, level)| code == "incident_open"
+            && id.starts_with("INC-")
+            && *level == Some(Level::Emergency)),
+        "{open:?}"
+    );
+    let fired = evaluate_complete(&ctx.store, &SystemClock, &policy, &r.observations).unwrap();
+    assert_eq!(fired.fired.len(), open.len(), "{fired:?}");
+
+    for (_, id, _) in &open {
+        let args: secops_mcp::incidents::UpdateArgs = serde_json::from_value(
+            serde_json::json!({"incident_id": id, "action": "acknowledge", "assignee": "bob"}),
+        )
+        .unwrap();
+        secops_mcp::incidents::update::run(&ctx.incident_deps(), "alice", &args)
+            .await
+            .unwrap();
+    }
+    let after = run(&ctx, 0).await;
+    assert!(incident_alerts(&after).is_empty(), "{after:?}");
+    let e = evaluate_complete(&ctx.store, &SystemClock, &policy, &after.observations).unwrap();
+    assert_eq!(e.resolved.len(), open.len(), "{e:?}");
+    s.sim.stop().await;
+}
+
 #[tokio::test]
 async fn security_events_without_an_indexer_is_an_error_saying_so() {
     let scratch = Scratch::new();
@@ -305,9 +376,13 @@ async fn security_events_without_an_indexer_is_an_error_saying_so() {
         "[[monitors]]\nname = \"events\"\nkind = \"security_events\"\n",
         &[],
     );
-    let e = observe(&ctx, &ctx.config.monitors[0].settings)
-        .await
-        .unwrap_err();
+    let e = observe(
+        &ctx,
+        &ctx.config.monitors[0].name,
+        &ctx.config.monitors[0].settings,
+    )
+    .await
+    .unwrap_err();
     assert!(e.contains("indexer"), "{e}");
 }
 
@@ -352,6 +427,98 @@ async fn scan_reports_a_newly_opened_and_a_closed_port() {
     assert_eq!(closed[0].subject["port"], p1.to_string());
     assert_eq!(closed[0].level, Some(Level::Info));
     drop(second);
+}
+
+/// Observe monitor 0 and put the run through the alert lifecycle, as the engine does.
+async fn run_and_evaluate(ctx: &AppContext) -> KindRun {
+    use secops_mcp::alerts::lifecycle::evaluate_complete;
+    let r = run(ctx, 0).await;
+    let policy = ctx.config.monitors[0].policy();
+    evaluate_complete(
+        &ctx.store,
+        &secops_mcp::clock::SystemClock,
+        &policy,
+        &r.observations,
+    )
+    .unwrap();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newly_opened_port_keeps_alerting_until_acknowledged_or_closed() {
+    use secops_mcp::alerts::AlertState;
+    let p1 = {
+        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let p2 = {
+        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[[monitors]]\nname = \"nightly\"\nkind = \"scan\"\ntargets = [\"127.0.0.1\"]\n\
+             ports = \"{p1},{p2}\"\n"
+        ),
+        &[],
+    );
+    assert!(run_and_evaluate(&ctx).await.observations.is_empty());
+    let l1 = TcpListener::bind(("127.0.0.1", p1)).await.unwrap();
+    let l2 = TcpListener::bind(("127.0.0.1", p2)).await.unwrap();
+    let r = run_and_evaluate(&ctx).await;
+    assert_eq!(r.observations.len(), 2, "{r:?}");
+    let open = |ctx: &AppContext| -> Vec<(String, AlertState)> {
+        ctx.store
+            .alerts_open()
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.subject["port"].clone(), a.state))
+            .collect()
+    };
+    assert_eq!(open(&ctx).len(), 2);
+    assert!(open(&ctx).iter().all(|(_, s)| *s == AlertState::Firing));
+
+    // The baseline now holds both ports; still open and unacknowledged, both keep alerting.
+    let r = run_and_evaluate(&ctx).await;
+    assert_eq!(r.observations.len(), 2, "carried forward: {r:?}");
+    assert_eq!(open(&ctx).len(), 2, "{:?}", open(&ctx));
+
+    // Acknowledged ("expected"): that one resolves; the closed one resolves too.
+    let a1 = ctx
+        .store
+        .alerts_open()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.subject["port"] == p1.to_string())
+        .unwrap();
+    secops_mcp::alerts::lifecycle::acknowledge(
+        &ctx.store,
+        &secops_mcp::clock::SystemClock,
+        &a1.id(),
+        "alice",
+    )
+    .unwrap();
+    drop(l2);
+    let r = run_and_evaluate(&ctx).await;
+    assert!(
+        r.observations.iter().all(|o| o.code == "port_closed"),
+        "{r:?}"
+    );
+    let left: Vec<(String, String)> = ctx
+        .store
+        .alerts_open()
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.code, a.subject["port"].clone()))
+        .collect();
+    assert_eq!(
+        left,
+        vec![("port_closed".to_string(), p2.to_string())],
+        "both port_opened alerts resolved (acknowledged; closed); the closure is info"
+    );
+    drop(l1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

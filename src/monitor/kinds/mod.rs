@@ -9,6 +9,7 @@ pub mod connections;
 pub mod host;
 pub mod scan;
 pub mod security_events;
+pub mod self_check;
 pub mod uptime;
 pub mod wazuh;
 
@@ -28,6 +29,7 @@ pub use connections::ConnectionsSettings;
 pub use host::HostSettings;
 pub use scan::ScanSettings;
 pub use security_events::SecurityEventsSettings;
+pub use self_check::SelfSettings;
 pub use uptime::UptimeSettings;
 pub use wazuh::WazuhSettings;
 
@@ -40,6 +42,7 @@ pub const KINDS: &[&str] = &[
     "connections",
     "security_events",
     "scan",
+    "self",
 ];
 
 /// What one run of a monitor saw: the engine's type, so a kind's run goes to the
@@ -289,6 +292,9 @@ pub enum KindSettings {
     Connections(ConnectionsSettings),
     SecurityEvents(SecurityEventsSettings),
     Scan(ScanSettings),
+    /// `kind = "self"`: secops-mcp's own refusals, tool error rate and latency.
+    #[serde(rename = "self")]
+    SelfCheck(SelfSettings),
 }
 
 /// Defaults a kind gives the common settings.
@@ -322,7 +328,7 @@ pub fn defaults(kind: &str) -> Option<KindDefaults> {
             success_threshold: 2,
             ..KindDefaults::every(secs(60))
         },
-        "wazuh" | "security_events" => KindDefaults::every(secs(60)),
+        "wazuh" | "security_events" | "self" => KindDefaults::every(secs(60)),
         "host" | "connections" => KindDefaults::every(secs(60)),
         "scan" => KindDefaults {
             schedule: Some("0 2 * * *"),
@@ -343,6 +349,7 @@ impl KindSettings {
             "connections" => KindSettings::Connections(ConnectionsSettings::parse(keys)?),
             "security_events" => KindSettings::SecurityEvents(SecurityEventsSettings::parse(keys)?),
             "scan" => KindSettings::Scan(ScanSettings::parse(keys, cx.scan_scope)?),
+            "self" => KindSettings::SelfCheck(SelfSettings::parse(keys)?),
             other => {
                 return Err(keys.error(
                     "kind",
@@ -365,6 +372,7 @@ impl KindSettings {
             KindSettings::Connections(_) => "connections",
             KindSettings::SecurityEvents(_) => "security_events",
             KindSettings::Scan(_) => "scan",
+            KindSettings::SelfCheck(_) => "self",
         }
     }
 
@@ -381,15 +389,21 @@ impl KindSettings {
 }
 
 /// Run one monitor's check once and map its report into observations.
-pub async fn observe(ctx: &AppContext, settings: &KindSettings) -> Result<KindRun, String> {
+/// `monitor` is the monitor's name (a kind may read its own open alerts).
+pub async fn observe(
+    ctx: &AppContext,
+    monitor: &str,
+    settings: &KindSettings,
+) -> Result<KindRun, String> {
     match settings {
         KindSettings::Certificates(s) => certificates::observe(ctx, s).await,
-        KindSettings::Uptime(s) => uptime::observe(ctx, s).await,
+        KindSettings::Uptime(s) => uptime::observe(ctx, monitor, s).await,
         KindSettings::Wazuh(s) => wazuh::observe(ctx, s).await,
         KindSettings::Host(s) => host::observe(s).await,
         KindSettings::Connections(s) => connections::observe(s).await,
         KindSettings::SecurityEvents(s) => security_events::observe(ctx, s).await,
-        KindSettings::Scan(s) => scan::observe(ctx, s).await,
+        KindSettings::Scan(s) => scan::observe(ctx, monitor, s).await,
+        KindSettings::SelfCheck(s) => self_check::observe(&ctx.selfwatch, s).await,
     }
 }
 
@@ -400,13 +414,14 @@ pub fn engine_monitor(
     m: &crate::config::MonitorConfig,
 ) -> super::engine::Monitor {
     let settings = Arc::new(m.settings.clone());
+    let name: Arc<str> = m.name.as_str().into();
     super::engine::Monitor {
         schedule: m.schedule.0.clone(),
         timeout: m.timeout,
         policy: m.policy(),
         observe: Arc::new(move || {
-            let (ctx, settings) = (ctx.clone(), settings.clone());
-            Box::pin(async move { observe(&ctx, &settings).await })
+            let (ctx, settings, name) = (ctx.clone(), settings.clone(), name.clone());
+            Box::pin(async move { observe(&ctx, &name, &settings).await })
         }),
     }
 }

@@ -1,8 +1,11 @@
 //! The `scan` monitor kind: a scheduled scan_host of each target (default `schedule =
 //! "0 2 * * *"`), targets checked against the scan scope at load. It alerts on the scan's
 //! changes since the stored baseline: a newly opened port is a warning (critical when the
-//! risk classifier flags its service), a port closed since the baseline is info. Changes
-//! are events of one run: the next complete scan no longer reports them, so they resolve.
+//! risk classifier flags its service), a port closed since the baseline is info. A newly
+//! opened port stays alerting while it is open until someone acknowledges it (the next
+//! scan's baseline already holds it, so the run carries the open alert forward); it
+//! resolves when the port closes or after the acknowledgement. A closed port is an event
+//! of one run: the next complete scan no longer reports it, so it resolves.
 
 use std::net::IpAddr;
 
@@ -75,12 +78,13 @@ fn in_scope(target: &str, scope: &Scope) -> Result<(), String> {
     }
 }
 
-pub async fn observe(ctx: &AppContext, s: &ScanSettings) -> Result<KindRun, String> {
+pub async fn observe(ctx: &AppContext, monitor: &str, s: &ScanSettings) -> Result<KindRun, String> {
     let mut run = KindRun {
         observations: Vec::new(),
         complete: true,
     };
     let cancel = CancellationToken::new();
+    let mut reports = Vec::with_capacity(s.targets.len());
     for t in &s.targets {
         let report = scan::run(&ctx.scan_deps(), &args(t, &s.ports), &cancel, &|_, _| {})
             .await
@@ -88,8 +92,51 @@ pub async fn observe(ctx: &AppContext, s: &ScanSettings) -> Result<KindRun, Stri
         let mapped = map_report(&report);
         run.complete &= mapped.complete;
         run.observations.extend(mapped.observations);
+        reports.push(report);
     }
+    let open = ctx
+        .store
+        .alerts_open()
+        .map_err(|e| format!("the state database could not be read: {e}"))?;
+    carry_open_ports(&mut run, monitor, &open, &reports);
     Ok(run)
+}
+
+/// Keep every unacknowledged `port_opened` alert of `monitor` whose port is still open in
+/// this run's reports: the baseline moved on, the port did not close, nobody said it is
+/// expected.
+pub fn carry_open_ports(
+    run: &mut KindRun,
+    monitor: &str,
+    open_alerts: &[crate::store::alerts::AlertRow],
+    reports: &[ScanReport],
+) {
+    for a in open_alerts {
+        if a.monitor != monitor || a.code != "port_opened" || a.acknowledged_ms.is_some() {
+            continue;
+        }
+        let (Some(address), Some(port)) = (a.subject.get("address"), a.subject.get("port")) else {
+            continue;
+        };
+        let still_open = reports
+            .iter()
+            .flat_map(|r| &r.hosts)
+            .any(|h| &h.address == address && h.open.iter().any(|o| o.port.to_string() == *port));
+        let seen = run
+            .observations
+            .iter()
+            .any(|o| o.code == "port_opened" && o.subject == a.subject);
+        if still_open && !seen {
+            run.observations.push(Observation {
+                code: a.code.clone(),
+                subject: a.subject.clone(),
+                level: Some(a.level),
+                title: a.title.clone(),
+                summary: a.summary.clone(),
+                value: a.value.clone(),
+            });
+        }
+    }
 }
 
 pub fn map_report(r: &ScanReport) -> KindRun {

@@ -1,11 +1,12 @@
 //! The `uptime` monitor kind: one HTTP(S) endpoint probed per run (TLS verified against
 //! the system roots or `tls.extra_ca_file`); the probe's own observations (down /
-//! unexpected status critical, slow warning, fine otherwise).
+//! unexpected status critical, slow warning, fine otherwise), and each probe recorded in
+//! the monitor's uptime history (store/uptime.rs: uptime % and p95 per window).
 
 use serde::{Serialize, Serializer};
 
 use super::{KeyError, KindKeys, KindRun};
-use crate::checks::uptime::{Method, UptimeProber, UptimeTarget, display_url};
+use crate::checks::uptime::{Method, UptimeTarget, display_url};
 use crate::context::AppContext;
 
 /// Debug and Serialize show the same fields (the config view's completeness rule), with
@@ -86,10 +87,22 @@ impl UptimeSettings {
     }
 }
 
-pub async fn observe(ctx: &AppContext, s: &UptimeSettings) -> Result<KindRun, String> {
-    let prober = UptimeProber::new(ctx.config.extra_ca_file.as_deref())
-        .map_err(|e| format!("uptime prober: {e}"))?;
-    let probe = prober.probe(&s.target).await;
+/// Probe once and record the sample in the monitor's uptime history.
+pub async fn observe(
+    ctx: &AppContext,
+    monitor: &str,
+    s: &UptimeSettings,
+) -> Result<KindRun, String> {
+    let probe = ctx.uptime_prober()?.probe(&s.target).await;
+    let (store, name) = (ctx.store.clone(), monitor.to_string());
+    let (ok, ms) = (probe.problem.is_none(), probe.response_ms);
+    let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
+    // A lost sample is not worth failing the run (the alerts still work); say so.
+    match tokio::task::spawn_blocking(move || store.uptime_record(&name, now, ok, ms)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(monitor, error = %e, "uptime sample not recorded"),
+        Err(e) => tracing::warn!(monitor, error = %e, "uptime sample not recorded"),
+    }
     Ok(KindRun {
         observations: probe.observations(),
         complete: true,

@@ -36,7 +36,10 @@ pub(super) async fn guard_layer(
     let remote = remote_ip(&req);
     let caller = match &guard.tokens {
         Some(tokens) => {
-            if let Some(resp) = remote.and_then(|ip| guard.throttled_response(ip)) {
+            if let Some(ip) = remote
+                && let Some(resp) = guard.throttled_response(ip)
+            {
+                guard.ctx.selfwatch.refused(ip);
                 return resp;
             }
             let presented = bearer(req.headers());
@@ -52,10 +55,12 @@ pub(super) async fn guard_layer(
                         path = %req.uri().path(),
                         "HTTP authentication failed"
                     );
-                    if let Some(ip) = remote
-                        && let Some(resp) = guard.count_auth_failure(ip)
-                    {
-                        return resp;
+                    if let Some(ip) = remote {
+                        // The `self` monitor's burst detection counts 401s and throttled 429s.
+                        guard.ctx.selfwatch.refused(ip);
+                        if let Some(resp) = guard.count_auth_failure(ip) {
+                            return resp;
+                        }
                     }
                     guard.ctx.metrics.refused("unauthorized");
                     let challenge = if presented.is_some() {
@@ -403,7 +408,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-fn remote_ip(req: &Request) -> Option<IpAddr> {
+pub(super) fn remote_ip(req: &Request) -> Option<IpAddr> {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())

@@ -200,12 +200,21 @@ impl HttpServer {
 }
 
 async fn metrics(State(guard): State<Arc<Guard>>) -> Response {
+    // The monitoring gauges read SQLite: off the async threads.
+    let ctx = guard.ctx.clone();
+    let text = match tokio::task::spawn_blocking(move || ctx.metrics.encode()).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "/metrics: encoding stopped");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        guard.ctx.metrics.encode(),
+        text,
     )
         .into_response()
 }

@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use super::guards::remote_ip;
 use super::{Guard, refuse};
 
 /// Host and Origin checks for every route (DNS rebinding and cross-site browser requests).
@@ -16,9 +17,16 @@ pub(super) async fn host_origin_layer(
     req: Request,
     next: Next,
 ) -> Response {
+    // A 403 here counts towards the `self` monitor's burst of refusals from one address.
+    let refused = |guard: &Guard| {
+        if let Some(ip) = remote_ip(&req) {
+            guard.ctx.selfwatch.refused(ip);
+        }
+    };
     if let Some(host) = request_host(&req)
         && !guard.allowed_hosts.iter().any(|h| h == &host)
     {
+        refused(&guard);
         return refuse(
             &guard,
             StatusCode::FORBIDDEN,
@@ -32,6 +40,7 @@ pub(super) async fn host_origin_layer(
             .ok()
             .is_some_and(|o| guard.origins.iter().any(|p| p.matches(o)));
         if !ok {
+            refused(&guard);
             return refuse(
                 &guard,
                 StatusCode::FORBIDDEN,

@@ -5,7 +5,7 @@ use rmcp::service::RequestContext;
 use rmcp::{RoleServer, tool, tool_router};
 
 use super::answer;
-use crate::alerts::status::{AlertStatusReport, StatusArgs};
+use crate::alerts::status::{AlertStatusReport, ScheduledMonitor, StatusArgs};
 use crate::alerts::update::{UpdateArgs, UpdateReport};
 use crate::clock::{Clock, SystemClock};
 use crate::server::SecopsServer;
@@ -29,9 +29,10 @@ impl SecopsServer {
         )
     )]
     async fn alert_status(&self, args: JsonObject) -> CallToolResult {
-        let store = self.context().store.clone();
+        let ctx = self.context().clone();
         answer(args, async |a: StatusArgs| {
-            crate::alerts::status::run(&store, SystemClock.now_ms(), &a)
+            let configured = ScheduledMonitor::of_config(&ctx.config.monitors);
+            crate::alerts::status::run(&ctx.store, SystemClock.now_ms(), &configured, &a)
         })
         .await
     }
