@@ -102,7 +102,9 @@ pub async fn run() -> Vec<Row> {
     }
     let all_checked = problems.iter().all(|&p| p == EXPIRING);
     if !all_checked {
-        println!("  expected {EXPIRING} problems per run, got {problems:?}: a target was not checked as expected");
+        println!(
+            "  expected {EXPIRING} problems per run, got {problems:?}: a target was not checked as expected"
+        );
     }
     let first = times[0];
     let worst = *times.iter().max().unwrap();
@@ -110,7 +112,12 @@ pub async fn run() -> Vec<Row> {
     vec![
         Row::new(
             format!("{TARGETS} certificate targets, one monitor run (median of {RUNS})"),
-            format!("{:.0} ms (first {:.0} ms, slowest {:.0} ms)", ms(m), ms(first), ms(worst)),
+            format!(
+                "{:.0} ms (first {:.0} ms, slowest {:.0} ms)",
+                ms(m),
+                ms(first),
+                ms(worst)
+            ),
             verdict(worst < GOAL && all_checked, "every run < 2 s"),
         ),
         Row::new(

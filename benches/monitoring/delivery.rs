@@ -27,7 +27,7 @@ use secops_mcp::store::Store;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::harness::Scratch;
-use crate::common::{Row, median, ms, percentile, ratio_row, verdict};
+use crate::common::{Row, cpu_seconds, median, ms, percentile, ratio_row, verdict};
 use crate::peers::{self, Proc};
 use crate::receiver::Receiver;
 
@@ -38,38 +38,95 @@ const BURST_RUNS: usize = 3;
 const GOAL_P99: Duration = Duration::from_millis(100);
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Our sending side: a store, the outbox sender running over it, and its webhook channels
+/// (`lat` and `burst`, each to its own receiver path).
+struct Ours {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    outbox: Arc<Outbox>,
+    stop: CancellationToken,
+    sender: tokio::task::JoinHandle<()>,
+    /// The receiver side its `burst` channel posts to.
+    side: String,
+    _scratch: Scratch,
+}
+
+impl Ours {
+    fn start(receiver: &Receiver, label: &str, settings: OutboxSettings) -> Ours {
+        let scratch = Scratch::new();
+        let store = Store::open(&scratch.state_dir()).expect("store");
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let side = format!("ours-{label}-burst");
+        let channels: BTreeMap<String, Arc<dyn Channel>> = BTreeMap::from([
+            (
+                "lat".to_string(),
+                hook("lat", receiver.url(&format!("ours-{label}-lat"))),
+            ),
+            ("burst".to_string(), hook("burst", receiver.url(&side))),
+        ]);
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            channels,
+            clock.clone(),
+            settings,
+        ));
+        let stop = CancellationToken::new();
+        let sender = {
+            let (outbox, stop) = (outbox.clone(), stop.clone());
+            tokio::spawn(async move { outbox.run(stop).await })
+        };
+        Ours {
+            store,
+            clock,
+            outbox,
+            stop,
+            sender,
+            side,
+            _scratch: scratch,
+        }
+    }
+
+    fn job(&self, m: &Monitor) -> Arc<dyn Job> {
+        engine::job(
+            self.store.clone(),
+            self.clock.clone(),
+            m,
+            self.outbox.waker(),
+        )
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.sender.await;
+    }
+}
+
+/// More sends in flight and bigger claims than the defaults, to show what the sender's
+/// concurrency buys on a burst.
+fn wide() -> OutboxSettings {
+    OutboxSettings {
+        batch: 500,
+        concurrency: 64,
+        ..OutboxSettings::default()
+    }
+}
+
 pub async fn run() -> Vec<Row> {
     println!("\n(c) condition -> delivered webhook, group_wait 0");
     let receiver = Receiver::start().await;
-    let scratch = Scratch::new();
-    let store = Store::open(&scratch.state_dir()).expect("store");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let channels: BTreeMap<String, Arc<dyn Channel>> = ["lat", "burst"]
-        .into_iter()
-        .map(|name| (name.to_string(), hook(name, receiver.url(&format!("ours-{name}")))))
-        .collect();
-    let outbox = Arc::new(Outbox::new(
-        store.clone(),
-        channels,
-        clock.clone(),
-        OutboxSettings::default(),
-    ));
-    let stop = CancellationToken::new();
-    let sender = {
-        let (outbox, stop) = (outbox.clone(), stop.clone());
-        tokio::spawn(async move { outbox.run(stop).await })
-    };
     let s = OutboxSettings::default();
     println!(
         "  our path: SQLite in WAL mode, synchronous=NORMAL (a committed row survives a kill \
-         of the process); outbox defaults: batch {}, {} sends in flight",
+         of the process); outbox defaults: claims of {}, {} sends in flight",
         s.batch, s.concurrency
     );
-
-    let mut rows = latency(&store, &clock, &outbox, &receiver).await;
-    rows.extend(burst(&store, &clock, &outbox, &receiver, &scratch).await);
-    stop.cancel();
-    let _ = sender.await;
+    let ours = Ours::start(&receiver, "default", s);
+    let mut rows = latency(&ours, &receiver).await;
+    let w = wide();
+    let wide = Ours::start(&receiver, "wide", w.clone());
+    rows.extend(burst(&ours, &wide, &w, &receiver).await);
+    ours.stop().await;
+    wide.stop().await;
     rows
 }
 
@@ -124,18 +181,9 @@ fn problem(name: &str) -> Observation {
     }
 }
 
-fn job(store: &Store, clock: &Arc<dyn Clock>, outbox: &Outbox, m: &Monitor) -> Arc<dyn Job> {
-    engine::job(store.clone(), clock.clone(), m, outbox.waker())
-}
-
-async fn latency(
-    store: &Store,
-    clock: &Arc<dyn Clock>,
-    outbox: &Outbox,
-    receiver: &Receiver,
-) -> Vec<Row> {
+async fn latency(ours: &Ours, receiver: &Receiver) -> Vec<Row> {
     let slot: Slot = Arc::default();
-    let job = job(store, clock, outbox, &monitor("latency", "lat", slot.clone()));
+    let job = ours.job(&monitor("latency", "lat", slot.clone()));
     let (mut total, mut persisted) = (Vec::new(), Vec::new());
     for i in 0..WARMUP + LATENCY_RUNS {
         let name = format!("latency_{i:04}");
@@ -146,7 +194,7 @@ async fn latency(
             return vec![Row::new("condition -> webhook", "failed", e)];
         }
         let committed = t0.elapsed();
-        let Some(at) = receiver.wait_name("ours-lat", &name, WAIT).await else {
+        let Some(at) = receiver.wait_name("ours-default-lat", &name, WAIT).await else {
             println!("  {name} never reached the receiver");
             return vec![Row::new("condition -> webhook", "not delivered", "")];
         };
@@ -180,103 +228,160 @@ async fn latency(
     ]
 }
 
-/// Our side of one burst: 1,000 problems in one run of a fresh monitor. The time until the
-/// receiver has them all, and the time to the lifecycle's commit.
-async fn ours_burst(
-    r: usize,
-    store: &Store,
-    clock: &Arc<dyn Clock>,
-    outbox: &Outbox,
-    receiver: &Receiver,
-) -> Option<(Duration, Duration)> {
+/// One burst on one side.
+struct Burst {
+    /// Until the receiver had all of them.
+    all: Duration,
+    /// Until the lifecycle's commit (ours) or the API's answer (Alertmanager).
+    accepted: Duration,
+    /// Alerts at the receiver when the commit / the answer came.
+    early: usize,
+    /// CPU seconds of this process (the receiver, and our sender) and of the peer.
+    cpu_here: f64,
+    cpu_peer: f64,
+}
+
+/// Our side of one burst: 1,000 problems in one run of a fresh monitor.
+async fn ours_burst(r: usize, ours: &Ours, receiver: &Receiver) -> Option<Burst> {
     let slot: Slot = Arc::new(Mutex::new(
         (0..BURST)
-            .map(|i| problem(&format!("ours{r}_{i:04}")))
+            .map(|i| problem(&format!("{}{r}_{i:04}", ours.side)))
             .collect(),
     ));
-    let job = job(store, clock, outbox, &monitor(&format!("burst-{r}"), "burst", slot));
-    let before = receiver.counts("ours-burst").0;
+    let job = ours.job(&monitor(&format!("burst-{r}"), "burst", slot));
+    let side = ours.side.as_str();
+    let before = receiver.counts(side).0;
+    let cpu0 = cpu_seconds("self");
     let t0 = Instant::now();
     if let Err(e) = job.run().await {
-        println!("  our burst {r}: the run failed: {e}");
+        println!("  {side}, burst {r}: the run failed: {e}");
         return None;
     }
-    let committed = t0.elapsed();
-    let early = receiver.counts("ours-burst").0 - before;
-    let all = receiver
-        .wait_count("ours-burst", before + BURST, WAIT)
-        .await;
-    let Some(at) = all else {
+    let accepted = t0.elapsed();
+    let early = receiver.counts(side).0 - before;
+    let Some(at) = receiver.wait_count(side, before + BURST, WAIT).await else {
         println!(
-            "  our burst {r}: the receiver has {} of {BURST} after {} s",
-            receiver.counts("ours-burst").0 - before,
+            "  {side}, burst {r}: the receiver has {} of {BURST} after {} s",
+            receiver.counts(side).0 - before,
             WAIT.as_secs()
         );
         return None;
     };
+    let b = Burst {
+        all: at - t0,
+        accepted,
+        early,
+        cpu_here: cpu_seconds("self") - cpu0,
+        cpu_peer: 0.0,
+    };
     println!(
-        "  ours, burst {r}: all {BURST} received after {:.0} ms (lifecycle commit of the 1,000 \
-         alerts and rows after {:.0} ms; {early} had arrived by then)",
-        ms(at - t0),
-        ms(committed)
+        "  {side}, burst {r}: all {BURST} received after {:.0} ms (the lifecycle committed the \
+         alerts and their rows after {:.0} ms, when {early} had arrived); CPU of this process \
+         (sender + receiver) {:.2} s",
+        ms(b.all),
+        ms(accepted),
+        b.cpu_here
     );
-    Some((at - t0, committed))
+    Some(b)
 }
 
-async fn burst(
-    store: &Store,
-    clock: &Arc<dyn Clock>,
-    outbox: &Outbox,
-    receiver: &Receiver,
-    scratch: &Scratch,
-) -> Vec<Row> {
+fn med(runs: &mut [Burst], f: impl Fn(&Burst) -> Duration) -> Option<Duration> {
+    let mut v: Vec<Duration> = runs.iter().map(f).collect();
+    (!v.is_empty()).then(|| median(&mut v))
+}
+
+fn mean(runs: &[Burst], f: impl Fn(&Burst) -> f64) -> f64 {
+    runs.iter().map(f).sum::<f64>() / runs.len().max(1) as f64
+}
+
+async fn burst(ours: &Ours, wide: &Ours, w: &OutboxSettings, receiver: &Receiver) -> Vec<Row> {
     println!("\n  {BURST} distinct alerts fired at once, each its own notification");
-    let am = Alertmanager::start(scratch, &receiver.url("am")).await;
+    let scratch = Scratch::new();
+    let am = Alertmanager::start(&scratch, &receiver.url("am")).await;
     if let Err(e) = &am {
         println!("  peer skipped: {e}");
     }
-    // Warm both paths with one alert each.
-    let _ = ours_burst_warm(store, clock, outbox, receiver).await;
+    // Warm every path with one alert.
+    for o in [ours, wide] {
+        let _ = warm(o, receiver).await;
+    }
     if let Ok(am) = &am
         && am.send(&["am_warm".to_string()]).await.is_ok()
     {
         let _ = receiver.wait_name("am", "am_warm", WAIT).await;
     }
-    let (mut ours, mut commits, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut mine, mut wider, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..BURST_RUNS {
-        if let Some((t, c)) = ours_burst(r, store, clock, outbox, receiver).await {
-            ours.push(t);
-            commits.push(c);
+        mine.extend(ours_burst(r, ours, receiver).await);
+        if let Ok(am) = &am {
+            theirs.extend(am.burst(r, receiver).await);
         }
-        if let Ok(am) = &am
-            && let Some(t) = am.burst(r, receiver).await
-        {
-            theirs.push(t);
-        }
+        wider.extend(ours_burst(r, wide, receiver).await);
     }
-    let health = delivered_rows(store).await;
-    let ours_m = (!ours.is_empty()).then(|| median(&mut ours));
-    let theirs_m = (!theirs.is_empty()).then(|| median(&mut theirs));
+    let persisted = format!(
+        "{} at the receiver when the commit came (of {BURST}, each burst); {}",
+        mine.iter()
+            .chain(&wider)
+            .map(|b| b.early.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        delivered_rows(&ours.store).await
+    );
+    let ours_m = med(&mut mine, |b| b.all);
+    let wide_m = med(&mut wider, |b| b.all);
+    let theirs_m = med(&mut theirs, |b| b.all);
     let fmt = |d: Option<Duration>| d.map_or("n/a".to_string(), |d| format!("{:.0} ms", ms(d)));
     let mut rows = vec![
         Row::new(
-            format!("{BURST} alerts fired at once -> all at the receiver, ours (median of {BURST_RUNS})"),
+            format!(
+                "1,000 alerts fired at once -> all at the receiver, ours (median of {BURST_RUNS})"
+            ),
             fmt(ours_m),
             String::new(),
         ),
         Row::new(
-            "  of which the lifecycle commit (alerts + 1,000 outbox rows, one transaction)",
-            fmt((!commits.is_empty()).then(|| median(&mut commits))),
+            "  of which the lifecycle commit (1,000 alerts + their outbox rows, one transaction)",
+            fmt(med(&mut mine, |b| b.accepted)),
             String::new(),
         ),
         Row::new(
             "  every notification persisted before it was sent",
-            health,
+            persisted,
             String::new(),
         ),
         Row::new(
-            format!("the same {BURST} through Alertmanager (median of {BURST_RUNS})"),
+            "  CPU of the bench process per burst (our sender + the receiver)",
+            format!("{:.2} s", mean(&mine, |b| b.cpu_here)),
+            String::new(),
+        ),
+        Row::new(
+            format!(
+                "  ours with claims of {} and {} sends in flight (defaults {} and {})",
+                w.batch,
+                w.concurrency,
+                OutboxSettings::default().batch,
+                OutboxSettings::default().concurrency
+            ),
+            fmt(wide_m),
+            String::new(),
+        ),
+        Row::new(
+            format!("the same 1,000 through Alertmanager (median of {BURST_RUNS})"),
             fmt(theirs_m),
+            String::new(),
+        ),
+        Row::new(
+            "  of which its API accepting the 1,000 (POST /api/v2/alerts)",
+            fmt(med(&mut theirs, |b| b.accepted)),
+            String::new(),
+        ),
+        Row::new(
+            "  CPU per burst: Alertmanager | the bench process (the receiver)",
+            format!(
+                "{:.2} s | {:.2} s",
+                mean(&theirs, |b| b.cpu_peer),
+                mean(&theirs, |b| b.cpu_here)
+            ),
             String::new(),
         ),
     ];
@@ -284,7 +389,7 @@ async fn burst(
         rows.push(Row::new("  peer", am.version.clone(), String::new()));
     }
     rows.push(ratio_row(
-        "burst: ours / Alertmanager",
+        "burst: ours / Alertmanager (defaults)",
         ours_m,
         theirs_m,
         |r| r <= 1.0,
@@ -293,16 +398,12 @@ async fn burst(
     rows
 }
 
-async fn ours_burst_warm(
-    store: &Store,
-    clock: &Arc<dyn Clock>,
-    outbox: &Outbox,
-    receiver: &Receiver,
-) -> Option<Instant> {
-    let slot: Slot = Arc::new(Mutex::new(vec![problem("ours_warm")]));
-    let job = job(store, clock, outbox, &monitor("burst-warm", "burst", slot));
+async fn warm(ours: &Ours, receiver: &Receiver) -> Option<Instant> {
+    let name = format!("{}_warm", ours.side);
+    let slot: Slot = Arc::new(Mutex::new(vec![problem(&name)]));
+    let job = ours.job(&monitor("burst-warm", "burst", slot));
     job.run().await.ok()?;
-    receiver.wait_name("ours-burst", "ours_warm", WAIT).await
+    receiver.wait_name(&ours.side, &name, WAIT).await
 }
 
 /// The outbox rows of the burst channel: every one delivered (once the last records are
@@ -324,7 +425,7 @@ async fn delivered_rows(store: &Store) -> String {
 /// Alertmanager as a child process: every alert its own group, group_wait 0, one webhook
 /// receiver; clustering off; listening on loopback only.
 struct Alertmanager {
-    _proc: Proc,
+    proc: Proc,
     api: String,
     client: reqwest::Client,
     version: String,
@@ -357,7 +458,13 @@ impl Alertmanager {
         let log = dir.join("alertmanager.log");
         let mut proc = Proc::spawn("alertmanager", cmd, &log)?;
         let api = format!("http://127.0.0.1:{port}");
-        if !peers::wait_ready(&format!("{api}/-/ready"), &mut proc, Duration::from_secs(30)).await {
+        if !peers::wait_ready(
+            &format!("{api}/-/ready"),
+            &mut proc,
+            Duration::from_secs(30),
+        )
+        .await
+        {
             return Err(format!(
                 "alertmanager did not become ready:\n    {}",
                 peers::tail(&log)
@@ -365,7 +472,7 @@ impl Alertmanager {
         }
         println!("  peer: {version} (pid {}), {api}", proc.pid());
         Ok(Alertmanager {
-            _proc: proc,
+            proc,
             api,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -400,15 +507,18 @@ impl Alertmanager {
     }
 
     /// From the POST of 1,000 new alerts until the receiver has them all.
-    async fn burst(&self, r: usize, receiver: &Receiver) -> Option<Duration> {
+    async fn burst(&self, r: usize, receiver: &Receiver) -> Option<Burst> {
         let names: Vec<String> = (0..BURST).map(|i| format!("am{r}_{i:04}")).collect();
         let before = receiver.counts("am").0;
+        let pid = self.proc.pid().to_string();
+        let (here0, peer0) = (cpu_seconds("self"), cpu_seconds(&pid));
         let t0 = Instant::now();
         if let Err(e) = self.send(&names).await {
             println!("  alertmanager, burst {r}: POST /api/v2/alerts failed: {e}");
             return None;
         }
-        let posted = t0.elapsed();
+        let accepted = t0.elapsed();
+        let early = receiver.counts("am").0 - before;
         let Some(at) = receiver.wait_count("am", before + BURST, WAIT).await else {
             println!(
                 "  alertmanager, burst {r}: the receiver has {} of {BURST} after {} s",
@@ -417,13 +527,22 @@ impl Alertmanager {
             );
             return None;
         };
+        let b = Burst {
+            all: at - t0,
+            accepted,
+            early,
+            cpu_here: cpu_seconds("self") - here0,
+            cpu_peer: cpu_seconds(&pid) - peer0,
+        };
         println!(
-            "  alertmanager, burst {r}: all {BURST} received after {:.0} ms (its API accepted \
-             them after {:.0} ms; {} payloads so far)",
-            ms(at - t0),
-            ms(posted),
-            receiver.counts("am").1
+            "  alertmanager, burst {r}: all {BURST} received after {:.0} ms (its API answered \
+             after {:.0} ms, when {early} had arrived); CPU: alertmanager {:.2} s, this process \
+             (receiver) {:.2} s",
+            ms(b.all),
+            ms(accepted),
+            b.cpu_peer,
+            b.cpu_here
         );
-        Some(at - t0)
+        Some(b)
     }
 }

@@ -60,9 +60,7 @@ impl Receiver {
     /// Distinct alert names and payloads `side` has received.
     pub fn counts(&self, side: &str) -> (usize, usize) {
         let sides = self.shared.sides.lock().unwrap();
-        sides
-            .get(side)
-            .map_or((0, 0), |s| (s.first.len(), s.posts))
+        sides.get(side).map_or((0, 0), |s| (s.first.len(), s.posts))
     }
 
     /// When `name` first arrived at `side`, waiting up to `timeout`.
@@ -107,7 +105,11 @@ impl Drop for Receiver {
     }
 }
 
-async fn receive(State(shared): State<Shared>, Path(side): Path<String>, body: Bytes) -> StatusCode {
+async fn receive(
+    State(shared): State<Shared>,
+    Path(side): Path<String>,
+    body: Bytes,
+) -> StatusCode {
     let at = Instant::now();
     let names: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()

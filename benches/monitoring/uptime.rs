@@ -94,7 +94,11 @@ fn start_ours(scratch: &Scratch, urls: &[String]) -> Result<Proc, String> {
         .arg("--config")
         .arg(&config)
         .env("SECOPS_STATE_DIR", scratch.state_dir());
-    Proc::spawn("secops-mcp monitor", cmd, &scratch.path().join("monitor.log"))
+    Proc::spawn(
+        "secops-mcp monitor",
+        cmd,
+        &scratch.path().join("monitor.log"),
+    )
 }
 
 /// blackbox_exporter with one `http_2xx` module, on a loopback port.
@@ -117,7 +121,13 @@ async fn start_blackbox(scratch: &Scratch) -> Result<(Proc, String, String), Str
     let log = scratch.path().join("blackbox.log");
     let mut proc = Proc::spawn("blackbox_exporter", cmd, &log)?;
     let base = format!("http://127.0.0.1:{port}");
-    if !peers::wait_ready(&format!("{base}/-/healthy"), &mut proc, Duration::from_secs(30)).await {
+    if !peers::wait_ready(
+        &format!("{base}/-/healthy"),
+        &mut proc,
+        Duration::from_secs(30),
+    )
+    .await
+    {
         return Err(format!(
             "blackbox_exporter did not become ready:\n    {}",
             peers::tail(&log)
@@ -214,10 +224,20 @@ pub async fn run() -> Vec<Row> {
     let ours_pid = ours.pid().to_string();
     let peer_pid = peer.as_ref().map(|(p, _, _)| p.pid().to_string());
     let cpu = |pid: &Option<String>| pid.as_deref().map_or(0.0, cpu_seconds);
+    let scraped = |p: &Option<(Proc, Arc<Scrapes>, String)>| {
+        p.as_ref().map_or((0, 0), |(_, s, _)| {
+            (
+                s.ok.load(Ordering::Relaxed),
+                s.failed.load(Ordering::Relaxed),
+            )
+        })
+    };
+    let s0 = scraped(&peer);
     let (h0, c0_ours, c0_peer) = (hits.get(), cpu_seconds(&ours_pid), cpu(&peer_pid));
     let t0 = Instant::now();
     tokio::time::sleep(CYCLE * MEASURED_CYCLES).await;
     let (h1, c1_ours, c1_peer) = (hits.get(), cpu_seconds(&ours_pid), cpu(&peer_pid));
+    let s1 = scraped(&peer);
     let window = t0.elapsed();
     stop.cancel();
 
@@ -240,11 +260,11 @@ pub async fn run() -> Vec<Row> {
         peer_cpu,
         h1.2 - h0.2
     );
-    if let Some((_, s, _)) = &peer {
+    if peer.is_some() {
         println!(
-            "  scraper: {} probes reported probe_success 1, {} did not",
-            s.ok.load(Ordering::Relaxed),
-            s.failed.load(Ordering::Relaxed)
+            "  scraper, same window: {} probes answered probe_success 1, {} did not",
+            s1.0 - s0.0,
+            s1.1 - s0.1
         );
     }
     if !alive {

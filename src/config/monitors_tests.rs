@@ -399,6 +399,34 @@ fn bad_values_name_the_key() {
     }
 }
 
+/// Up to MAX_MONITORS entries load (1,000 uptime monitors: the uptime bench); one more is
+/// refused naming `monitors` and the cap.
+#[test]
+fn monitors_up_to_the_cap() {
+    use crate::config::monitors::MAX_MONITORS;
+    let entries = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[monitors]]\nname = \"ep-{i}\"\nkind = \"uptime\"\n\
+                     url = \"http://127.0.0.1:{}/health\"\n",
+                    1000 + i % 60000
+                )
+            })
+            .collect::<String>()
+    };
+    assert_eq!(load(&entries(1_000)).unwrap().monitors.len(), 1_000);
+    let e = err(&entries(MAX_MONITORS + 1));
+    assert_eq!(e.key, "monitors", "{e}");
+    assert!(
+        e.problem.contains(&format!(
+            "{} entries; at most {MAX_MONITORS}",
+            MAX_MONITORS + 1
+        )),
+        "{e}"
+    );
+}
+
 /// A certificates monitor may watch more targets than one check_cert call takes (its run
 /// slices them); past its own cap the error names the key and the cap.
 #[test]
