@@ -113,7 +113,7 @@ fn wide() -> OutboxSettings {
 
 pub async fn run() -> Vec<Row> {
     println!("\n(c) condition -> delivered webhook, group_wait 0");
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let s = OutboxSettings::default();
     println!(
         "  our path: SQLite in WAL mode, synchronous=NORMAL (a committed row survives a kill \

@@ -1,7 +1,9 @@
 //! The webhook receiver both senders post to: a real HTTP server on 127.0.0.1 (axum) that
 //! reads Alertmanager's v4 payloads (ours and Alertmanager's own) at `POST /{side}` and
-//! records, per side, when each distinct `alertname` first arrived. Waiters wake on every
-//! request (a watch channel), never by polling.
+//! records, per side, when each distinct `alertname` first arrived. It runs on its own
+//! thread and single-threaded runtime, so both senders meet the same receiver and ours
+//! does not share its runtime with it. Waiters wake on every request (a watch channel),
+//! never by polling.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,11 +32,12 @@ struct Shared {
 pub struct Receiver {
     addr: std::net::SocketAddr,
     shared: Shared,
-    task: tokio::task::JoinHandle<()>,
+    /// Ends the receiver's thread (dropped with the receiver).
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Receiver {
-    pub async fn start() -> Receiver {
+    pub fn start() -> Receiver {
         let shared = Shared {
             sides: Arc::default(),
             changed: Arc::new(watch::channel(0).0),
@@ -42,14 +45,32 @@ impl Receiver {
         let app = axum::Router::new()
             .route("/{side}", axum::routing::post(receive))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the receiver");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("receiver address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the receiver's runtime");
+            rt.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("the receiver's listener");
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
         });
-        Receiver { addr, shared, task }
+        Receiver {
+            addr,
+            shared,
+            _stop: stop,
+        }
     }
 
     /// The webhook URL of `side`.
@@ -96,12 +117,6 @@ impl Receiver {
                 _ => return None,
             }
         }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

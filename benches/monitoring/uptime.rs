@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::harness::Scratch;
-use crate::common::{Row, cpu_seconds, hwm_kib, verdict};
+use crate::common::{Row, cpu_seconds, hwm_kib, proc_status_kib, rss_kib, verdict};
 use crate::peers::{self, Proc};
 
 const ENDPOINTS: usize = 1_000;
@@ -234,6 +234,7 @@ pub async fn run() -> Vec<Row> {
     };
     let s0 = scraped(&peer);
     let (h0, c0_ours, c0_peer) = (hits.get(), cpu_seconds(&ours_pid), cpu(&peer_pid));
+    let ours_hwm0 = hwm_kib(ours.pid()).map(|k| k as f64 / 1024.0);
     let t0 = Instant::now();
     tokio::time::sleep(CYCLE * MEASURED_CYCLES).await;
     let (h1, c1_ours, c1_peer) = (hits.get(), cpu_seconds(&ours_pid), cpu(&peer_pid));
@@ -247,6 +248,8 @@ pub async fn run() -> Vec<Row> {
     let ours_cpu = c1_ours - c0_ours;
     let peer_cpu = c1_peer - c0_peer;
     let ours_hwm = hwm_kib(ours.pid()).map(|k| k as f64 / 1024.0);
+    let ours_rss = rss_kib(ours.pid()).map(|k| k as f64 / 1024.0);
+    let ours_threads = proc_status_kib(&ours_pid, "Threads:");
     let peer_hwm = peer
         .as_ref()
         .and_then(|(p, _, _)| hwm_kib(p.pid()))
@@ -308,6 +311,20 @@ pub async fn run() -> Vec<Row> {
         ours_hwm.map_or("< 50 MB: not measured".into(), |m| {
             verdict(m < GOAL_RSS_MB, "< 50 MB")
         }),
+    ));
+    rows.push(Row::new(
+        "  of it reached in the warm-up cycle (every monitor is due at start)",
+        mb(ours_hwm0),
+        String::new(),
+    ));
+    rows.push(Row::new(
+        "  RSS (VmRSS) and threads at the end",
+        format!(
+            "{}, {} threads",
+            mb(ours_rss),
+            ours_threads.map_or("?".into(), |t| t.to_string())
+        ),
+        String::new(),
     ));
     if let Some((_, _, version)) = &peer {
         rows.push(Row::new(
