@@ -17,7 +17,7 @@ use crate::monitor::kinds::{self, KINDS, KeyError, KindContext, KindKeys, KindSe
 use crate::monitor::{CronZone, Schedule, ScheduleError, format_duration};
 
 /// At most this many monitors, labels per monitor, and characters per label.
-pub const MAX_MONITORS: usize = 500;
+pub const MAX_MONITORS: usize = 5_000;
 pub const MAX_LABELS: usize = 32;
 pub const MAX_LABEL_LEN: usize = 256;
 /// The default per-run timeout (and its ceiling for interval monitors).

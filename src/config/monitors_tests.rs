@@ -399,6 +399,65 @@ fn bad_values_name_the_key() {
     }
 }
 
+/// Up to MAX_MONITORS entries load (1,000 uptime monitors: the uptime bench); one more is
+/// refused naming `monitors` and the cap.
+#[test]
+fn monitors_up_to_the_cap() {
+    use crate::config::monitors::MAX_MONITORS;
+    let entries = |n: usize| {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[monitors]]\nname = \"ep-{i}\"\nkind = \"uptime\"\n\
+                     url = \"http://127.0.0.1:{}/health\"\n",
+                    1000 + i % 60000
+                )
+            })
+            .collect::<String>()
+    };
+    assert_eq!(load(&entries(1_000)).unwrap().monitors.len(), 1_000);
+    let e = err(&entries(MAX_MONITORS + 1));
+    assert_eq!(e.key, "monitors", "{e}");
+    assert!(
+        e.problem.contains(&format!(
+            "{} entries; at most {MAX_MONITORS}",
+            MAX_MONITORS + 1
+        )),
+        "{e}"
+    );
+}
+
+/// A certificates monitor may watch more targets than one check_cert call takes (its run
+/// slices them); past its own cap the error names the key and the cap.
+#[test]
+fn certificates_targets_up_to_the_monitor_cap() {
+    use crate::monitor::kinds::certificates::MAX_MONITOR_TARGETS;
+    let targets = |n: usize| {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("\"127.0.0.1:{}\"", 1000 + i))
+            .collect();
+        format!(
+            "[[monitors]]\nname = \"certs\"\nkind = \"certificates\"\ntargets = [{}]\n",
+            list.join(", ")
+        )
+    };
+    let c = load(&targets(1_000)).unwrap();
+    let KindSettings::Certificates(s) = &c.monitors[0].settings else {
+        panic!()
+    };
+    assert_eq!(s.targets.len(), 1_000);
+    assert_eq!(s.targets[999], "127.0.0.1:1999");
+    let e = err(&targets(MAX_MONITOR_TARGETS + 1));
+    assert_eq!(e.key, "monitors[0].targets", "{e}");
+    assert!(
+        e.problem.contains(&format!(
+            "1 to {MAX_MONITOR_TARGETS} targets (not {})",
+            MAX_MONITOR_TARGETS + 1
+        )),
+        "{e}"
+    );
+}
+
 /// Every field `Debug` names (derived or written to match) is in the config view, so
 /// `config check` shows all of a monitor's settings (the masked view's completeness rule).
 #[test]

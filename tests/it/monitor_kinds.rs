@@ -102,6 +102,52 @@ async fn certificates_alert_only_for_the_expiring_target() {
     assert!(o.code.contains("expir"), "{o:?}");
 }
 
+/// More targets than one check_cert call takes (100): the run checks every slice and keeps
+/// the targets' order. 250 targets, three of them expiring, at positions 0, 120 and 249.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_beyond_one_check_cert_call_checks_every_target_in_order() {
+    let pki = TlsFixture::new();
+    let good = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(200));
+    let soon = pki.leaf(&LeafSpec::new(&["127.0.0.1"]).expires_in_days(5));
+    let good_server = serve_chain(good.full_chain(), good.key.clone()).await;
+    let mut soon_servers = Vec::new();
+    for _ in 0..3 {
+        soon_servers.push(serve_chain(soon.full_chain(), soon.key.clone()).await);
+    }
+    let mut targets = vec![good_server.target(); 250];
+    for (server, at) in soon_servers.iter().zip([0, 120, 249]) {
+        targets[at] = server.target();
+    }
+    let list: Vec<String> = targets.iter().map(|t| format!("\"{t}\"")).collect();
+    let ca = pki.root_ca_file();
+    let scratch = Scratch::new();
+    let ctx = context(
+        &scratch,
+        &format!(
+            "[tls]\nextra_ca_file = \"{}\"\n[[monitors]]\nname = \"certs\"\nkind = \"certificates\"\n\
+             targets = [{}]\n",
+            ca.path().display(),
+            list.join(", ")
+        ),
+        &[],
+    );
+    let r = run(&ctx, 0).await;
+    assert!(r.complete);
+    let seen: Vec<&str> = r
+        .observations
+        .iter()
+        .map(|o| o.subject["target"].as_str())
+        .collect();
+    let want: Vec<String> = soon_servers.iter().map(|s| s.target()).collect();
+    assert_eq!(seen, want, "{r:?}");
+    assert!(
+        r.observations
+            .iter()
+            .all(|o| o.level == Some(Level::Critical)),
+        "{r:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wazuh_stopped_daemon_is_a_critical_observation_naming_it() {
     let s = SimEnv::start(SimConfig::default()).await;

@@ -1,14 +1,22 @@
 //! The `certificates` monitor kind: check_cert over a list of targets (host, host:port,
 //! https URL, STARTTLS, `file:`), one alert per target whose code is the target's worst
 //! finding; a target whose certificate is good again is not mentioned, so its alert
-//! resolves (the run is complete).
+//! resolves (the run is complete). A monitor may watch up to [`MAX_MONITOR_TARGETS`]
+//! targets: its run calls check_cert on slices of at most check_cert's own
+//! [`MAX_TARGETS`], a few slices at a time.
 
+use futures::StreamExt;
 use serde::Serialize;
 
 use super::{KeyError, KindKeys, KindRun, level_of, subject};
 use crate::alerts::{Level, Observation};
 use crate::checks::cert::{self, CertArgs, CertReport, CertResult, CertStatus, MAX_TARGETS};
 use crate::context::AppContext;
+
+/// At most this many targets in one certificates monitor (a sanity cap).
+pub const MAX_MONITOR_TARGETS: usize = 5_000;
+/// check_cert calls (of up to [`MAX_TARGETS`] targets each) in flight at once in one run.
+const SLICES_AT_ONCE: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CertificatesSettings {
@@ -25,8 +33,14 @@ impl CertificatesSettings {
         let targets = k
             .strings("targets")?
             .ok_or_else(|| k.error("targets", "is required: list the certificates to watch"))?;
-        if targets.is_empty() || targets.len() > MAX_TARGETS {
-            return Err(k.error("targets", format!("must list 1 to {MAX_TARGETS} targets")));
+        if targets.is_empty() || targets.len() > MAX_MONITOR_TARGETS {
+            return Err(k.error(
+                "targets",
+                format!(
+                    "must list 1 to {MAX_MONITOR_TARGETS} targets (not {})",
+                    targets.len()
+                ),
+            ));
         }
         for (i, t) in targets.iter().enumerate() {
             cert::parse_target(t, None)
@@ -64,19 +78,37 @@ impl CertificatesSettings {
     }
 }
 
+/// check_cert over every target, [`MAX_TARGETS`] per call, [`SLICES_AT_ONCE`] calls at
+/// a time; the observations in target order.
 pub async fn observe(ctx: &AppContext, s: &CertificatesSettings) -> Result<KindRun, String> {
-    let args = CertArgs {
-        targets: s.targets.clone(),
-        warning_days: Some(s.warning_days),
-        critical_days: Some(s.critical_days),
-        timeout_ms: s.timeout_ms,
-        starttls: s.starttls.clone(),
-        ..Default::default()
+    let calls: Vec<CertArgs> = s
+        .targets
+        .chunks(MAX_TARGETS)
+        .map(|slice| CertArgs {
+            targets: slice.to_vec(),
+            warning_days: Some(s.warning_days),
+            critical_days: Some(s.critical_days),
+            timeout_ms: s.timeout_ms,
+            starttls: s.starttls.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let deps = ctx.cert_deps();
+    let deps = &deps;
+    let reports: Vec<Result<CertReport, cert::CertError>> = futures::stream::iter(calls)
+        .map(|args| async move { cert::run(deps, &args).await })
+        .buffered(SLICES_AT_ONCE)
+        .collect()
+        .await;
+    let mut run = KindRun {
+        observations: Vec::new(),
+        complete: true,
     };
-    let report = cert::run(&ctx.cert_deps(), &args)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(map_report(&report))
+    for report in reports {
+        let report = report.map_err(|e| e.to_string())?;
+        run.observations.extend(map_report(&report).observations);
+    }
+    Ok(run)
 }
 
 /// One observation per target with a problem; good targets are left out (complete run).
