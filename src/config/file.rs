@@ -39,6 +39,7 @@ pub(super) struct FileConfig {
 pub(super) struct FileMonitoring {
     pub retention_days: Option<u32>,
     pub max_attempts: Option<u32>,
+    pub max_concurrent_runs: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -16,6 +16,8 @@ pub struct MonitoringConfig {
     pub retention_days: u32,
     /// A notification is dead-lettered after this many attempts.
     pub max_attempts: u32,
+    /// At most this many monitor runs at once; due monitors beyond it wait their turn.
+    pub max_concurrent_runs: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -23,6 +25,7 @@ impl Default for MonitoringConfig {
         Self {
             retention_days: 30,
             max_attempts: 10,
+            max_concurrent_runs: crate::monitor::scheduler::DEFAULT_MAX_RUNNING as u32,
         }
     }
 }
@@ -39,6 +42,11 @@ pub(super) fn load(f: FileMonitoring) -> Result<MonitoringConfig, ConfigError> {
             Key::file("monitoring.max_attempts"),
             f.max_attempts.unwrap_or(d.max_attempts),
             1..=100,
+        )?,
+        max_concurrent_runs: within(
+            Key::file("monitoring.max_concurrent_runs"),
+            f.max_concurrent_runs.unwrap_or(d.max_concurrent_runs),
+            1..=1000,
         )?,
     })
 }

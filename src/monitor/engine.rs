@@ -131,6 +131,12 @@ impl Engine {
         self
     }
 
+    /// At most `n` monitor runs in progress at once.
+    pub fn with_max_running(mut self, n: usize) -> Self {
+        self.scheduler.set_max_running(n);
+        self
+    }
+
     pub fn scheduler(&mut self) -> &mut Scheduler {
         &mut self.scheduler
     }

@@ -31,6 +31,9 @@ pub const LEASE_GRACE: Duration = Duration::from_secs(30);
 const RETRY_AFTER_STORE_ERROR_MS: Millis = 5_000;
 /// `run` re-reads the clock at least this often (a suspended host, a clock step).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Runs in progress at once by default: due monitors beyond it wait for a run to finish
+/// (1,000 monitors starting together must not start 1,000 runs and their threads).
+pub const DEFAULT_MAX_RUNNING: usize = 32;
 /// How long shutdown waits for cancelled runs to record themselves.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -124,6 +127,9 @@ pub struct TickReport {
     pub still_running: Vec<String>,
     /// Due, but another replica already has this slot.
     pub claimed_elsewhere: Vec<String>,
+    /// Due, but the scheduler's runs in progress are at `max_running`: started when one
+    /// finishes.
+    pub deferred: Vec<String>,
     /// Due, but the store could not be asked (retried shortly).
     pub store_errors: Vec<String>,
 }
@@ -160,6 +166,7 @@ pub struct Scheduler {
     cancel_runs: CancellationToken,
     /// Where every finished run is counted (`monitor_runs`, its duration), when set.
     metrics: Option<Arc<Metrics>>,
+    max_running: usize,
 }
 
 impl Scheduler {
@@ -203,12 +210,18 @@ impl Scheduler {
             tasks: JoinSet::new(),
             cancel_runs: CancellationToken::new(),
             metrics: None,
+            max_running: DEFAULT_MAX_RUNNING,
         })
     }
 
     /// Count every finished run in `metrics` (outcome and real elapsed time).
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
+    }
+
+    /// At most `n` runs in progress at once (at least 1); the others stay due.
+    pub fn set_max_running(&mut self, n: usize) {
+        self.max_running = n.max(1);
     }
 
     pub fn replica(&self) -> &str {
@@ -219,6 +232,7 @@ impl Scheduler {
     pub fn tick(&mut self) -> TickReport {
         while self.tasks.try_join_next().is_some() {}
         let mut report = TickReport::default();
+        let mut free = self.max_running.saturating_sub(self.running());
         for i in 0..self.entries.len() {
             let now = self.clock.now_ms();
             let entry = &mut self.entries[i];
@@ -234,12 +248,19 @@ impl Scheduler {
                 self.mark_done(i, slot, now);
                 continue;
             }
+            if free == 0 {
+                // Stays due: started by a later tick, when a run has finished.
+                entry.next_due = now;
+                report.deferred.push(name);
+                continue;
+            }
             let lease_until = now + (entry.spec.timeout + LEASE_GRACE).as_millis() as Millis;
             match self
                 .store
                 .claim_monitor_run(&name, slot, &self.replica, now, lease_until)
             {
                 Ok(Claim::Claimed(id)) => {
+                    free -= 1;
                     self.spawn_run(i, id, slot);
                     report.started.push(name);
                     self.mark_done(i, slot, now);
@@ -363,13 +384,17 @@ impl Scheduler {
     /// progress (recorded as errors saying so) and wait briefly for their records.
     pub async fn run(&mut self, shutdown: CancellationToken) {
         loop {
-            self.tick();
+            let report = self.tick();
             let now = self.clock.now_ms();
-            let wait = self
-                .next_due_ms()
-                .map(|due| Duration::from_millis((due - now).max(10) as u64))
-                .unwrap_or(MAX_SLEEP)
-                .min(MAX_SLEEP);
+            // With runs deferred, the next tick comes when a run finishes (join_next).
+            let wait = if report.deferred.is_empty() {
+                self.next_due_ms()
+                    .map(|due| Duration::from_millis((due - now).max(10) as u64))
+                    .unwrap_or(MAX_SLEEP)
+                    .min(MAX_SLEEP)
+            } else {
+                MAX_SLEEP
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}

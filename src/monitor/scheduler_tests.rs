@@ -151,6 +151,59 @@ async fn a_slow_job_is_not_started_again_while_it_runs() {
 }
 
 #[tokio::test]
+async fn due_monitors_beyond_max_running_wait_for_a_free_run_and_none_is_lost() {
+    let (_t, store) = store();
+    let clock = ManualClock::at(T0);
+    let gate = Arc::new(Semaphore::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (g, st) = (gate.clone(), started.clone());
+    let job = job_fn(move || {
+        let (g, st) = (g.clone(), st.clone());
+        async move {
+            st.fetch_add(1, Ordering::SeqCst);
+            // Each run consumes its permit: one permit, one finished run.
+            g.acquire().await.map_err(|e| e.to_string())?.forget();
+            Ok::<_, String>(1usize)
+        }
+    });
+    let specs = (0..5)
+        .map(|i| MonitorSpec {
+            timeout: Duration::from_secs(600),
+            ..every(&format!("m{i}"), "60s", job.clone())
+        })
+        .collect();
+    let mut sched = scheduler(&store, &clock, "a", specs);
+    sched.set_max_running(2);
+    let r = sched.tick();
+    assert_eq!(r.started.len(), 2, "{r:?}");
+    assert_eq!(r.deferred.len(), 3, "{r:?}");
+    tokio::task::yield_now().await;
+    assert_eq!(sched.running(), 2);
+    // Nothing more starts while both runs go on, at any tick.
+    let r = sched.tick();
+    assert!(r.started.is_empty() && r.deferred.len() == 3, "{r:?}");
+    // One finishes: one more starts; then the rest, each for the same (first) slot.
+    gate.add_permits(1);
+    while sched.running() == 2 {
+        tokio::task::yield_now().await;
+    }
+    let r = sched.tick();
+    assert_eq!((r.started.len(), r.deferred.len()), (1, 2), "{r:?}");
+    gate.add_permits(10);
+    sched.wait_idle().await;
+    let r = sched.tick();
+    assert_eq!(r.started.len(), 2, "{r:?}");
+    sched.wait_idle().await;
+    assert_eq!(started.load(Ordering::SeqCst), 5);
+    for i in 0..5 {
+        let runs = store.monitor_runs(&format!("m{i}"), 10).unwrap();
+        assert_eq!(runs.len(), 1, "m{i}: one run for its slot");
+        assert_eq!(runs[0].outcome, Some(RunOutcome::Ok));
+    }
+    assert_eq!(sched.tick(), TickReport::default(), "all caught up");
+}
+
+#[tokio::test]
 async fn a_run_past_its_timeout_is_cancelled_and_recorded_as_timeout() {
     let (_t, store) = store();
     let clock = ManualClock::at(T0);

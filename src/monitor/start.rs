@@ -49,7 +49,8 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         outbox,
         ctx.config.monitoring.retention_days,
     )?
-    .with_metrics(ctx.metrics.clone());
+    .with_metrics(ctx.metrics.clone())
+    .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize);
     Ok(Some(engine))
 }
 
