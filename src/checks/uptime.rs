@@ -319,7 +319,11 @@ impl UptimeProber {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("secops-mcp/", env!("CARGO_PKG_VERSION"), " uptime"))
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .pool_max_idle_per_host(2);
+            // Every probe opens its own connection: an uptime check must see the endpoint's
+            // connect and TLS handshake as a new client would (a reused connection hides a
+            // listener that stopped accepting or a certificate that changed), and idle
+            // connections to a thousand endpoints are memory kept for nothing.
+            .pool_max_idle_per_host(0);
         if let Some(path) = ca_file {
             let certs = crate::util::read_ca_bundle(path).map_err(|e| anyhow::anyhow!(e))?;
             b = b.tls_certs_only(certs);
