@@ -320,6 +320,10 @@ fn check_example(env: &str) -> serde_json::Value {
     const WEBHOOK_URL: &str = "https://hooks.example.test/services/T0k3n-in-the-path-4d1e";
     const HMAC: &str = "dummy-hmac-S3cret-9b2f";
     const STAGING_URL: &str = "https://staging-hooks.example.test/T0k3n-staging-88aa";
+    const SMTP: &str = "dummy-smtp-Pa55-0c1d";
+    const SLACK: &str = "https://hooks.slack.com/services/T000/B000/sl4ck-S3cret-x9";
+    const TWILIO: &str = "dummy-twilio-T0ken-77ee";
+    const PD: &str = "dummyPagerDutyRoutingKey0123456";
     let scratch = Scratch::new();
     let password = scratch.write("wazuh-password", &format!("{PASSWORD}\n"));
     let ca = self_signed_pem(&scratch, "wazuh-root-ca.pem", &["wazuh-manager.internal"]);
@@ -339,6 +343,10 @@ fn check_example(env: &str) -> serde_json::Value {
         .env("SECOPS_ALERT_WEBHOOK_URL", WEBHOOK_URL)
         .env("SECOPS_ALERT_WEBHOOK_HMAC", HMAC)
         .env("SECOPS_STAGING_WEBHOOK_URL", STAGING_URL)
+        .env("SECOPS_SMTP_PASSWORD", SMTP)
+        .env("SECOPS_SLACK_WEBHOOK_URL", SLACK)
+        .env("SECOPS_TWILIO_AUTH_TOKEN", TWILIO)
+        .env("SECOPS_PAGERDUTY_ROUTING_KEY", PD)
         .stdin(std::process::Stdio::null());
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
@@ -351,7 +359,18 @@ fn check_example(env: &str) -> serde_json::Value {
     assert_eq!(out.status.code(), Some(0), "{env}: {stderr}");
     assert!(stderr.contains("configuration OK"), "{env}: {stderr}");
     assert!(!stderr.contains("warning:"), "{env}: {stderr}");
-    for secret in [PASSWORD, WEBHOOK_URL, "T0k3n", HMAC, STAGING_URL] {
+    for secret in [
+        PASSWORD,
+        WEBHOOK_URL,
+        "T0k3n",
+        HMAC,
+        STAGING_URL,
+        SMTP,
+        SLACK,
+        "sl4ck-S3cret",
+        TWILIO,
+        PD,
+    ] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "{env}: `{secret}` shown: {stdout}{stderr}"
@@ -413,16 +432,39 @@ fn the_production_monitoring_example_passes_config_check_with_the_guides_setting
     assert_eq!(m["nightly-scan"]["settings"]["targets"][0], "10.20.0.0/24");
     assert_eq!(v["scan"]["allow"][0], "10.20.0.0/24");
     assert_eq!(v["monitoring"]["retention_days"], 30);
+    // The guide's routing: info Slack; warning email and Slack; critical also SMS;
+    // emergency also PagerDuty (plus the webhook and file copies).
     let routing = &v["routing"];
-    assert_eq!(routing["info"], serde_json::json!(["log", "alerts-file"]));
-    assert_eq!(routing["warning"], serde_json::json!(["ops-webhook"]));
-    for level in ["critical", "emergency"] {
-        assert_eq!(
-            routing[level],
-            serde_json::json!(["ops-webhook", "alerts-file"]),
-            "{level}"
-        );
-    }
+    let has = |level: &str, chans: &[&str]| {
+        let got = routing[level].as_array().unwrap();
+        for c in chans {
+            assert!(got.iter().any(|g| g == c), "{level} lacks {c}: {got:?}");
+        }
+    };
+    has("info", &["ops-slack"]);
+    has("warning", &["ops-mail", "ops-slack", "ops-webhook"]);
+    has(
+        "critical",
+        &["ops-mail", "ops-slack", "oncall-sms", "ops-webhook"],
+    );
+    has(
+        "emergency",
+        &[
+            "ops-mail",
+            "ops-slack",
+            "oncall-sms",
+            "pagerduty",
+            "ops-webhook",
+        ],
+    );
+    assert!(
+        !routing["critical"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "pagerduty"),
+        "only emergencies page"
+    );
     let hook = v["channels"]
         .as_array()
         .unwrap()
