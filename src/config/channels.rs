@@ -23,6 +23,7 @@ use crate::notify::log::LogChannel;
 use crate::notify::pagerduty::{PagerDutyChannel, PagerDutySettings};
 use crate::notify::slack::{SlackChannel, SlackSettings};
 use crate::notify::sms::{SmsChannel, SmsSettings};
+use crate::notify::template::MessageTemplate;
 use crate::notify::webhook::{WebhookChannel, WebhookSettings};
 
 /// The implicit channel every configuration has.
@@ -71,6 +72,11 @@ pub(super) struct FileChannelEntry {
     pub routing_key_env: Option<String>,
     pub routing_key_file: Option<PathBuf>,
     pub source: Option<String>,
+    /// slack, sms, email: the message text as a minijinja template (notify::template),
+    /// inline or from a file; email: `subject_template` too.
+    pub template: Option<String>,
+    pub template_file: Option<PathBuf>,
+    pub subject_template: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -122,6 +128,8 @@ pub enum ChannelKind {
         url: Secret,
         url_source: SecretSource,
         timeout_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Sms {
         account_sid: String,
@@ -132,6 +140,8 @@ pub enum ChannelKind {
         to: Vec<String>,
         base_url: String,
         timeout_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Pagerduty {
         routing_key: Secret,
@@ -268,13 +278,17 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
             .map_err(bad)?,
         ),
         ChannelKind::Slack {
-            url, timeout_ms, ..
+            url,
+            timeout_ms,
+            template,
+            ..
         } => Arc::new(
             SlackChannel::new(
                 &c.name,
                 SlackSettings {
                     url: url.clone(),
                     timeout_ms: *timeout_ms,
+                    template: template.clone(),
                 },
             )
             .map_err(bad)?,
@@ -287,6 +301,7 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
             to,
             base_url,
             timeout_ms,
+            template,
             ..
         } => Arc::new(
             SmsChannel::new(
@@ -299,6 +314,7 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
                     to: to.clone(),
                     base_url: base_url.clone(),
                     timeout_ms: *timeout_ms,
+                    template: template.clone(),
                 },
             )
             .map_err(bad)?,
@@ -444,6 +460,9 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ("routing_key_env", e.routing_key_env.is_some()),
             ("routing_key_file", e.routing_key_file.is_some()),
             ("source", e.source.is_some()),
+            ("template", e.template.is_some()),
+            ("template_file", e.template_file.is_some()),
+            ("subject_template", e.subject_template.is_some()),
         ];
         match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             Some((k, _)) => Err(ConfigError::new(

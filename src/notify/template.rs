@@ -34,9 +34,16 @@ pub struct MessageTemplate {
 
 impl std::fmt::Debug for MessageTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MessageTemplate")
-            .field("chars", &self.source.chars().count())
+        f.debug_tuple("MessageTemplate")
+            .field(&self.source)
             .finish()
+    }
+}
+
+/// Shown (config show, debug) as its source: a template is not a secret.
+impl Serialize for MessageTemplate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
     }
 }
 

@@ -19,6 +19,16 @@ fn a_template_renders_the_documented_fields() {
 }
 
 #[test]
+fn a_label_not_every_alert_has_takes_a_default() {
+    let t = MessageTemplate::compile(
+        "{{ alert.labels.team | default('-') }}{% if alert.labels.agent is defined %} on \
+         {{ alert.labels.agent }}{% endif %}",
+    )
+    .unwrap();
+    assert_eq!(t.render(&sample()).unwrap(), "- on web-01");
+}
+
+#[test]
 fn typos_unknown_filters_and_syntax_errors_are_caught_at_compile() {
     for (src, want) in [
         ("{{ alert.tittle }}", "line 1: undefined value"),
