@@ -123,6 +123,10 @@ pub enum ChannelKind {
         to: Vec<String>,
         timeout_ms: u64,
         ca_file: Option<PathBuf>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject_template: Option<MessageTemplate>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Slack {
         url: Secret,
@@ -259,6 +263,8 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
             to,
             timeout_ms,
             ca_file,
+            subject_template,
+            template,
             ..
         } => Arc::new(
             EmailChannel::new(
@@ -273,6 +279,8 @@ fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigErro
                     to: to.clone(),
                     timeout_ms: *timeout_ms,
                     ca_file: ca_file.clone(),
+                    subject_template: subject_template.clone(),
+                    template: template.clone(),
                 },
             )
             .map_err(bad)?,
@@ -533,6 +541,9 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 "to",
                 "timeout_ms",
                 "ca_file",
+                "subject_template",
+                "template",
+                "template_file",
             ])?;
             super::channel_email::email(l, i, &e)?
         }

@@ -138,7 +138,8 @@ mod tests {
              [[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"smtp.example\"\n\
              port = 2587\ntls = \"starttls\"\nusername = \"alerts\"\npassword_file = \"{pw}\"\n\
              from = \"alerts@example.org\"\nto = [\"ops@example.org\"]\ntimeout_ms = 5000\n\
-             ca_file = \"{smtp_ca}\"\n\
+             ca_file = \"{smtp_ca}\"\nsubject_template = \"[{{{{ alert.level }}}}] {{{{ alert.title }}}}\"\n\
+             template = \"{{{{ alert.summary }}}}\"\n\
              [[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_file = \"{d}/slack\"\ntemplate = \"{{{{ alert.title }}}}\"\n\
              timeout_ms = 5000\n\
              [[channels]]\nname = \"sms\"\nkind = \"sms\"\naccount_sid = \"AC{sid}\"\n\
