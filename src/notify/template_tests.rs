@@ -79,3 +79,12 @@ fn subjects_are_one_line_and_cut() {
     assert_eq!(s.chars().count(), 200);
     assert!(s.ends_with('…'));
 }
+
+#[test]
+fn a_runaway_template_runs_out_of_fuel_at_load() {
+    let e = MessageTemplate::compile(
+        "{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}",
+    )
+    .unwrap_err();
+    assert!(e.contains("fuel"), "{e}");
+}
