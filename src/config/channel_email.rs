@@ -1,7 +1,8 @@
 //! The keys of a `kind = "email"` channel: `host`, `port` (default by `tls`: 587 / 465 / 25),
 //! `tls` (`starttls` default, `implicit`, `none` only to a loopback host), `username` with
 //! `password_env` or `password_file` (never inline), `from`, `to` (1 to 50 addresses, each
-//! checked), `timeout_ms` (default 10000), `ca_file`. Errors name the key
+//! checked), `timeout_ms` (default 10000), `ca_file`, `subject_template` and `template` /
+//! `template_file` (notify::template; plain text only). Errors name the key
 //! (`channels[2].to[1]`); the channel itself is built by notify::email.
 
 use super::ConfigError;
@@ -120,6 +121,12 @@ pub(super) fn email(
         to,
         timeout_ms,
         ca_file: e.ca_file.clone(),
+        subject_template: e
+            .subject_template
+            .as_deref()
+            .map(|s| super::channels_providers::compile(&at("subject_template"), s))
+            .transpose()?,
+        template: super::channels_providers::template(i, e)?,
     })
 }
 
@@ -249,5 +256,28 @@ mod tests {
             &[],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn email_templates_are_checked_at_load() {
+        let ok = format!(
+            "{BASE}host = \"smtp.example.org\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\n"
+        );
+        load(
+            &format!("{ok}subject_template = \"[{{{{ alert.level }}}}] {{{{ alert.title }}}}\"\n"),
+            &[],
+        )
+        .unwrap();
+        for (keys, key) in [
+            (
+                "subject_template = \"{{ alert.titel }}\"\n",
+                "channels[1].subject_template",
+            ),
+            ("template = \"{% for %}\"\n", "channels[1].template"),
+        ] {
+            let e = load(&format!("{ok}{keys}"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{keys}: {e}");
+            assert!(e.to_string().contains("line 1: "), "{e}");
+        }
     }
 }

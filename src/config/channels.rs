@@ -17,13 +17,8 @@ use super::env::Layers;
 use super::secrets::{Secret, SecretSource, read_secret_file};
 use crate::alerts::Level;
 use crate::notify::Channel;
-use crate::notify::email::{EmailChannel, EmailSettings, TlsMode};
-use crate::notify::file::{FileChannel, FileSettings};
-use crate::notify::log::LogChannel;
-use crate::notify::pagerduty::{PagerDutyChannel, PagerDutySettings};
-use crate::notify::slack::{SlackChannel, SlackSettings};
-use crate::notify::sms::{SmsChannel, SmsSettings};
-use crate::notify::webhook::{WebhookChannel, WebhookSettings};
+use crate::notify::email::TlsMode;
+use crate::notify::template::MessageTemplate;
 
 /// The implicit channel every configuration has.
 pub const LOG_CHANNEL: &str = "log";
@@ -71,6 +66,11 @@ pub(super) struct FileChannelEntry {
     pub routing_key_env: Option<String>,
     pub routing_key_file: Option<PathBuf>,
     pub source: Option<String>,
+    /// slack, sms, email: the message text as a minijinja template (notify::template),
+    /// inline or from a file; email: `subject_template` too.
+    pub template: Option<String>,
+    pub template_file: Option<PathBuf>,
+    pub subject_template: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -117,11 +117,17 @@ pub enum ChannelKind {
         to: Vec<String>,
         timeout_ms: u64,
         ca_file: Option<PathBuf>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subject_template: Option<MessageTemplate>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Slack {
         url: Secret,
         url_source: SecretSource,
         timeout_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Sms {
         account_sid: String,
@@ -132,6 +138,8 @@ pub enum ChannelKind {
         to: Vec<String>,
         base_url: String,
         timeout_ms: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<MessageTemplate>,
     },
     Pagerduty {
         routing_key: Secret,
@@ -198,130 +206,9 @@ impl NotifyConfig {
         self.channels
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok((c.name.clone(), build_one(i, c)?)))
+            .map(|(i, c)| Ok((c.name.clone(), super::channels_build::build_one(i, c)?)))
             .collect()
     }
-}
-
-fn build_one(i: usize, c: &ChannelConfig) -> Result<Arc<dyn Channel>, ConfigError> {
-    let key = format!("channels[{i}] ({})", c.name);
-    let bad = |e: crate::notify::ChannelError| ConfigError::new(key.clone(), e.reason);
-    Ok(match &c.kind {
-        ChannelKind::Webhook {
-            url,
-            headers,
-            hmac_secret,
-            timeout_ms,
-            ..
-        } => Arc::new(
-            WebhookChannel::new(
-                &c.name,
-                WebhookSettings {
-                    url: url.clone(),
-                    headers: headers.clone(),
-                    hmac_secret: hmac_secret.clone(),
-                    timeout_ms: *timeout_ms,
-                },
-            )
-            .map_err(bad)?,
-        ),
-        ChannelKind::Log => Arc::new(LogChannel::new(&c.name)),
-        ChannelKind::File {
-            path,
-            max_line_bytes,
-        } => Arc::new(
-            FileChannel::new(
-                &c.name,
-                FileSettings {
-                    path: path.clone(),
-                    max_line_bytes: *max_line_bytes,
-                },
-            )
-            .map_err(bad)?,
-        ),
-        ChannelKind::Email {
-            host,
-            port,
-            tls,
-            username,
-            password,
-            from,
-            to,
-            timeout_ms,
-            ca_file,
-            ..
-        } => Arc::new(
-            EmailChannel::new(
-                &c.name,
-                EmailSettings {
-                    host: host.clone(),
-                    port: *port,
-                    tls: *tls,
-                    username: username.clone(),
-                    password: password.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
-                    timeout_ms: *timeout_ms,
-                    ca_file: ca_file.clone(),
-                },
-            )
-            .map_err(bad)?,
-        ),
-        ChannelKind::Slack {
-            url, timeout_ms, ..
-        } => Arc::new(
-            SlackChannel::new(
-                &c.name,
-                SlackSettings {
-                    url: url.clone(),
-                    timeout_ms: *timeout_ms,
-                },
-            )
-            .map_err(bad)?,
-        ),
-        ChannelKind::Sms {
-            account_sid,
-            auth_token,
-            from,
-            messaging_service_sid,
-            to,
-            base_url,
-            timeout_ms,
-            ..
-        } => Arc::new(
-            SmsChannel::new(
-                &c.name,
-                SmsSettings {
-                    account_sid: account_sid.clone(),
-                    auth_token: auth_token.clone(),
-                    from: from.clone(),
-                    messaging_service_sid: messaging_service_sid.clone(),
-                    to: to.clone(),
-                    base_url: base_url.clone(),
-                    timeout_ms: *timeout_ms,
-                },
-            )
-            .map_err(bad)?,
-        ),
-        ChannelKind::Pagerduty {
-            routing_key,
-            source,
-            base_url,
-            timeout_ms,
-            ..
-        } => Arc::new(
-            PagerDutyChannel::new(
-                &c.name,
-                PagerDutySettings {
-                    routing_key: routing_key.clone(),
-                    source: source.clone(),
-                    base_url: base_url.clone(),
-                    timeout_ms: *timeout_ms,
-                },
-            )
-            .map_err(bad)?,
-        ),
-    })
 }
 
 /// Parse and build `[[channels]]` and `[routing]`.
@@ -444,6 +331,9 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ("routing_key_env", e.routing_key_env.is_some()),
             ("routing_key_file", e.routing_key_file.is_some()),
             ("source", e.source.is_some()),
+            ("template", e.template.is_some()),
+            ("template_file", e.template_file.is_some()),
+            ("subject_template", e.subject_template.is_some()),
         ];
         match set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             Some((k, _)) => Err(ConfigError::new(
@@ -514,6 +404,9 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 "to",
                 "timeout_ms",
                 "ca_file",
+                "subject_template",
+                "template",
+                "template_file",
             ])?;
             super::channel_email::email(l, i, &e)?
         }

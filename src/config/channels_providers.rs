@@ -7,6 +7,7 @@
 use super::ConfigError;
 use super::channels::{ChannelKind, FileChannelEntry, secret};
 use super::env::Layers;
+use crate::notify::template::MessageTemplate;
 
 /// `kind = "slack"`.
 pub(super) fn slack(
@@ -16,7 +17,13 @@ pub(super) fn slack(
     only: &dyn Fn(&[&str]) -> Result<(), ConfigError>,
 ) -> Result<ChannelKind, ConfigError> {
     let at = |k: &str| format!("channels[{i}].{k}");
-    only(&["url_env", "url_file", "timeout_ms"])?;
+    only(&[
+        "url_env",
+        "url_file",
+        "timeout_ms",
+        "template",
+        "template_file",
+    ])?;
     let (url, url_source) = secret(
         l,
         &at("url_env"),
@@ -35,6 +42,7 @@ pub(super) fn slack(
         url,
         url_source,
         timeout_ms: e.timeout_ms.unwrap_or(10_000),
+        template: template(i, e)?,
     })
 }
 
@@ -55,6 +63,8 @@ pub(super) fn sms(
         "to",
         "base_url",
         "timeout_ms",
+        "template",
+        "template_file",
     ])?;
     let account_sid = e.account_sid.clone().ok_or_else(|| {
         ConfigError::new(
@@ -107,6 +117,7 @@ pub(super) fn sms(
             .clone()
             .unwrap_or_else(|| "https://api.twilio.com".into()),
         timeout_ms: e.timeout_ms.unwrap_or(10_000),
+        template: template(i, e)?,
     })
 }
 
@@ -152,4 +163,38 @@ pub(super) fn pagerduty(
             .unwrap_or_else(|| "https://events.pagerduty.com".into()),
         timeout_ms: e.timeout_ms.unwrap_or(10_000),
     })
+}
+
+/// `template` (inline) or `template_file`: compiled and checked against a sample
+/// notification now; the error names the key (`channels[2].template: line 1: ...`).
+pub(super) fn template(
+    i: usize,
+    e: &FileChannelEntry,
+) -> Result<Option<MessageTemplate>, ConfigError> {
+    let at = |k: &str| format!("channels[{i}].{k}");
+    let (key, source) = match (&e.template, &e.template_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                at("template"),
+                "set `template` or `template_file`, not both",
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(t), None) => (at("template"), t.clone()),
+        (None, Some(f)) => (
+            at("template_file"),
+            std::fs::read_to_string(f).map_err(|err| {
+                ConfigError::new(
+                    at("template_file"),
+                    format!("cannot read {}: {err}", f.display()),
+                )
+            })?,
+        ),
+    };
+    compile(&key, &source).map(Some)
+}
+
+/// One template source compiled, its error under `key`.
+pub(super) fn compile(key: &str, source: &str) -> Result<MessageTemplate, ConfigError> {
+    MessageTemplate::compile(source).map_err(|r| ConfigError::new(key, r))
 }

@@ -126,3 +126,69 @@ fn bad_provider_channels_name_the_key() {
         }
     }
 }
+
+#[test]
+fn templates_are_checked_at_load_and_errors_name_the_key() {
+    let sms = format!(
+        "[[channels]]\nname = \"log2\"\nkind = \"log\"\n\
+         [[channels]]\nname = \"phones\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+         auth_token_env = \"TW\"\nfrom = \"+15005550006\"\nto = [\"+15551230001\"]\n"
+    );
+    let env = [("TW", "tw1l10S3cret")];
+    let ok = load(
+        &format!("{sms}template = \"{{{{ alert.id }}}} {{{{ alert.title }}}}\"\n"),
+        &env,
+    )
+    .unwrap();
+    assert!(
+        ok.masked().to_string().contains("{{ alert.id }}"),
+        "{}",
+        ok.masked()
+    );
+    for (keys, key, want) in [
+        (
+            "template = \"{{ alert.tittle }}\"\n",
+            "channels[1].template",
+            "line 1: undefined value",
+        ),
+        (
+            "template = \"{{ alert.id | shout }}\"\n",
+            "channels[1].template",
+            "unknown filter",
+        ),
+        (
+            "template = \"x\"\ntemplate_file = \"/tmp/x\"\n",
+            "channels[1].template",
+            "not both",
+        ),
+        (
+            "template_file = \"/nonexistent/sms.j2\"\n",
+            "channels[1].template_file",
+            "cannot read",
+        ),
+        (
+            "subject_template = \"x\"\n",
+            "channels[1].subject_template",
+            "does not apply",
+        ),
+    ] {
+        let e = load(&format!("{sms}{keys}"), &env).unwrap_err();
+        assert_eq!(e.key, key, "{keys}: {e}");
+        assert!(e.to_string().contains(want), "{keys}: {e}");
+    }
+    let slack = "[[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
+                 template = \"{{ alert.nope }}\"\n";
+    let e = load(
+        slack,
+        &[(
+            "SLACK_URL",
+            "https://hooks.slack.com/services/T1/B1/sl4ckS3cretPath",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "channels[0].template", "{e}");
+    let pd = "[[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD\"\n\
+              template = \"x\"\n";
+    let e = load(pd, &[("PD", "pdR0ut1ngS3cretKey000000000000aa")]).unwrap_err();
+    assert_eq!(e.key, "channels[0].template", "{e}");
+}

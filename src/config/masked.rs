@@ -138,12 +138,13 @@ mod tests {
              [[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"smtp.example\"\n\
              port = 2587\ntls = \"starttls\"\nusername = \"alerts\"\npassword_file = \"{pw}\"\n\
              from = \"alerts@example.org\"\nto = [\"ops@example.org\"]\ntimeout_ms = 5000\n\
-             ca_file = \"{smtp_ca}\"\n\
-             [[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_file = \"{d}/slack\"\n\
+             ca_file = \"{smtp_ca}\"\nsubject_template = \"[{{{{ alert.level }}}}] {{{{ alert.title }}}}\"\n\
+             template = \"{{{{ alert.summary }}}}\"\n\
+             [[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_file = \"{d}/slack\"\ntemplate = \"{{{{ alert.title }}}}\"\n\
              timeout_ms = 5000\n\
              [[channels]]\nname = \"sms\"\nkind = \"sms\"\naccount_sid = \"AC{sid}\"\n\
              auth_token_file = \"{d}/twilio\"\nfrom = \"+15005550006\"\nto = [\"+15551230001\"]\n\
-             base_url = \"https://api.twilio.com\"\n\
+             base_url = \"https://api.twilio.com\"\ntemplate = \"{{{{ alert.id }}}} {{{{ alert.title }}}}\"\n\
              [[channels]]\nname = \"sms2\"\nkind = \"sms\"\naccount_sid = \"AC{sid}\"\n\
              auth_token_file = \"{d}/twilio\"\nmessaging_service_sid = \"MG{sid}\"\n\
              to = [\"+15551230001\"]\n\

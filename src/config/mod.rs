@@ -6,6 +6,7 @@
 
 mod channel_email;
 mod channels;
+mod channels_build;
 mod channels_providers;
 mod checks;
 mod env;

@@ -19,6 +19,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParam
 use lettre::transport::smtp::extension::ClientId;
 
 use super::email_message;
+use super::template::MessageTemplate;
 use super::{Channel, ChannelError, Delivery};
 use crate::alerts::NotificationBody;
 use crate::config::Secret;
@@ -75,6 +76,9 @@ pub struct EmailSettings {
     pub timeout_ms: u64,
     /// Trust only the CAs of this PEM file (a private CA), instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// The subject and the plain body as templates (notify::template); else our own.
+    pub subject_template: Option<MessageTemplate>,
+    pub template: Option<MessageTemplate>,
 }
 
 /// Whether `host` is a loopback name or address (no DNS lookup: a name is taken at its word
@@ -108,6 +112,8 @@ pub struct EmailChannel {
     hello: ClientId,
     /// Strings scrubbed from anything we say (the password and its AUTH encodings).
     redact: Vec<String>,
+    subject_template: Option<MessageTemplate>,
+    template: Option<MessageTemplate>,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -209,6 +215,8 @@ impl EmailChannel {
             timeout_ms: s.timeout_ms,
             hello,
             redact,
+            subject_template: s.subject_template,
+            template: s.template,
         })
     }
 
@@ -238,7 +246,17 @@ impl EmailChannel {
     }
 
     async fn deliver(&self, body: &NotificationBody) -> Delivery {
-        let message = match email_message::build(body, &self.from, &self.to) {
+        let rendered = email_message::Rendered {
+            subject: self
+                .subject_template
+                .as_ref()
+                .map(|t| t.render_or(&self.name, body, email_message::subject(body))),
+            plain: self
+                .template
+                .as_ref()
+                .map(|t| t.render_or(&self.name, body, email_message::plain_body(body))),
+        };
+        let message = match email_message::build(body, &self.from, &self.to, &rendered) {
             Ok(m) => m,
             Err(e) => {
                 return Delivery::Failed {
@@ -437,6 +455,8 @@ mod tests {
             to: vec!["ops@example.org".into()],
             timeout_ms: 1_000,
             ca_file: None,
+            subject_template: None,
+            template: None,
         }
     }
 

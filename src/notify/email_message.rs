@@ -233,15 +233,32 @@ pub fn message_id(body: &NotificationBody, from: &Mailbox) -> String {
     format!("<secops.{digest}@{}>", from.email.domain())
 }
 
+/// A channel's rendered templates (notify::template): the subject, made one line of at most
+/// 200 characters here (no header injection), and the plain body, which makes the message a
+/// single text/plain part (templates are plain text only; no HTML part is templated).
+#[derive(Debug, Default, Clone)]
+pub struct Rendered {
+    pub subject: Option<String>,
+    pub plain: Option<String>,
+}
+
+/// The longest templated plain body (characters).
+pub const TEMPLATE_BODY_MAX: usize = 100_000;
+
 /// The whole message, ready for the SMTP envelope.
 pub fn build(
     body: &NotificationBody,
     from: &Mailbox,
     to: &[Mailbox],
+    rendered: &Rendered,
 ) -> Result<Message, lettre::error::Error> {
+    let subject = match &rendered.subject {
+        Some(s) => super::template::one_line(s, SUBJECT_MAX),
+        None => subject(body),
+    };
     let mut b = Message::builder()
         .from(from.clone())
-        .subject(subject(body))
+        .subject(subject)
         .message_id(Some(message_id(body, from)))
         .user_agent(concat!("secops-mcp/", env!("CARGO_PKG_VERSION")).to_string())
         .raw_header(HeaderValue::new(
@@ -250,6 +267,9 @@ pub fn build(
         ));
     for t in to {
         b = b.to(t.clone());
+    }
+    if let Some(p) = &rendered.plain {
+        return b.singlepart(SinglePart::plain(super::slack::cut(p, TEMPLATE_BODY_MAX)));
     }
     b.multipart(
         MultiPart::alternative()
@@ -365,9 +385,42 @@ mod tests {
         b.kind = NotificationKind::Resolved;
         assert_ne!(message_id(&a, &from), message_id(&b, &from));
         assert!(message_id(&a, &from).ends_with("@example.org>"));
-        let msg = build(&a, &from, &["ops@example.org".parse().unwrap()]).unwrap();
+        let msg = build(
+            &a,
+            &from,
+            &["ops@example.org".parse().unwrap()],
+            &Rendered::default(),
+        )
+        .unwrap();
         let text = String::from_utf8(msg.formatted()).unwrap();
         assert!(text.contains("X-Secops-Dedup-Key: fp-1\r\n"), "{text}");
         assert!(text.contains("multipart/alternative"), "{text}");
+    }
+
+    #[test]
+    fn a_templated_subject_is_one_line_and_a_templated_body_is_plain_text_only() {
+        let from: Mailbox = "alerts@example.org".parse().unwrap();
+        let b = body(
+            NotificationKind::Firing,
+            vec![alert(1, Level::Critical, AlertState::Firing, "Disk")],
+        );
+        let rendered = Rendered {
+            subject: Some(format!("Disk\r\nBcc: evil@example.org {}", "z".repeat(300))),
+            plain: Some("<b>literal</b> text".into()),
+        };
+        let msg = build(&b, &from, &["ops@example.org".parse().unwrap()], &rendered).unwrap();
+        let raw = String::from_utf8(msg.formatted()).unwrap();
+        assert!(!raw.contains("\r\nBcc:"), "{raw}");
+        let subject = msg.headers().get_raw("Subject").unwrap().to_string();
+        assert!(
+            subject.starts_with("Disk Bcc: evil@example.org zzz"),
+            "{subject}"
+        );
+        assert_eq!(subject.chars().count(), SUBJECT_MAX, "{subject}");
+        assert!(raw.contains("<b>literal</b> text"), "{raw}");
+        assert!(
+            !raw.contains("text/html") && !raw.contains("multipart"),
+            "{raw}"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod log;
 pub mod pagerduty;
 pub mod slack;
 pub mod sms;
+pub mod template;
 pub mod webhook;
 
 use std::time::Duration;

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::http::{Http, provider_url};
+use super::template::MessageTemplate;
 use super::{Channel, ChannelError, Delivery};
 use crate::alerts::{AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind};
 use crate::config::Secret;
@@ -21,6 +22,8 @@ const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
 const FIELD_MAX: usize = 2000;
 const TEXT_MAX: usize = 3000;
+/// Slack's own limit on `text`, for a templated one.
+const TEMPLATE_TEXT_MAX: usize = 40_000;
 
 /// A Slack channel's settings.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct SlackSettings {
     /// The incoming webhook URL (`https://hooks.slack.com/services/...`): a secret.
     pub url: Secret,
     pub timeout_ms: u64,
+    /// The `text` fallback and the first alert's section text as a template (escaped for
+    /// mrkdwn and cut to Slack's limits); else our own text.
+    pub template: Option<MessageTemplate>,
 }
 
 /// One configured Slack incoming webhook.
@@ -35,6 +41,7 @@ pub struct SlackChannel {
     name: String,
     url: reqwest::Url,
     http: Http,
+    template: Option<MessageTemplate>,
 }
 
 impl std::fmt::Debug for SlackChannel {
@@ -69,11 +76,15 @@ impl SlackChannel {
             name: name.to_string(),
             url,
             http,
+            template: s.template,
         })
     }
 
     async fn post(&self, body: &NotificationBody) -> Delivery {
-        let payload = payload(body);
+        let mut payload = payload(body);
+        if let Some(t) = &self.template {
+            templated(&mut payload, &t.render_or(&self.name, body, String::new()));
+        }
         let req = self
             .http
             .client
@@ -211,6 +222,24 @@ fn alert_blocks(kind: NotificationKind, a: &AlertSnapshot) -> Vec<Value> {
     ]
 }
 
+/// A rendered template in the payload: the `text` fallback (cut to Slack's 40,000) and the
+/// first alert's section (3,000), escaped for mrkdwn. Empty (the template failed) changes
+/// nothing.
+pub fn templated(payload: &mut Value, rendered: &str) {
+    let rendered = rendered.trim();
+    if rendered.is_empty() {
+        return;
+    }
+    let text = esc(rendered);
+    payload["text"] = json!(cut(&text, TEMPLATE_TEXT_MAX));
+    if let Some(section) = payload["blocks"]
+        .as_array_mut()
+        .and_then(|b| b.iter_mut().find(|b| b["type"] == "section"))
+    {
+        section["text"]["text"] = json!(cut(&text, SECTION_MAX));
+    }
+}
+
 /// The webhook payload: `text` (the fallback) and `blocks`.
 pub fn payload(body: &NotificationBody) -> Value {
     let n = body.alerts.len();
@@ -280,6 +309,7 @@ mod tests {
             SlackSettings {
                 url: Secret::new(url),
                 timeout_ms: 1000,
+                template: None,
             },
         )
     }
@@ -296,6 +326,31 @@ mod tests {
                 .scrub("at /services/T000/B000/S3CRETS3CRET and S3CRETS3CRET"),
             "at *** and ***"
         );
+    }
+
+    #[test]
+    fn a_template_sets_the_text_and_the_first_section_escaped_and_cut() {
+        let body = crate::notify::template::sample();
+        let mut p = payload(&body);
+        let header = p["blocks"][0].clone();
+        templated(&mut p, &format!("<!channel> {}", "y".repeat(50_000)));
+        assert!(
+            p["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("&lt;!channel&gt; yyy")
+        );
+        assert_eq!(
+            p["text"].as_str().unwrap().chars().count(),
+            TEMPLATE_TEXT_MAX
+        );
+        let section = p["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert_eq!(section.chars().count(), SECTION_MAX);
+        assert_eq!(p["blocks"][0], header);
+        // A failed render (empty) leaves our own payload.
+        let mut q = payload(&body);
+        templated(&mut q, "  ");
+        assert_eq!(q, payload(&body));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 
 use super::http::{Http, combine, provider_url};
 use super::slack::{cut, verb};
+use super::template::MessageTemplate;
 use super::{Channel, ChannelError, Delivery};
 use crate::alerts::NotificationBody;
 use crate::config::Secret;
@@ -36,6 +37,8 @@ pub struct SmsSettings {
     /// `https://api.twilio.com` (http only to a loopback host).
     pub base_url: String,
     pub timeout_ms: u64,
+    /// The Body as a template (else [`message`]); cut to [`BODY_MAX`], the alert id first.
+    pub template: Option<MessageTemplate>,
 }
 
 /// One configured Twilio sender.
@@ -47,6 +50,7 @@ pub struct SmsChannel {
     sender: (&'static str, String),
     to: Vec<String>,
     http: Http,
+    template: Option<MessageTemplate>,
 }
 
 impl std::fmt::Debug for SmsChannel {
@@ -152,6 +156,7 @@ impl SmsChannel {
             sender,
             to: s.to,
             http,
+            template: s.template,
         })
     }
 
@@ -185,7 +190,10 @@ impl SmsChannel {
     }
 
     async fn send_all(&self, body: &NotificationBody) -> Delivery {
-        let text = message(body);
+        let text = match &self.template {
+            Some(t) => templated(body, &t.render_or(&self.name, body, message(body))),
+            None => message(body),
+        };
         let mut parts = Vec::with_capacity(self.to.len());
         for (i, to) in self.to.iter().enumerate() {
             parts.push((who(i, to), self.send_one(to, &text).await));
@@ -205,6 +213,16 @@ impl Channel for SmsChannel {
 
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery> {
         Box::pin(self.send_all(body))
+    }
+}
+
+/// A rendered template as a Body: the first alert's id at the start (added when the
+/// template does not begin with it, so a reply can name the alert), cut to [`BODY_MAX`].
+pub fn templated(body: &NotificationBody, rendered: &str) -> String {
+    let rendered = rendered.trim();
+    match body.alerts.first() {
+        Some(a) if !rendered.starts_with(&a.id) => cut(&format!("{} {rendered}", a.id), BODY_MAX),
+        _ => cut(rendered, BODY_MAX),
     }
 }
 
@@ -260,6 +278,7 @@ mod tests {
             to: vec!["+15551230001".into()],
             base_url: "https://api.twilio.com".into(),
             timeout_ms: 1000,
+            template: None,
         }
     }
 

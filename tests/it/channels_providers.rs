@@ -77,6 +77,7 @@ fn slack(url: String) -> SlackChannel {
         SlackSettings {
             url: Secret::new(url),
             timeout_ms: 5_000,
+            template: None,
         },
     )
     .unwrap()
@@ -93,6 +94,7 @@ fn sms(p: &Providers, token: &str, to: &[&str]) -> SmsChannel {
             to: to.iter().map(|s| s.to_string()).collect(),
             base_url: p.base(),
             timeout_ms: 5_000,
+            template: None,
         },
     )
     .unwrap()
@@ -640,4 +642,59 @@ async fn channels_test_reaches_each_provider_and_prints_its_answer_without_secre
         no_secrets(&out);
         assert!(!out.contains(SLACK_PATH), "{out}");
     }
+}
+
+#[tokio::test]
+async fn an_sms_template_is_the_body_twilio_gets_cut_to_its_limit() {
+    use secops_mcp::notify::template::MessageTemplate;
+    let p = Providers::start().await;
+    let ch = |template: &str| {
+        SmsChannel::new(
+            "phones",
+            SmsSettings {
+                account_sid: TWILIO_SID.into(),
+                auth_token: Secret::new(TWILIO_TOKEN),
+                from: Some("+15005550006".into()),
+                messaging_service_sid: None,
+                to: vec!["+15551230001".into()],
+                base_url: p.base(),
+                timeout_ms: 5_000,
+                template: Some(MessageTemplate::compile(template).unwrap()),
+            },
+        )
+        .unwrap()
+    };
+    let mut a = snapshot(7, Level::Critical, "Down {{ 1 + 1 }}.");
+    a.labels.insert("team".into(), "web<&>".into());
+    let b = body(NotificationKind::Firing, vec![a]);
+    let sms = ch(
+        "{{ alert.id }} {{ alert.level | upper }}/{{ kind }}: {{ alert.title }} \
+                  [{{ alert.labels.team | default(\"-\") }}] {{ alert.summary }} value={{ alert.value }}",
+    );
+    let d = sms.send(&b).await;
+    assert!(matches!(d, Delivery::Delivered { .. }), "{d:?}");
+    // A template that does not start with the id gets it, and a long one is cut.
+    let long = ch("{{ alert.title }}{% for i in range(400) %} {{ alert.code }}{% endfor %}");
+    let d = long.send(&b).await;
+    assert!(matches!(d, Delivery::Delivered { .. }), "{d:?}");
+    let bodies: Vec<String> = p
+        .received(Provider::Twilio)
+        .iter()
+        .map(|r| {
+            let f: BTreeMap<String, String> = form_pairs(&r.body).into_iter().collect();
+            f["Body"].clone()
+        })
+        .collect();
+    assert_eq!(
+        bodies[0],
+        "ALR-7 CRITICAL/firing: shop7.example is down [web<&>] Down {{ 1 + 1 }}. value=HTTP 503"
+    );
+    assert_eq!(bodies[1].chars().count(), 1600);
+    assert!(
+        bodies[1].starts_with("ALR-7 shop7.example is down endpoint_down"),
+        "{}",
+        &bodies[1][..60]
+    );
+    assert!(bodies[1].ends_with('…'));
+    assert_eq!(p.violations(), Vec::<String>::new());
 }

@@ -25,6 +25,8 @@ fn settings(server: &SmtpServer, tls: TlsMode, password: &str) -> EmailSettings 
         to: vec!["ops@secops.test".into(), "Lead <lead@secops.test>".into()],
         timeout_ms: 15_000,
         ca_file: Some(server.ca_file.clone()),
+        subject_template: None,
+        template: None,
     }
 }
 
