@@ -353,19 +353,14 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
                 "hmac_secret_file",
                 "timeout_ms",
             ])?;
-            let (url, url_source) = secret(
+            let (url, url_source) = required_secret(
                 l,
                 &at("url_env"),
                 &at("url_file"),
                 e.url_env.as_deref(),
                 e.url_file.as_ref(),
-            )?
-            .ok_or_else(|| {
-                ConfigError::new(
-                    at("url_env"),
-                    "a webhook needs `url_env` or `url_file` (the URL is a secret: never inline)",
-                )
-            })?;
+                "a webhook needs `url_env` or `url_file` (the URL is a secret: never inline)",
+            )?;
             let hmac_secret = secret(
                 l,
                 &at("hmac_secret_env"),
@@ -441,6 +436,18 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
 }
 
 /// A secret from the variable a file names, or from a file; both set is an error.
+/// [`secret`] where the channel cannot work without it: `missing` says so, at `env_key`.
+pub(super) fn required_secret(
+    l: &Layers,
+    env_key: &str,
+    file_key: &str,
+    var: Option<&str>,
+    file: Option<&PathBuf>,
+    missing: &str,
+) -> Result<(Secret, SecretSource), ConfigError> {
+    secret(l, env_key, file_key, var, file)?.ok_or_else(|| ConfigError::new(env_key, missing))
+}
+
 pub(super) fn secret(
     l: &Layers,
     env_key: &str,

@@ -5,7 +5,7 @@
 //! constructor (notify/) checks the rest when the configuration is built.
 
 use super::ConfigError;
-use super::channels::{ChannelKind, FileChannelEntry, secret};
+use super::channels::{ChannelKind, FileChannelEntry, required_secret};
 use super::env::Layers;
 use crate::notify::template::MessageTemplate;
 
@@ -24,20 +24,15 @@ pub(super) fn slack(
         "template",
         "template_file",
     ])?;
-    let (url, url_source) = secret(
+    let (url, url_source) = required_secret(
         l,
         &at("url_env"),
         &at("url_file"),
         e.url_env.as_deref(),
         e.url_file.as_ref(),
-    )?
-    .ok_or_else(|| {
-        ConfigError::new(
-            at("url_env"),
-            "a slack channel needs `url_env` or `url_file` (the webhook URL is a \
+        "a slack channel needs `url_env` or `url_file` (the webhook URL is a \
              secret: never inline)",
-        )
-    })?;
+    )?;
     Ok(ChannelKind::Slack {
         url,
         url_source,
@@ -72,20 +67,15 @@ pub(super) fn sms(
             "an sms channel needs `account_sid` (AC...)",
         )
     })?;
-    let (auth_token, auth_token_source) = secret(
+    let (auth_token, auth_token_source) = required_secret(
         l,
         &at("auth_token_env"),
         &at("auth_token_file"),
         e.auth_token_env.as_deref(),
         e.auth_token_file.as_ref(),
-    )?
-    .ok_or_else(|| {
-        ConfigError::new(
-            at("auth_token_env"),
-            "an sms channel needs `auth_token_env` or `auth_token_file` (the Twilio \
+        "an sms channel needs `auth_token_env` or `auth_token_file` (the Twilio \
              auth token is a secret: never inline)",
-        )
-    })?;
+    )?;
     let to = e.to.clone().unwrap_or_default();
     if to.is_empty() {
         return Err(ConfigError::new(
@@ -136,20 +126,15 @@ pub(super) fn pagerduty(
         "base_url",
         "timeout_ms",
     ])?;
-    let (routing_key, routing_key_source) = secret(
+    let (routing_key, routing_key_source) = required_secret(
         l,
         &at("routing_key_env"),
         &at("routing_key_file"),
         e.routing_key_env.as_deref(),
         e.routing_key_file.as_ref(),
-    )?
-    .ok_or_else(|| {
-        ConfigError::new(
-            at("routing_key_env"),
-            "a pagerduty channel needs `routing_key_env` or `routing_key_file` (the \
+        "a pagerduty channel needs `routing_key_env` or `routing_key_file` (the \
              routing key is a secret: never inline)",
-        )
-    })?;
+    )?;
     Ok(ChannelKind::Pagerduty {
         routing_key,
         routing_key_source,
