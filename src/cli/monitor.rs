@@ -82,6 +82,16 @@ pub async fn run(config: Config, args: MonitorArgs, demo: bool) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
+/// A plugin status as monitoring plugins print it.
+fn status_name(status: u8) -> &'static str {
+    match status {
+        0 => "OK",
+        1 => "WARNING",
+        2 => "CRITICAL",
+        _ => "UNKNOWN",
+    }
+}
+
 /// The `--once` table: one line per monitor, its plugin status, problems and the worst one.
 fn table(rows: &[OnceRow]) -> String {
     let clean = |s: &str| secops_mcp::util::sanitize_untrusted(s.as_bytes(), 160);
@@ -90,12 +100,7 @@ fn table(rows: &[OnceRow]) -> String {
         "MONITOR", "KIND", "STATUS", "PROBLEMS", "MS", "DETAIL"
     );
     for r in rows {
-        let status = match r.status() {
-            0 => "OK",
-            1 => "WARNING",
-            2 => "CRITICAL",
-            _ => "UNKNOWN",
-        };
+        let status = status_name(r.status());
         let level = r
             .level
             .map(|l| format!("[{}] ", l.as_str()))
@@ -110,12 +115,7 @@ fn table(rows: &[OnceRow]) -> String {
             clean(r.detail.as_deref().unwrap_or("-"))
         ));
     }
-    let worst = match start::once_status(rows) {
-        0 => "OK",
-        1 => "WARNING",
-        2 => "CRITICAL",
-        _ => "UNKNOWN",
-    };
+    let worst = status_name(start::once_status(rows));
     out.push_str(&format!(
         "{worst}: {} checked\n",
         secops_mcp::util::count(rows.len() as u64, "monitor", "monitors")

@@ -20,18 +20,14 @@ pub async fn run(config: Config, args: ServeArgs, demo: bool) -> anyhow::Result<
         let (mut config, sim) = super::demo::simulator_for(config, demo).await?;
         if demo {
             // The own /healthz is watched when the port is known before binding.
-            let healthz = args.http.filter(|a| a.port() != 0).map(|a| {
-                let host = if a.ip().is_unspecified() {
-                    "127.0.0.1".to_string()
-                } else {
-                    a.ip().to_string()
-                };
-                let host = if a.is_ipv6() && !a.ip().is_unspecified() {
-                    format!("[{host}]")
-                } else {
-                    host
-                };
-                format!("http://{host}:{}/healthz", a.port())
+            let healthz = args.http.filter(|a| a.port() != 0).map(|mut a| {
+                if a.ip().is_unspecified() {
+                    a.set_ip(match a {
+                        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                format!("http://{a}/healthz")
             });
             super::demo::add_monitors(&mut config, sim.as_ref(), healthz.as_deref(), true)?;
         }
