@@ -190,6 +190,17 @@ async fn monitor_once_prints_a_table_and_exits_like_a_monitoring_plugin() {
         "a disabled monitor has no next run: {list}"
     );
 
+    // Bad alert ids are usage errors naming the argument; an unknown one is refused.
+    let (code, _, err) = run(&env, &["alerts", "show", "nope"]).await;
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("alert_id"), "{err}");
+    let (code, _, err) = run(&env, &["alerts", "ack", "ALR-999"]).await;
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("no alert ALR-999"), "{err}");
+    let (code, _, err) = run(&env, &["alerts", "list", "--since", "yesterday"]).await;
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("since"), "{err}");
+
     // A monitor that cannot run (no indexer configured) is UNKNOWN: exit 3.
     let cfg3 = scratch.write(
         "unknown.toml",
