@@ -153,6 +153,10 @@ pub enum NotificationKind {
     Acknowledged,
     /// `secops-mcp channels test NAME`.
     Test,
+    /// An unacknowledged alert (or an overdue incident) told to an escalation contact.
+    Escalation,
+    /// What a channel's rate limit held back, gathered into one notification.
+    Digest,
 }
 
 impl NotificationKind {
@@ -163,6 +167,8 @@ impl NotificationKind {
             NotificationKind::Resolved => "resolved",
             NotificationKind::Acknowledged => "acknowledged",
             NotificationKind::Test => "test",
+            NotificationKind::Escalation => "escalation",
+            NotificationKind::Digest => "digest",
         }
     }
 }

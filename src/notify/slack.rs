@@ -157,6 +157,7 @@ pub(crate) fn verb(kind: NotificationKind, a: &AlertSnapshot) -> &'static str {
     match kind {
         NotificationKind::Test => "TEST",
         NotificationKind::Acknowledged => "ACKNOWLEDGED",
+        NotificationKind::Escalation if a.state != AlertState::Resolved => "ESCALATED",
         _ if a.state == AlertState::Resolved => "RESOLVED",
         NotificationKind::Repeat => "STILL FIRING",
         _ => "FIRING",

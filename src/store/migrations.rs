@@ -254,6 +254,61 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX notifications_channel ON notifications(channel, state);
     CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
     CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
+    // 10: the kinds `escalation` (an unacknowledged alert or an overdue incident told to
+    // a contact, whose name is in `contact`) and `digest` (what a channel's rate limit
+    // held back, sent as one), and the state `digested` (carried by the digest row
+    // `digest_id`). Rebuilt side by side like 9.
+    "CREATE TABLE notifications_v10 (
+        id             INTEGER PRIMARY KEY,
+        channel        TEXT    NOT NULL,
+        kind           TEXT    NOT NULL
+            CHECK (kind IN ('firing', 'repeat', 'resolved', 'acknowledged', 'test',
+                            'escalation', 'digest')),
+        dedup_key      TEXT    NOT NULL,
+        body           TEXT    NOT NULL,
+        state          TEXT    NOT NULL
+            CHECK (state IN ('pending', 'delivered', 'dead', 'digested')),
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        created_ms     INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL,
+        deadline_ms    INTEGER NOT NULL,
+        claimed_by     TEXT,
+        lease_until_ms INTEGER,
+        delivered_ms   INTEGER,
+        last_error     TEXT,
+        contact        TEXT,
+        digest_id      INTEGER REFERENCES notifications_v10(id) ON DELETE SET NULL
+    );
+    INSERT INTO notifications_v10 SELECT id, channel, kind, dedup_key, body, state, attempts,
+        created_ms, next_attempt_ms, deadline_ms, claimed_by, lease_until_ms, delivered_ms,
+        last_error, NULL, NULL FROM notifications;
+    CREATE TABLE notification_alerts_v10 (
+        notification INTEGER NOT NULL REFERENCES notifications_v10(id) ON DELETE CASCADE,
+        alert        INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        PRIMARY KEY (notification, alert)
+    ) WITHOUT ROWID;
+    INSERT INTO notification_alerts_v10 SELECT notification, alert FROM notification_alerts;
+    CREATE TABLE notification_attempts_v10 (
+        id           INTEGER PRIMARY KEY,
+        notification INTEGER NOT NULL REFERENCES notifications_v10(id) ON DELETE CASCADE,
+        at_ms        INTEGER NOT NULL,
+        outcome      TEXT    NOT NULL CHECK (outcome IN ('delivered', 'retry', 'failed')),
+        status       INTEGER,
+        detail       TEXT
+    );
+    INSERT INTO notification_attempts_v10 SELECT id, notification, at_ms, outcome, status,
+        detail FROM notification_attempts;
+    DROP TABLE notification_attempts;
+    DROP TABLE notification_alerts;
+    DROP TABLE notifications;
+    ALTER TABLE notifications_v10 RENAME TO notifications;
+    ALTER TABLE notification_alerts_v10 RENAME TO notification_alerts;
+    ALTER TABLE notification_attempts_v10 RENAME TO notification_attempts;
+    CREATE INDEX notifications_due ON notifications(state, next_attempt_ms);
+    CREATE INDEX notifications_channel ON notifications(channel, state);
+    CREATE INDEX notifications_digest ON notifications(digest_id);
+    CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
+    CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
 ];
 
 pub fn latest() -> i64 {

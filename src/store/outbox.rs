@@ -35,6 +35,8 @@ pub enum NotificationState {
     Pending,
     Delivered,
     Dead,
+    /// Held back by the channel's rate limit and carried by a digest row instead.
+    Digested,
 }
 
 impl NotificationState {
@@ -43,6 +45,7 @@ impl NotificationState {
             NotificationState::Pending => "pending",
             NotificationState::Delivered => "delivered",
             NotificationState::Dead => "dead",
+            NotificationState::Digested => "digested",
         }
     }
 
@@ -50,6 +53,7 @@ impl NotificationState {
         match s {
             "delivered" => NotificationState::Delivered,
             "dead" => NotificationState::Dead,
+            "digested" => NotificationState::Digested,
             _ => NotificationState::Pending,
         }
     }
