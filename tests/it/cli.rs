@@ -515,22 +515,60 @@ fn the_staging_monitoring_example_passes_config_check_with_productions_threshold
     assert_eq!(hook["name"], "staging-webhook");
     assert_eq!(hook["url_source"]["env"], "SECOPS_STAGING_WEBHOOK_URL");
     assert_eq!(staging["routing"]["warning"][0], "staging-webhook");
+    // Production's Slack and email, pointed at staging; nobody is paged for staging.
+    let kinds: Vec<&str> = staging["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"slack") && kinds.contains(&"email"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"sms") && !kinds.contains(&"pagerduty"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        staging["routing"]["critical"],
+        serde_json::json!(["staging-webhook", "staging-slack", "staging-mail", "log"])
+    );
+    let text = staging.to_string();
+    assert!(!text.contains("sl4ck-S3cret") && !text.contains("dummy-smtp-Pa55"));
 }
 
 #[test]
-fn the_development_monitoring_example_passes_config_check_with_only_the_log() {
+fn the_development_monitoring_example_passes_config_check_with_the_log_and_a_local_mail_catcher() {
     let v = check_example("development");
     let m = monitors(&v);
     assert!(
         v["wazuh"].is_null() && v["indexer"].is_null(),
         "no Wazuh needed"
     );
+    let mail = v["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "dev-mail")
+        .expect("dev-mail channel");
     assert_eq!(
-        v["channels"],
-        serde_json::json!([{"kind": "log", "name": "log"}])
+        (&mail["kind"], &mail["host"], &mail["port"], &mail["tls"]),
+        (
+            &"email".into(),
+            &"127.0.0.1".into(),
+            &1025.into(),
+            &"none".into()
+        ),
+        "cleartext only to a loopback mail catcher"
     );
-    for level in ["info", "warning", "critical", "emergency"] {
-        assert_eq!(v["routing"][level], serde_json::json!(["log"]), "{level}");
+    assert_eq!(v["routing"]["info"], serde_json::json!(["log"]));
+    for level in ["warning", "critical", "emergency"] {
+        assert_eq!(
+            v["routing"][level],
+            serde_json::json!(["log", "dev-mail"]),
+            "{level}"
+        );
     }
     assert_eq!(m["local-app"]["schedule"], "every 1m");
     assert!(
