@@ -22,6 +22,7 @@ mod outbox;
 mod remediation;
 mod scan;
 mod secrets;
+mod secrets_channels;
 mod security_events;
 mod self_monitor;
 mod uptime;
