@@ -4,7 +4,8 @@
 //! channel_email.rs), the log, or a JSONL file. Every channel
 //! is built once at load by its own constructor (notify/), so `config check` refuses what
 //! `serve` would. A channel named `log` always exists. Routing maps each alert level to
-//! channel names (default: every level to `log`); an unknown name is an error.
+//! channel names (default: the log plus the monitoring guide's channels for the level among
+//! those configured, see [`default_route`]); an unknown name is an error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -241,46 +242,12 @@ pub(super) fn load(
         });
     }
     let cfg = NotifyConfig {
-        routing: routes(routing.unwrap_or_default(), &channels)?,
+        routing: super::routing::routes(routing.unwrap_or_default(), &channels)?,
         channels,
     };
     // Built once here, so a channel `serve` could not construct fails `config check` too.
     cfg.build()?;
     Ok(cfg)
-}
-
-fn routes(
-    r: FileRouting,
-    channels: &[ChannelConfig],
-) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
-    let mut out = BTreeMap::new();
-    for (level, names) in [
-        (Level::Info, r.info),
-        (Level::Warning, r.warning),
-        (Level::Critical, r.critical),
-        (Level::Emergency, r.emergency),
-    ] {
-        let key = format!("routing.{}", level.as_str());
-        let names = names.unwrap_or_else(|| vec![LOG_CHANNEL.to_string()]);
-        for n in &names {
-            if !channels.iter().any(|c| &c.name == n) {
-                return Err(ConfigError::new(
-                    key,
-                    format!(
-                        "no channel is named `{}`; configured: {}",
-                        crate::util::sanitize_untrusted(n.as_bytes(), 64),
-                        channels
-                            .iter()
-                            .map(|c| format!("`{}`", c.name))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
-        out.insert(level.as_str().to_string(), names);
-    }
-    Ok(out)
 }
 
 fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, ConfigError> {

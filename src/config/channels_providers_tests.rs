@@ -192,3 +192,33 @@ fn templates_are_checked_at_load_and_errors_name_the_key() {
     let e = load(pd, &[("PD", "pdR0ut1ngS3cretKey000000000000aa")]).unwrap_err();
     assert_eq!(e.key, "channels[0].template", "{e}");
 }
+
+#[test]
+fn unrouted_levels_follow_the_guide_among_the_configured_channels() {
+    let toml = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl_env = \"HOOK\"\n\
+         [[channels]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\
+         [[channels]]\nname = \"phones\"\nkind = \"sms\"\naccount_sid = \"{SID}\"\n\
+         auth_token_env = \"TW\"\nfrom = \"+15005550006\"\nto = [\"+15551230001\"]\n\
+         [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD\"\n\
+         [routing]\nwarning = [\"hook\"]\n"
+    );
+    let env = [
+        ("HOOK", "https://hooks.example.test/x"),
+        ("SLACK_URL", "https://hooks.slack.com/services/T1/B1/x"),
+        ("TW", "tw1l10S3cret"),
+        ("PD", "pdR0ut1ngS3cretKey000000000000aa"),
+    ];
+    let c = load(&toml, &env).unwrap();
+    let r = &c.notify.routing;
+    // No email channel: that part of the guide does not count; the webhook only by name.
+    assert_eq!(r["info"], ["log", "chat"]);
+    assert_eq!(r["warning"], ["hook"], "a written level is kept as written");
+    assert_eq!(r["critical"], ["log", "chat", "phones"]);
+    assert_eq!(r["emergency"], ["log", "chat", "phones", "pd"]);
+    // Nothing configured: everything to the log, as before.
+    let c = load("", &[]).unwrap();
+    for level in ["info", "warning", "critical", "emergency"] {
+        assert_eq!(c.notify.routing[level], ["log"], "{level}");
+    }
+}

@@ -17,6 +17,7 @@ mod masked;
 mod monitoring;
 mod monitors;
 mod remediation;
+mod routing;
 mod secrets;
 mod wazuh;
 
