@@ -16,6 +16,7 @@ use super::ConfigError;
 use super::env::Layers;
 use super::secrets::{Secret, SecretSource, read_secret_file};
 use crate::alerts::Level;
+use crate::alerts::rate_limit::RateLimit;
 use crate::notify::Channel;
 use crate::notify::email::TlsMode;
 use crate::notify::template::MessageTemplate;
@@ -71,6 +72,9 @@ pub(super) struct FileChannelEntry {
     pub template: Option<String>,
     pub template_file: Option<PathBuf>,
     pub subject_template: Option<String>,
+    /// Every kind: `N/s`, `N/m`, `N/h`, `N/d` or `none` (alerts::rate_limit); default by
+    /// kind.
+    pub rate_limit: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -89,6 +93,9 @@ pub struct ChannelConfig {
     pub name: String,
     #[serde(flatten)]
     pub kind: ChannelKind,
+    /// The effective limit (as written, else the kind's default): what exceeds it is
+    /// gathered into one digest.
+    pub rate_limit: RateLimit,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -197,6 +204,14 @@ impl NotifyConfig {
             .collect()
     }
 
+    /// Every channel's effective rate limit, by name (the outbox's limiters).
+    pub fn rate_limits(&self) -> BTreeMap<String, RateLimit> {
+        self.channels
+            .iter()
+            .map(|c| (c.name.clone(), c.rate_limit))
+            .collect()
+    }
+
     pub fn has_channel(&self, name: &str) -> bool {
         self.channels.iter().any(|c| c.name == name)
     }
@@ -238,6 +253,7 @@ pub(super) fn load(
         channels.push(ChannelConfig {
             name: LOG_CHANNEL.into(),
             kind: ChannelKind::Log,
+            rate_limit: RateLimit::Unlimited,
         });
     }
     let cfg = NotifyConfig {
@@ -304,6 +320,17 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
         .kind
         .as_deref()
         .ok_or_else(|| ConfigError::new(at("kind"), format!("is required: {KINDS}")))?;
+    let rate_limit = match e.rate_limit.as_deref() {
+        None => RateLimit::default_for(kind),
+        Some(r) => RateLimit::parse(r).map_err(|m| ConfigError::new(at("rate_limit"), m))?,
+    };
+    if kind == "pagerduty" && rate_limit.is_limited() {
+        return Err(ConfigError::new(
+            at("rate_limit"),
+            "must be `none` for a pagerduty channel: PagerDuty notifications carry one \
+             alert episode's dedup_key each and are never gathered into a digest",
+        ));
+    }
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
         let set = [
             ("url_env", e.url_env.is_some()),
@@ -432,7 +459,11 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ));
         }
     };
-    Ok(ChannelConfig { name, kind })
+    Ok(ChannelConfig {
+        name,
+        kind,
+        rate_limit,
+    })
 }
 
 /// A secret from the variable a file names, or from a file; both set is an error.

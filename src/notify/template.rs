@@ -221,6 +221,7 @@ pub fn sample() -> NotificationBody {
             resolved_at: None,
             runbook: Some("https://runbooks.example/sample".into()),
         }],
+        digest: vec![],
     }
 }
 
