@@ -57,7 +57,7 @@ impl Per {
 }
 
 /// A channel's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum RateLimit {
     /// Every notification is sent as itself.
     Unlimited,
@@ -130,6 +130,13 @@ impl fmt::Display for RateLimit {
             RateLimit::Unlimited => f.write_str("none"),
             RateLimit::Limited { count, per } => write!(f, "{count}/{}", per.unit()),
         }
+    }
+}
+
+/// `RateLimit(1/s)`: the written form (and no field names `config show` lacks).
+impl fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RateLimit({self})")
     }
 }
 
