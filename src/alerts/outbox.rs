@@ -5,7 +5,8 @@
 //! dead-lettered (a permanent failure, `max_attempts`, or the deadline), saying why. A
 //! dead row raises a `channel_failing` notification on every other channel, at most once
 //! per channel per `failing_every`. Delivery is at-least-once: a redelivery carries the
-//! same dedup key. Only this sender calls a channel.
+//! same dedup key. Only this sender calls a channel. A channel's rate limit is applied
+//! before each round sends (outbox_rate.rs): what exceeds it goes out as one digest.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -13,7 +13,7 @@ fn snapshot(i: usize, level: Level) -> AlertSnapshot {
         monitor: "web".into(),
         code: "endpoint_down".into(),
         level,
-        state: if i % 2 == 0 {
+        state: if i.is_multiple_of(2) {
             AlertState::Resolved
         } else {
             AlertState::Firing
@@ -45,7 +45,7 @@ fn digest(n: usize, per: usize) -> NotificationBody {
             .collect();
         entries.push(DigestEntry {
             notification: e as i64 + 1,
-            kind: if e % 2 == 0 {
+            kind: if e.is_multiple_of(2) {
                 NotificationKind::Firing
             } else {
                 NotificationKind::Resolved
