@@ -129,7 +129,7 @@ impl Outbox {
                 store.outbox_hold(&worker, &name, &ids, now, due, &build)
             })
             .await?;
-            if let Some((digest, taken)) = held {
+            for (digest, taken) in held {
                 report.digested += taken;
                 tracing::info!(
                     channel = %channel,
