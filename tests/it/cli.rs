@@ -527,7 +527,7 @@ fn the_development_monitoring_example_passes_config_check_with_only_the_log() {
     );
     assert_eq!(
         v["channels"],
-        serde_json::json!([{"kind": "log", "name": "log"}])
+        serde_json::json!([{"kind": "log", "name": "log", "rate_limit": "none"}])
     );
     for level in ["info", "warning", "critical", "emergency"] {
         assert_eq!(v["routing"][level], serde_json::json!(["log"]), "{level}");
