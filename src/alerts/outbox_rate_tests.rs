@@ -148,10 +148,17 @@ async fn a_burst_to_slack_is_one_message_then_one_digest_of_the_rest() {
     let chat = Recorder::new("chat", "slack");
     let r = rig(chat.clone(), "1/s");
     assert_eq!(r.outbox.rate_limit("chat").to_string(), "1/s");
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    r.outbox.set_metrics(metrics.clone());
     let rows: Vec<i64> = (1..=10)
         .map(|i| r.enqueue("chat", &body(NotificationKind::Firing, i)))
         .collect();
     let first = r.outbox.deliver_due().await.unwrap();
+    let scraped = metrics.encode();
+    assert!(
+        scraped.contains(r#"secops_mcp_notifications_digested_total{channel="chat"} 9"#),
+        "{scraped}"
+    );
     assert_eq!((first.claimed, first.delivered, first.digested), (10, 1, 9));
     assert_eq!(chat.got().len(), 1);
     assert_eq!(ids(&chat.got()[0]), ["ALR-1"]);
