@@ -2,7 +2,8 @@
 //! histograms per tool, HTTP requests refused by the transport guards, monitor runs and
 //! their durations (the scheduler records them), notification send attempts per channel
 //! (the outbox records them), and, read from the store at scrape time, our alerts by level
-//! and state and the outbox per channel (pending, delivered, dead, oldest pending age).
+//! and state and the outbox per channel (pending, delivered, dead, digested, oldest pending
+//! age), and the notifications rate limits held back into digests.
 //! Channel and monitor names are config names; no URL or secret is ever a label. Outside
 //! `server/` so the context and the monitoring engine hold it without server types.
 
@@ -83,6 +84,7 @@ pub struct Metrics {
     monitor_runs: Family<MonitorOutcome, Counter>,
     monitor_duration: RunHistFamily,
     sent: Family<ChannelOutcome, Counter>,
+    digested: Family<ChannelLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -146,6 +148,12 @@ impl Metrics {
             "Notification send attempts by channel and outcome (delivered, retry, dead)",
             sent.clone(),
         );
+        let digested = Family::<ChannelLabel, Counter>::default();
+        registry.register(
+            "notifications_digested",
+            "Notifications a channel's rate limit held back into a digest, by channel",
+            digested.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             calls,
@@ -155,6 +163,7 @@ impl Metrics {
             monitor_runs,
             monitor_duration,
             sent,
+            digested,
         }
     }
 
@@ -194,6 +203,15 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// The outbox held `n` notifications of `channel` back into a digest (rate limit).
+    pub fn notifications_digested(&self, channel: &str, n: u64) {
+        self.digested
+            .get_or_create(&ChannelLabel {
+                channel: channel.to_string(),
+            })
+            .inc_by(n);
     }
 
     pub fn observe_call(&self, tool: &str, outcome: &str, seconds: f64) {
@@ -312,6 +330,7 @@ impl Collector for StoreGauges {
                 ("pending", get(|h| h.pending)),
                 ("delivered", get(|h| h.delivered)),
                 ("dead", get(|h| h.dead)),
+                ("digested", get(|h| h.digested)),
             ] {
                 rows.push((
                     ChannelState {
@@ -332,7 +351,7 @@ impl Collector for StoreGauges {
         gauges(
             &mut encoder,
             "notifications",
-            "Notifications in the outbox by channel and state (pending, delivered, dead)",
+            "Notifications in the outbox by channel and state (pending, delivered, dead, digested)",
             &rows,
         )?;
         gauges(
@@ -376,6 +395,7 @@ mod tests {
         clock.advance(std::time::Duration::from_secs(90));
         m.observe_monitor_run("web", "problems", 0.25);
         m.notification_attempt("hook", "retry");
+        m.notifications_digested("hook", 9);
 
         let text = m.encode();
         for line in [
@@ -386,6 +406,8 @@ mod tests {
             r#"secops_mcp_alerts{level="warning",state="firing"} 0"#,
             r#"secops_mcp_notifications{channel="hook",state="pending"} 1"#,
             r#"secops_mcp_notifications{channel="log",state="pending"} 0"#,
+            r#"secops_mcp_notifications{channel="hook",state="digested"} 0"#,
+            r#"secops_mcp_notifications_digested_total{channel="hook"} 9"#,
             r#"secops_mcp_notification_oldest_pending_age_seconds{channel="hook"} 90"#,
             r#"secops_mcp_notification_oldest_pending_age_seconds{channel="log"} 0"#,
             "# TYPE secops_mcp_alerts gauge",

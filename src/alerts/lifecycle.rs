@@ -375,6 +375,7 @@ fn body(monitor: &MonitorPolicy, kind: NotificationKind, rows: &[&AlertRow]) -> 
         group_labels: monitor.group_labels(),
         dedup_key: dedup_key(rows.iter().map(|r| r.episode.as_str())),
         alerts: rows.iter().map(|r| r.snapshot()).collect(),
+        digest: vec![],
     }
 }
 

@@ -6,11 +6,12 @@
 pub mod lifecycle;
 pub mod model;
 pub mod outbox;
+pub mod rate_limit;
 pub mod retention;
 pub mod status;
 pub mod update;
 
 pub use model::{
-    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,
-    episode_key, fingerprint, parse_alert_id,
+    AlertSnapshot, AlertState, DigestEntry, Level, NotificationBody, NotificationKind, Observation,
+    alert_id, episode_key, fingerprint, parse_alert_id,
 };

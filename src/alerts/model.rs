@@ -185,6 +185,25 @@ pub struct NotificationBody {
     /// The stable dedup key of this notification (an episode, or a group of episodes).
     pub dedup_key: String,
     pub alerts: Vec<AlertSnapshot>,
+    /// A digest only (kind `digest`): each notification the channel's rate limit held
+    /// back, in order; `alerts` then holds all their alerts. Empty otherwise (and absent
+    /// from stored JSON written before digests existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digest: Vec<DigestEntry>,
+}
+
+/// One notification a digest carries: what it was about (its kind) and its alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DigestEntry {
+    /// The carried row's id in the outbox (its state is `digested`, `digest_id` the digest).
+    pub notification: i64,
+    pub kind: NotificationKind,
+    pub group_key: String,
+    pub dedup_key: String,
+    /// RFC 3339: when the carried notification was enqueued.
+    pub created_at: String,
+    /// The ids (`ALR-<n>`) of its alerts, in `NotificationBody::alerts` order.
+    pub alert_ids: Vec<String>,
 }
 
 /// The public id of an alert row.

@@ -5,7 +5,8 @@
 //! dead-lettered (a permanent failure, `max_attempts`, or the deadline), saying why. A
 //! dead row raises a `channel_failing` notification on every other channel, at most once
 //! per channel per `failing_every`. Delivery is at-least-once: a redelivery carries the
-//! same dedup key. Only this sender calls a channel.
+//! same dedup key. Only this sender calls a channel. A channel's rate limit is applied
+//! before each round sends (outbox_rate.rs): what exceeds it goes out as one digest.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -93,6 +94,10 @@ pub struct RoundReport {
     pub dead: usize,
     /// Channels a `channel_failing` notification was raised for.
     pub failing_raised: Vec<String>,
+    /// Rows the rate limit held back into a digest this round.
+    pub digested: usize,
+    /// Digests put back until their channel's limit allows a send.
+    pub deferred: usize,
 }
 
 /// The sender.
@@ -104,6 +109,8 @@ pub struct Outbox {
     wake: Arc<Notify>,
     /// Where every attempt is counted (`notifications_sent`), once set.
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
+    /// The limited channels' limiters (outbox_rate.rs); none by default.
+    limits: BTreeMap<String, super::rate_limit::Limiter>,
 }
 
 /// What to do with one row after its attempt.
@@ -127,6 +134,7 @@ impl Outbox {
             settings,
             wake: Arc::new(Notify::new()),
             metrics: std::sync::OnceLock::new(),
+            limits: BTreeMap::new(),
         }
     }
 
@@ -192,6 +200,7 @@ impl Outbox {
             claimed: rows.len(),
             ..Default::default()
         };
+        let rows = self.apply_limits(rows, &mut report).await?;
         let results: Vec<Result<(String, Decision), StoreError>> = futures::stream::iter(rows)
             .map(|row| self.deliver_one(row))
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -488,6 +497,7 @@ pub fn self_body(
             resolved_at: None,
             runbook: None,
         }],
+        digest: vec![],
     }
 }
 
@@ -500,54 +510,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+#[path = "outbox_rate.rs"]
+mod rate;
+pub use rate::{digest_body, exempt};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-
-    fn outbox(settings: OutboxSettings) -> (tempfile::TempDir, Outbox) {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = Store::open(tmp.path()).unwrap();
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::at(0));
-        (tmp, Outbox::new(store, BTreeMap::new(), clock, settings))
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_stops_at_the_cap() {
-        let (_t, o) = outbox(OutboxSettings {
-            min_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-            ..Default::default()
-        });
-        for _ in 0..20 {
-            for (n, lo) in [(1u32, 1u64), (2, 2), (3, 4), (4, 8), (5, 16)] {
-                let d = o.backoff(n);
-                assert!(
-                    d >= Duration::from_secs(lo) && d < Duration::from_secs(2 * lo),
-                    "{n}: {d:?}"
-                );
-            }
-            assert!(o.backoff(7) <= Duration::from_secs(60));
-            assert_eq!(o.backoff(30), Duration::from_secs(60));
-        }
-    }
-
-    #[test]
-    fn channel_failing_names_the_channel_and_is_critical() {
-        let b = failing_body("ops-hook", "webhook", "HTTP 400: bad request", 5_000);
-        assert_eq!(b.alerts.len(), 1);
-        let a = &b.alerts[0];
-        assert_eq!(
-            (a.code.as_str(), a.level),
-            (CHANNEL_FAILING, Level::Critical)
-        );
-        assert_eq!(a.labels["channel"], "ops-hook");
-        assert!(a.summary.contains("HTTP 400"), "{}", a.summary);
-        assert_eq!(b.dedup_key, a.episode);
-        // The same channel is the same alert.
-        assert_eq!(
-            failing_body("ops-hook", "webhook", "x", 9).alerts[0].fingerprint,
-            a.fingerprint
-        );
-    }
-}
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -126,6 +126,8 @@ pub struct ChannelView {
     pub pending: u64,
     pub delivered: u64,
     pub failed: u64,
+    /// Held back by the channel's rate limit and sent inside a digest notification.
+    pub digested: u64,
     pub oldest_pending_age_secs: Option<i64>,
 }
 
@@ -249,6 +251,7 @@ pub fn overview(
             pending: h.pending,
             delivered: h.delivered,
             failed: h.dead,
+            digested: h.digested,
         })
         .collect();
     Ok(AlertOverview {

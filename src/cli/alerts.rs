@@ -101,11 +101,16 @@ pub fn list(config: Config, since: Option<String>, json: bool) -> anyhow::Result
     }
     for c in &o.channels {
         println!(
-            "channel {:<24} {} pending, {} delivered, {} failed{}",
+            "channel {:<24} {} pending, {} delivered, {} failed{}{}",
             c.channel,
             c.pending,
             c.delivered,
             c.failed,
+            if c.digested > 0 {
+                format!(", {} digested", c.digested)
+            } else {
+                String::new()
+            },
             c.oldest_pending_age_secs
                 .map(|s| format!(", oldest pending {s} s"))
                 .unwrap_or_default()

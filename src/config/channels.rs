@@ -17,6 +17,7 @@ use super::ConfigError;
 use super::env::Layers;
 use super::secrets::{Secret, SecretSource, read_secret_file};
 use crate::alerts::Level;
+use crate::alerts::rate_limit::RateLimit;
 use crate::notify::Channel;
 use crate::notify::email::TlsMode;
 use crate::notify::template::MessageTemplate;
@@ -72,6 +73,9 @@ pub(super) struct FileChannelEntry {
     pub template: Option<String>,
     pub template_file: Option<PathBuf>,
     pub subject_template: Option<String>,
+    /// Every kind: `N/s`, `N/m`, `N/h`, `N/d` or `none` (alerts::rate_limit); default by
+    /// kind.
+    pub rate_limit: Option<String>,
 }
 
 /// `[routing]` as written: level -> channel names.
@@ -90,6 +94,9 @@ pub struct ChannelConfig {
     pub name: String,
     #[serde(flatten)]
     pub kind: ChannelKind,
+    /// The effective limit (as written, else the kind's default): what exceeds it is
+    /// gathered into one digest.
+    pub rate_limit: RateLimit,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -198,6 +205,14 @@ impl NotifyConfig {
             .collect()
     }
 
+    /// Every channel's effective rate limit, by name (the outbox's limiters).
+    pub fn rate_limits(&self) -> BTreeMap<String, RateLimit> {
+        self.channels
+            .iter()
+            .map(|c| (c.name.clone(), c.rate_limit))
+            .collect()
+    }
+
     pub fn has_channel(&self, name: &str) -> bool {
         self.channels.iter().any(|c| c.name == name)
     }
@@ -239,6 +254,7 @@ pub(super) fn load(
         channels.push(ChannelConfig {
             name: LOG_CHANNEL.into(),
             kind: ChannelKind::Log,
+            rate_limit: RateLimit::Unlimited,
         });
     }
     let cfg = NotifyConfig {
@@ -271,6 +287,17 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
         .kind
         .as_deref()
         .ok_or_else(|| ConfigError::new(at("kind"), format!("is required: {KINDS}")))?;
+    let rate_limit = match e.rate_limit.as_deref() {
+        None => RateLimit::default_for(kind),
+        Some(r) => RateLimit::parse(r).map_err(|m| ConfigError::new(at("rate_limit"), m))?,
+    };
+    if kind == "pagerduty" && rate_limit.is_limited() {
+        return Err(ConfigError::new(
+            at("rate_limit"),
+            "must be `none` for a pagerduty channel: PagerDuty notifications carry one \
+             alert episode's dedup_key each and are never gathered into a digest",
+        ));
+    }
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
         let set = [
             ("url_env", e.url_env.is_some()),
@@ -399,7 +426,11 @@ fn channel(l: &Layers, i: usize, e: FileChannelEntry) -> Result<ChannelConfig, C
             ));
         }
     };
-    Ok(ChannelConfig { name, kind })
+    Ok(ChannelConfig {
+        name,
+        kind,
+        rate_limit,
+    })
 }
 
 /// A secret from the variable a file names, or from a file; both set is an error.
@@ -442,116 +473,8 @@ pub(super) fn secret(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::Config;
-    use std::collections::BTreeMap;
-
-    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, super::ConfigError> {
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain([(
-                "SECOPS_STATE_DIR".to_string(),
-                "/tmp/secops-test-state".to_string(),
-            )])
-            .collect();
-        Config::from_toml_str(toml, &env)
-    }
-
-    #[test]
-    fn without_settings_everything_goes_to_the_log() {
-        let c = load("", &[]).unwrap();
-        assert_eq!(c.notify.channels.len(), 1);
-        assert_eq!(c.notify.route(crate::alerts::Level::Emergency), ["log"]);
-        assert_eq!(c.notify.build().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_webhook_reads_its_secrets_from_env_and_never_shows_them() {
-        let toml = "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"OPS_URL\"\n\
-                    hmac_secret_env = \"OPS_KEY\"\nheaders_env = { Authorization = \"OPS_AUTH\" }\n\
-                    [routing]\ncritical = [\"ops\", \"log\"]\n";
-        let c = load(
-            toml,
-            &[
-                ("OPS_URL", "https://hooks.example/T0k3n-in-path"),
-                ("OPS_KEY", "hm4c-s3cret"),
-                ("OPS_AUTH", "Bearer b34rer"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            c.notify.route(crate::alerts::Level::Critical),
-            ["ops", "log"]
-        );
-        assert_eq!(c.notify.route(crate::alerts::Level::Info), ["log"]);
-        assert_eq!(c.notify.build().unwrap().len(), 2);
-        let shown = c.masked().to_string() + &format!("{c:?}");
-        for s in ["T0k3n-in-path", "hm4c-s3cret", "b34rer", "hooks.example"] {
-            assert!(!shown.contains(s), "{s} shown: {shown}");
-        }
-        assert!(shown.contains("OPS_URL"), "{shown}");
-    }
-
-    #[test]
-    fn bad_channels_and_routes_name_the_key() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: &[Case] = &[
-            (
-                "[[channels]]\nname = \"ops\"\nkind = \"pager\"\n",
-                &[],
-                "channels[0].kind",
-            ),
-            (
-                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\n",
-                &[],
-                "channels[0].url_env",
-            ),
-            (
-                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"NOPE\"\n",
-                &[],
-                "channels[0].url_env",
-            ),
-            (
-                "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"U\"\n",
-                &[("U", "ftp://x/")],
-                "channels[0] (ops)",
-            ),
-            (
-                "[[channels]]\nname = \"Ops!\"\nkind = \"log\"\n",
-                &[],
-                "channels[0].name",
-            ),
-            (
-                "[[channels]]\nname = \"f\"\nkind = \"log\"\npath = \"/tmp/x\"\n",
-                &[],
-                "channels[0].path",
-            ),
-            (
-                "[[channels]]\nname = \"f\"\nkind = \"file\"\npath = \"relative.jsonl\"\n",
-                &[],
-                "channels[0] (f)",
-            ),
-            ("[routing]\nwarning = [\"slack\"]\n", &[], "routing.warning"),
-            (
-                "[[channels]]\nname = \"a\"\nkind = \"log\"\n[[channels]]\nname = \"a\"\nkind = \"log\"\n",
-                &[],
-                "channels[1].name",
-            ),
-        ];
-        for (toml, env, key) in cases {
-            let e = load(toml, env).unwrap_err();
-            assert_eq!(e.key, *key, "{toml}: {e}");
-        }
-        // The URL's text is never in the error either.
-        let e = load(
-            "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl_env = \"U\"\n",
-            &[("U", "ftp://s3cret.example/")],
-        )
-        .unwrap_err();
-        assert!(!e.to_string().contains("s3cret"), "{e}");
-    }
-}
+#[path = "channels_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 #[path = "channels_providers_tests.rs"]

@@ -35,12 +35,10 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         max_attempts: ctx.config.monitoring.max_attempts,
         ..OutboxSettings::default()
     };
-    let outbox = Arc::new(Outbox::new(
-        ctx.store.clone(),
-        channels,
-        clock.clone(),
-        settings,
-    ));
+    let outbox = Arc::new(
+        Outbox::new(ctx.store.clone(), channels, clock.clone(), settings)
+            .with_rate_limits(&ctx.config.notify.rate_limits()),
+    );
     let engine = Engine::new(
         ctx.store.clone(),
         clock,

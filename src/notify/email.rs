@@ -246,14 +246,18 @@ impl EmailChannel {
     }
 
     async fn deliver(&self, body: &NotificationBody) -> Delivery {
+        // A digest always has the default text (notify::digest).
+        let templated = !super::digest::is_digest(body);
         let rendered = email_message::Rendered {
             subject: self
                 .subject_template
                 .as_ref()
+                .filter(|_| templated)
                 .map(|t| t.render_or(&self.name, body, email_message::subject(body))),
             plain: self
                 .template
                 .as_ref()
+                .filter(|_| templated)
                 .map(|t| t.render_or(&self.name, body, email_message::plain_body(body))),
         };
         let message = match email_message::build(body, &self.from, &self.to, &rendered) {

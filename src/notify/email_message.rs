@@ -23,6 +23,9 @@ const FIELD_MAX: usize = 2_000;
 /// The subject: the level (or `RESOLVED`) in brackets, then the title of a single alert or
 /// the count and monitor of a group.
 pub fn subject(body: &NotificationBody) -> String {
+    if super::digest::is_digest(body) {
+        return clean(&super::digest::subject(body), SUBJECT_MAX);
+    }
     let tag = match body.kind {
         NotificationKind::Resolved => "RESOLVED".to_string(),
         _ => top_level(body).as_str().to_ascii_uppercase(),
@@ -149,6 +152,9 @@ fn facts(a: &AlertSnapshot) -> Vec<(&'static str, String)> {
 
 /// The plain-text body.
 pub fn plain_body(body: &NotificationBody) -> String {
+    if super::digest::is_digest(body) {
+        return super::digest::text(body);
+    }
     let mut out = String::new();
     out.push_str(&subject(body));
     out.push_str("\n\n");
@@ -185,6 +191,9 @@ pub fn plain_body(body: &NotificationBody) -> String {
 
 /// The HTML body: the same content, every value escaped.
 pub fn html_body(body: &NotificationBody) -> String {
+    if super::digest::is_digest(body) {
+        return super::digest::html(body);
+    }
     let e = |s: &str| html_escape(s);
     let mut out = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body style=\"font-family: sans-serif\">\n",
@@ -310,6 +319,7 @@ mod tests {
             group_labels: BTreeMap::new(),
             dedup_key: "fp-1".into(),
             alerts,
+            digest: vec![],
         }
     }
 

@@ -74,7 +74,9 @@ pub fn bounded_line(channel: &str, body: &NotificationBody, max: usize) -> Optio
         if line.len() <= max {
             return Some(line);
         }
-        shown.alerts.pop()?;
+        if shown.alerts.pop().is_none() {
+            shown.digest.pop()?;
+        }
     }
 }
 
@@ -178,6 +180,7 @@ mod tests {
             group_labels: BTreeMap::new(),
             dedup_key: "fp-1".into(),
             alerts: (1..=n).map(snapshot).collect(),
+            digest: vec![],
         }
     }
 

@@ -24,14 +24,19 @@ impl LogChannel {
 
 /// The JSON line a notification becomes (shared with the `file` channel).
 pub fn json_line(channel: &str, body: &NotificationBody) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "channel": channel,
         "kind": body.kind,
         "dedup_key": body.dedup_key,
         "group_key": body.group_key,
         "group_labels": body.group_labels,
         "alerts": body.alerts,
-    })
+    });
+    // A digest's carried notifications (notify::digest).
+    if !body.digest.is_empty() {
+        v["digest"] = json!(body.digest);
+    }
+    v
 }
 
 impl Channel for LogChannel {
@@ -77,6 +82,7 @@ mod tests {
             group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
             dedup_key: "fp-1".into(),
             alerts: vec![],
+            digest: vec![],
         };
         let line = json_line("log", &body).to_string();
         assert!(!line.contains('\n'));

@@ -3,6 +3,7 @@
 //! went ([`Delivery`]); retries, backoff and rate limits are the outbox's, not a channel's.
 //! Only the outbox calls a channel. A channel never puts its URL or secrets in a `Delivery`.
 
+pub mod digest;
 pub mod email;
 pub mod email_message;
 pub mod file;

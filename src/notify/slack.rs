@@ -81,8 +81,14 @@ impl SlackChannel {
     }
 
     async fn post(&self, body: &NotificationBody) -> Delivery {
-        let mut payload = payload(body);
-        if let Some(t) = &self.template {
+        // A digest always has the default text (notify::digest).
+        let digest = super::digest::is_digest(body);
+        let mut payload = if digest {
+            super::digest::slack_payload(body)
+        } else {
+            payload(body)
+        };
+        if let Some(t) = self.template.as_ref().filter(|_| !digest) {
             templated(&mut payload, &t.render_or(&self.name, body, String::new()));
         }
         let req = self

@@ -191,6 +191,7 @@ impl SmsChannel {
 
     async fn send_all(&self, body: &NotificationBody) -> Delivery {
         let text = match &self.template {
+            _ if super::digest::is_digest(body) => super::digest::sms_text(body),
             Some(t) => templated(body, &t.render_or(&self.name, body, message(body))),
             None => message(body),
         };

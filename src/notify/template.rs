@@ -8,7 +8,9 @@
 //! Fields: `kind` (firing, repeat, resolved, acknowledged, test), `count`, `monitor`,
 //! `group`, `alerts` (a list), `alert` (the first). Each alert has `id`, `level`, `state`,
 //! `code`, `title`, `summary`, `labels` (a map), `started_at`, `resolved_at`, `value`,
-//! `runbook`, `link`; a field without a value is the empty string.
+//! `runbook`, `link`; a field without a value is the empty string. A digest (what a rate
+//! limit held back) is never rendered through a template: it always has the default
+//! digest text of notify/digest.rs, which lists every carried notification.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -221,6 +223,7 @@ pub fn sample() -> NotificationBody {
             resolved_at: None,
             runbook: Some("https://runbooks.example/sample".into()),
         }],
+        digest: vec![],
     }
 }
 

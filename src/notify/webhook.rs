@@ -326,7 +326,7 @@ pub fn alertmanager_payload(receiver: &str, body: &NotificationBody, external_ur
             ])
         })
         .collect();
-    json!({
+    let mut v = json!({
         "version": "4",
         "groupKey": body.group_key,
         "truncatedAlerts": body.alerts.len() - shown.len(),
@@ -337,7 +337,13 @@ pub fn alertmanager_payload(receiver: &str, body: &NotificationBody, external_ur
         "commonAnnotations": common(&all_annotations),
         "externalURL": external_url,
         "alerts": alerts,
-    })
+    });
+    // A digest (status `firing` while any carried alert fires): each carried notification's
+    // kind, group, dedup key and alert ids, beside Alertmanager's own fields.
+    if !body.digest.is_empty() {
+        v["digest"] = json!(body.digest);
+    }
+    v
 }
 
 fn alert_labels(a: &crate::alerts::AlertSnapshot) -> BTreeMap<String, String> {

@@ -610,6 +610,7 @@ impl Store {
                 group_labels: BTreeMap::from([("monitor".to_string(), row.monitor.clone())]),
                 dedup_key: row.episode.clone(),
                 alerts: vec![row.snapshot()],
+                digest: vec![],
             };
             let due = pending_firing_due(&tx, seq, &channel)?.map_or(now, |d| d.max(now));
             enqueue_notification_at(

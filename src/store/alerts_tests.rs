@@ -197,6 +197,7 @@ fn detail_acknowledge_note_and_prune() {
         group_labels: BTreeMap::new(),
         dedup_key: a.episode.clone(),
         alerts: vec![a.snapshot()],
+        digest: vec![],
     };
     let id = store
         .alerts_tx(|tx| {

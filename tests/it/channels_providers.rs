@@ -58,6 +58,7 @@ fn body(kind: NotificationKind, alerts: Vec<AlertSnapshot>) -> NotificationBody 
         group_labels: BTreeMap::from([("monitor".into(), "web".into())]),
         dedup_key: alerts[0].episode.clone(),
         alerts,
+        digest: vec![],
     }
 }
 

@@ -562,6 +562,7 @@ fn the_development_monitoring_example_passes_config_check_with_the_log_and_a_loc
         ),
         "cleartext only to a loopback mail catcher"
     );
+    assert_eq!(mail["rate_limit"], "60/h", "the email default");
     assert_eq!(v["routing"]["info"], serde_json::json!(["log"]));
     for level in ["warning", "critical", "emergency"] {
         assert_eq!(

@@ -56,6 +56,7 @@ fn body(kind: NotificationKind, dedup: &str, alerts: Vec<AlertSnapshot>) -> Noti
         group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
         dedup_key: dedup.into(),
         alerts,
+        digest: vec![],
     }
 }
 

@@ -19,6 +19,7 @@ mod monitor_cli;
 mod monitor_kinds;
 mod monitoring;
 mod outbox;
+mod rate_limits;
 mod readme;
 mod remediation;
 mod scan;

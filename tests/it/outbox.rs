@@ -52,6 +52,7 @@ fn body(kind: NotificationKind, alerts: Vec<AlertSnapshot>) -> NotificationBody 
         group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
         dedup_key: alerts[0].episode.clone(),
         alerts,
+        digest: vec![],
     }
 }
 
