@@ -7,8 +7,10 @@
 //! [`acknowledge`] (stops repeats) and [`note`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::mute::{MuteRules, Muter};
 use crate::alerts::{
     AlertState, Level, NotificationBody, NotificationKind, Observation, episode_key, fingerprint,
     parse_alert_id,
@@ -40,6 +42,8 @@ pub struct MonitorPolicy {
     pub routes: BTreeMap<Level, Vec<String>>,
     /// How long the outbox may keep trying a notification (default 24 h).
     pub delivery_deadline: Duration,
+    /// Maintenance windows and inhibition rules (silences are in the store); see `held.rs`.
+    pub mute: Arc<MuteRules>,
 }
 
 impl MonitorPolicy {
@@ -56,6 +60,7 @@ impl MonitorPolicy {
             group_wait: Duration::from_secs(30),
             routes: BTreeMap::new(),
             delivery_deadline: Duration::from_secs(24 * 3600),
+            mute: Arc::default(),
         }
     }
 
@@ -142,6 +147,10 @@ pub struct Evaluation {
     pub dropped: Vec<i64>,
     pub level_changed: Vec<i64>,
     pub repeated: Vec<i64>,
+    /// Firing alerts whose firing notification is held because they are muted ...
+    pub held: Vec<i64>,
+    /// ... and held ones announced now that nothing mutes them.
+    pub released: Vec<i64>,
     pub notifications: Vec<i64>,
 }
 
@@ -224,8 +233,9 @@ fn evaluate_run(
                 }
             }
         }
+        let muter = super::held::settle(tx, monitor, &mut newly_firing, now, &mut out)?;
         announce(tx, monitor, &newly_firing, now, &mut out)?;
-        repeat_due(tx, monitor, &newly_firing, now, &mut out)?;
+        repeat_due(tx, monitor, &newly_firing, &muter, now, &mut out)?;
         Ok::<_, LifecycleError>(out)
     })
 }
@@ -431,7 +441,7 @@ fn announce(
 }
 
 /// A firing alert whose level rose: the channels of the new level that were not told yet
-/// get a firing notification now.
+/// get a firing notification now (not while it is muted or its firing is held).
 fn escalate(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
@@ -440,7 +450,10 @@ fn escalate(
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<(), StoreError> {
-    if row.level <= old {
+    if row.level <= old
+        || row.last_notified_ms.is_none()
+        || super::mute::suppression(tx, &monitor.mute, row, now)?.is_some()
+    {
         return Ok(());
     }
     let told: BTreeSet<String> = tx.firing_channels(row.seq)?.into_iter().collect();
@@ -501,12 +514,13 @@ fn resolve(
     Ok(())
 }
 
-/// Repeats of the monitor's firing, unacknowledged alerts last announced at least
+/// Repeats of the monitor's firing, unacknowledged, unmuted alerts last announced at least
 /// `repeat_interval` ago: one notification per channel carrying every due alert.
 fn repeat_due(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
     newly_firing: &[AlertRow],
+    muter: &Muter<'_>,
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<(), StoreError> {
@@ -521,6 +535,7 @@ fn repeat_due(
         .filter(|r| !newly_firing.iter().any(|n| n.seq == r.seq))
         .filter(|r| r.last_notified_ms.is_none_or(|t| now - t >= every))
         .filter(|r| !monitor.channels(r.level).is_empty())
+        .filter(|r| muter.check(r).is_none())
         .collect();
     if due.is_empty() {
         return Ok(());
