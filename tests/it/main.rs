@@ -24,6 +24,7 @@ mod scan;
 mod secrets;
 mod security_events;
 mod self_monitor;
+mod silences;
 mod uptime;
 mod wazuh_client;
 mod wazuh_health;
