@@ -103,12 +103,12 @@ pub fn silences(config: Config, all: bool, json: bool) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<8} {:<8} {:<22} {:<22} {:<20} MATCHERS / COMMENT",
+        "{:<8} {:<8} {:<24} {:<24} {:<20} MATCHERS / COMMENT",
         "ID", "STATE", "STARTS", "ENDS", "AUTHOR"
     );
     for s in &list {
         println!(
-            "{:<8} {:<8} {:<22} {:<22} {:<20} {}: {}{}",
+            "{:<8} {:<8} {:<24} {:<24} {:<20} {}: {}{}",
             s.id,
             s.state,
             s.starts_at,

@@ -142,6 +142,36 @@ mod tests {
     }
 
     #[test]
+    fn wazuh_monitors_carry_the_manager_label_and_the_config_has_the_default_rule() {
+        use std::collections::BTreeMap;
+        let env = BTreeMap::from([("SECOPS_WAZUH_PASSWORD".to_string(), "pw".to_string())]);
+        let c = crate::config::Config::from_toml_str(
+            "[wazuh]\nurl = \"https://wazuh.example:55000\"\n\
+             [[monitors]]\nname = \"wazuh\"\nkind = \"wazuh\"\n\
+             [[monitors]]\nname = \"own\"\nkind = \"wazuh\"\nlabels = { manager = \"mine\" }\n\
+             [[monitors]]\nname = \"web\"\nkind = \"uptime\"\nurl = \"https://shop.example/\"\n",
+            &env,
+        )
+        .unwrap();
+        let label = |i: usize| c.monitors[i].labels.get(MANAGER_LABEL).cloned();
+        assert_eq!(label(0).as_deref(), Some("wazuh.example:55000"));
+        assert_eq!(
+            label(1).as_deref(),
+            Some("mine"),
+            "a label set by hand wins"
+        );
+        assert_eq!(label(2), None, "only the wazuh kind");
+        assert_eq!(
+            c.mute_rules().inhibit,
+            vec![InhibitRule::wazuh_manager_default()]
+        );
+        let view = c.masked().to_string();
+        assert!(view.contains("manager_unreachable"), "{view}");
+        let c = crate::config::Config::from_toml_str("inhibit = []\n", &env).unwrap();
+        assert!(c.inhibit.is_empty());
+    }
+
+    #[test]
     fn the_manager_label_is_host_and_port() {
         assert_eq!(
             manager_id("https://wazuh.example:55000").as_deref(),

@@ -265,6 +265,50 @@ async fn the_cli_silences_lists_and_unsilences_as_cli_user_and_names_bad_flags()
         "{table}"
     );
 
+    // An alert that fires under the silence: `alerts list` and `alerts show` say why it is
+    // quiet; silencing it by its id works too.
+    {
+        let store = Store::open(&scratch.state_dir()).unwrap();
+        let e = evaluate(
+            &store,
+            &SystemClock,
+            &policy("certs"),
+            &[expiring("a.example")],
+        )
+        .unwrap();
+        assert_eq!(e.held, e.fired);
+    }
+    let (code, list, _) = run(&env, &["alerts", "list"]).await;
+    assert_eq!(code, Some(0), "{list}");
+    assert!(
+        list.contains("[silenced by SIL-1 (cli:ops, \"renewal in progress\", until "),
+        "{list}"
+    );
+    let (_, show, _) = run(&env, &["alerts", "show", "ALR-1", "--json"]).await;
+    let show: serde_json::Value = serde_json::from_str(&show).unwrap();
+    assert_eq!(show["alert"]["muted"]["by"], "SIL-1", "{show:#}");
+    let (code, out, err) = run(
+        &env,
+        &[
+            "alerts",
+            "silence",
+            "ALR-1",
+            "--for",
+            "1h",
+            "--comment",
+            "this one",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.starts_with("Created SIL-2 (monitor=certs, code=cert_expiring, fingerprint="),
+        "{out}"
+    );
+    assert!(out.contains("it covers ALR-1"), "{out}");
+    let (_, out, _) = run(&env, &["alerts", "unsilence", "SIL-2"]).await;
+    assert!(out.starts_with("Ended SIL-2"), "{out}");
+
     for (args, named) in [
         (
             vec!["alerts", "silence", "--for", "2h", "--comment", "x"],
