@@ -315,7 +315,31 @@ fn a_maintenance_window_mutes_while_open_and_releases_after() {
                 .contains("in maintenance window deploy until 2026-01-15T10:30:00")),
         "{ev:?}"
     );
-    clock.advance(30 * MIN);
+    // An emergency in the window is not muted (the window does not name emergencies).
+    let loud = evaluate(
+        &store,
+        &clock,
+        &p,
+        &[obs("tls_broken", "b", Some(Level::Emergency))],
+    )
+    .unwrap();
+    assert!(loud.held.is_empty() && loud.fired.len() == 1);
+    assert_eq!(
+        kinds_of(&store).len(),
+        3,
+        "slack, sms and pd for the emergency"
+    );
+    // 29 minutes in, still open: nothing released.
+    clock.advance(29 * MIN);
+    let e = evaluate(
+        &store,
+        &clock,
+        &p,
+        &[obs("endpoint_down", "a", Some(Level::Critical))],
+    )
+    .unwrap();
+    assert!(e.released.is_empty());
+    clock.advance(MIN);
     let e = evaluate(
         &store,
         &clock,
@@ -324,7 +348,11 @@ fn a_maintenance_window_mutes_while_open_and_releases_after() {
     )
     .unwrap();
     assert_eq!(e.released.len(), 1);
-    assert_eq!(kinds_of(&store).len(), 2, "slack and sms");
+    assert_eq!(
+        kinds_of(&store).len(),
+        5,
+        "then slack and sms for the held one"
+    );
 }
 
 fn wazuh_policy() -> MonitorPolicy {

@@ -39,31 +39,84 @@ impl InhibitRule {
 
     /// The firing alert among `firing` that mutes `row` by this rule, if any.
     pub fn inhibitor<'a>(&self, firing: &'a [AlertRow], row: &AlertRow) -> Option<&'a AlertRow> {
-        if !mutes(&self.target, row) {
+        let sources = self.sources(firing);
+        self.inhibitor_among(&sources, row)
+            .map(|s| &firing[s.index])
+    }
+
+    /// The firing alerts that match this rule's source side, with their `equal` values:
+    /// computed once per evaluation, so checking an alert costs the few sources, not every
+    /// firing alert.
+    pub fn sources(&self, firing: &[AlertRow]) -> Vec<Source> {
+        firing
+            .iter()
+            .enumerate()
+            .filter_map(|(index, src)| {
+                let fields = fields_of(src);
+                all_match(&self.source, &fields).then(|| Source {
+                    index,
+                    seq: src.seq,
+                    fingerprint: src.fingerprint.clone(),
+                    equal: self.equal.iter().map(|l| fields.get(l).cloned()).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// The source among `sources` (of this rule) that mutes `row`, if any.
+    pub fn inhibitor_among<'s>(&self, sources: &'s [Source], row: &AlertRow) -> Option<&'s Source> {
+        if sources.is_empty() || !mutes(&self.target, row) {
             return None;
         }
         let target = fields_of(row);
-        firing.iter().find(|src| {
-            if src.seq == row.seq || src.fingerprint == row.fingerprint {
-                return false;
-            }
-            let source = fields_of(src);
-            all_match(&self.source, &source)
+        sources.iter().find(|src| {
+            src.seq != row.seq
+                && src.fingerprint != row.fingerprint
                 && self
                     .equal
                     .iter()
-                    .all(|l| source.get(l).map(String::as_str) == target.get(l).map(String::as_str))
+                    .zip(&src.equal)
+                    .all(|(l, v)| target.get(l) == v.as_ref())
         })
     }
 }
 
-/// The first rule's inhibitor of `row`.
-pub fn inhibitor<'a>(
-    rules: &[InhibitRule],
-    firing: &'a [AlertRow],
-    row: &AlertRow,
-) -> Option<&'a AlertRow> {
-    rules.iter().find_map(|r| r.inhibitor(firing, row))
+/// A firing alert that matches a rule's source side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// Its position in the firing list it came from.
+    pub index: usize,
+    pub seq: i64,
+    pub fingerprint: String,
+    /// Its values of the rule's `equal` labels (None: it lacks the label).
+    pub equal: Vec<Option<String>>,
+}
+
+/// The sources of every rule, computed once ([`InhibitRule::sources`]).
+pub struct Inhibition<'r> {
+    rules: &'r [InhibitRule],
+    sources: Vec<Vec<Source>>,
+    firing: Vec<AlertRow>,
+}
+
+impl<'r> Inhibition<'r> {
+    pub fn new(rules: &'r [InhibitRule], firing: Vec<AlertRow>) -> Self {
+        let sources = rules.iter().map(|r| r.sources(&firing)).collect();
+        Inhibition {
+            rules,
+            sources,
+            firing,
+        }
+    }
+
+    /// The first rule's firing alert that mutes `row`.
+    pub fn inhibitor(&self, row: &AlertRow) -> Option<&AlertRow> {
+        self.rules
+            .iter()
+            .zip(&self.sources)
+            .find_map(|(rule, sources)| rule.inhibitor_among(sources, row))
+            .map(|s| &self.firing[s.index])
+    }
 }
 
 #[cfg(test)]

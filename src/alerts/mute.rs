@@ -8,7 +8,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::inhibit::{InhibitRule, inhibitor};
+use super::inhibit::{InhibitRule, Inhibition};
 use super::matcher::{Matcher, mutes};
 use crate::clock::{Millis, rfc3339};
 use crate::config::MaintenanceWindow;
@@ -50,7 +50,7 @@ pub struct Suppression {
 pub struct Muter<'r> {
     rules: &'r MuteRules,
     silences: Vec<(SilenceRow, Vec<Matcher>)>,
-    firing: Vec<AlertRow>,
+    inhibition: Inhibition<'r>,
     now: Millis,
 }
 
@@ -88,7 +88,7 @@ impl<'r> Muter<'r> {
         Muter {
             rules,
             silences,
-            firing,
+            inhibition: Inhibition::new(&rules.inhibit, firing),
             now,
         }
     }
@@ -157,7 +157,7 @@ impl<'r> Muter<'r> {
                 });
             }
         }
-        let src = inhibitor(&self.rules.inhibit, &self.firing, row)?;
+        let src = self.inhibition.inhibitor(row)?;
         Some(Suppression {
             kind: SuppressionKind::Inhibition,
             by: src.id(),

@@ -101,10 +101,13 @@ async fn alert_update_silences_and_unsilences_over_mcp_and_alert_status_says_why
     )
     .unwrap();
     let batch_id = secops_mcp::alerts::alert_id(b.fired[0]);
-    let sc = call(&client, "alert_status", json!({}))
-        .await
-        .structured_content
-        .unwrap();
+    let r = call(&client, "alert_status", json!({})).await;
+    assert!(
+        text_of(&r).starts_with("2 alert(s) firing (2 critical; 2 muted)"),
+        "{}",
+        text_of(&r)
+    );
+    let sc = r.structured_content.unwrap();
     let firing = sc["firing"]["critical"].as_array().unwrap();
     let view = |id: &str| firing.iter().find(|a| a["id"] == id).unwrap().clone();
     let m = &view(&id)["muted"];
