@@ -222,6 +222,15 @@ pub fn create(
             end
         }
     };
+    if ends <= now {
+        return Err(arg(
+            "starts_at",
+            format!(
+                "the silence would be over already (it would end at {}); start it later or make it longer",
+                rfc3339(ends)
+            ),
+        ));
+    }
     let texts: Vec<String> = matchers.iter().map(|m| m.to_string()).collect();
     let new = NewSilence {
         matchers: &texts,

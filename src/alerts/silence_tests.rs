@@ -119,8 +119,24 @@ fn create_validates_every_argument_and_names_it() {
         })
         .starts_with("matchers: give either")
     );
+    let e = field(SilenceRequest {
+        starts_at: Some("2020-01-01T00:00:00Z".into()),
+        ..ok()
+    });
+    assert!(
+        e.starts_with("starts_at: the silence would be over already"),
+        "{e}"
+    );
+    let later = SilenceRequest {
+        starts_at: Some(rfc3339(clock.now_ms() + 3_600_000)),
+        ..ok()
+    };
+    let (pending, covered) = create(&store, &clock, "alice", &later).unwrap();
+    assert!(covered.is_empty());
+    assert_eq!(SilenceView::of(&pending, clock.now_ms()).state, "pending");
+    expire(&store, &clock, "alice", &pending.sil_id()).unwrap();
     let (row, covered) = create(&store, &clock, "alice", &ok()).unwrap();
-    assert_eq!(row.sil_id(), "SIL-1");
+    assert_eq!(row.sil_id(), "SIL-2");
     assert_eq!(row.ends_ms - row.starts_ms, 2 * 3600 * 1000);
     assert!(covered.is_empty());
     assert!(matches!(
@@ -130,8 +146,8 @@ fn create_validates_every_argument_and_names_it() {
             ..
         }
     ));
-    expire(&store, &clock, "bob", "SIL-1").unwrap();
-    let again = expire(&store, &clock, "bob", "SIL-1")
+    expire(&store, &clock, "bob", "SIL-2").unwrap();
+    let again = expire(&store, &clock, "bob", "SIL-2")
         .unwrap_err()
         .to_string();
     assert!(
