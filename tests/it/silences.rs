@@ -3,7 +3,9 @@
 //! `secops-mcp alerts silence|unsilence|silences` commands, both audited with the caller;
 //! a silenced alert fires without a notification and alert_status says why; ending the
 //! silence sends the held firing notification at the next evaluation; `config check`
-//! refuses a bad `[[maintenance]]` or `[[inhibit]]` naming the key.
+//! refuses a bad `[[maintenance]]` or `[[inhibit]]` naming the key; and the default
+//! inhibition against the simulator: a manager that does not answer mutes the repeat of a
+//! stopped daemon's alert until it answers again.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -450,4 +452,106 @@ equal = ["site"]
         assert_eq!(code, Some(78), "{text}: {err}");
         assert!(err.contains(key), "{text}: {err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_simulated_manager_mutes_the_rest_of_its_alerts_by_default() {
+    use crate::common::SimEnv;
+    use secops_mcp::alerts::lifecycle::evaluate_complete;
+    use secops_mcp::alerts::status::{self, StatusArgs};
+    use secops_mcp::clock::{Clock, ManualClock};
+    use secops_mcp::config::Config;
+    use secops_mcp::context::AppContext;
+    use wazuh_sim::SimConfig;
+
+    let s = SimEnv::start(SimConfig::default()).await;
+    let mut env = s.scratch.env();
+    env.extend(s.vars());
+    env.insert("SECOPS_HEALTH_TIMEOUT_MS".into(), "800".into());
+    let toml = "[[monitors]]\nname = \"wazuh\"\nkind = \"wazuh\"\ninclude = [\"manager\"]\n\
+                group_wait = \"0s\"\nrepeat_interval = \"10m\"\n";
+    let config = Config::from_toml_str(toml, &env).unwrap();
+    let ctx = AppContext::new(config.clone(), false).unwrap();
+    let m = secops_mcp::monitor::kinds::engine_monitor(ctx.clone(), &ctx.config.monitors[0]);
+    // The same monitor in a second context that has not logged in yet: it meets the
+    // hanging manager at login, which is what `manager_unreachable` means.
+    let fresh = AppContext::new(config, false).unwrap();
+    let m2 = secops_mcp::monitor::kinds::engine_monitor(fresh.clone(), &fresh.config.monitors[0]);
+    let manager = m.policy.labels["manager"].clone();
+    assert!(manager.starts_with("127.0.0.1:"), "{manager}");
+    let clock = ManualClock::at(1_790_000_000_000);
+    let store = &ctx.store;
+    let step = async |m: &secops_mcp::monitor::engine::Monitor, clock: &ManualClock| {
+        let run = (m.observe)().await.unwrap();
+        let e = if run.complete {
+            evaluate_complete(store, clock, &m.policy, &run.observations)
+        } else {
+            evaluate(store, clock, &m.policy, &run.observations)
+        }
+        .unwrap();
+        (run, e)
+    };
+
+    // A stopped daemon fires and is announced.
+    assert!(s.sim.faults().stop_daemon("wazuh-analysisd"));
+    let (_, e) = step(&m, &clock).await;
+    assert_eq!(e.fired.len(), 1, "{e:?}");
+    let daemon = secops_mcp::alerts::alert_id(e.fired[0]);
+    assert_eq!(notified(store, &daemon), vec!["firing".to_string()]);
+
+    // The manager stops answering: its alert is the one page; the daemon's repeat (due
+    // after 10 minutes) is inhibited, and alert_status says by what.
+    s.sim.faults().manager_hang(true);
+    clock.advance(Duration::from_secs(11 * 60));
+    let (run, e) = step(&m2, &clock).await;
+    assert!(!run.complete, "{run:?}");
+    let codes: Vec<&str> = run.observations.iter().map(|o| o.code.as_str()).collect();
+    assert!(codes.contains(&"manager_unreachable"), "{codes:?}");
+    assert!(e.repeated.is_empty(), "{e:?}");
+    let down = e
+        .fired
+        .iter()
+        .map(|s| secops_mcp::alerts::alert_id(*s))
+        .find(|id| {
+            let seq = parse_alert_id(id).unwrap();
+            store.alert_get(seq).unwrap().unwrap().code == "manager_unreachable"
+        })
+        .expect("manager_unreachable fired");
+    assert_eq!(notified(store, &down), vec!["firing".to_string()]);
+    for id in e.fired.iter().map(|s| secops_mcp::alerts::alert_id(*s)) {
+        if id != down {
+            assert!(notified(store, &id).is_empty(), "{id} is muted");
+        }
+    }
+    assert_eq!(
+        notified(store, &daemon),
+        vec!["firing".to_string()],
+        "no repeat"
+    );
+    let report = status::run_muted(
+        store,
+        clock.now_ms(),
+        &[],
+        &StatusArgs {
+            alert_id: Some(daemon.clone()),
+            since: None,
+        },
+        &ctx.config.mute_rules(),
+    )
+    .unwrap();
+    let muted = report.alert.unwrap().alert.muted.unwrap();
+    assert_eq!(muted.by, down);
+    assert!(
+        muted.reason.starts_with(&format!("inhibited by {down}")),
+        "{muted:?}"
+    );
+
+    // The manager is back (the daemon is still stopped): the manager's alert resolves and
+    // the daemon is announced again at its next due repeat.
+    s.sim.faults().manager_hang(false);
+    clock.advance(Duration::from_secs(60));
+    let (_, e) = step(&m, &clock).await;
+    assert_eq!(e.resolved, vec![parse_alert_id(&down).unwrap()], "{e:?}");
+    assert_eq!(e.repeated, vec![parse_alert_id(&daemon).unwrap()], "{e:?}");
+    s.sim.stop().await;
 }
