@@ -3,7 +3,8 @@
 //! duration) and the notifications that follow (firing, repeat, resolved; a monitor's
 //! alerts that turn firing within `group_wait` share one notification). All writes of one
 //! evaluation, notification rows included, commit in one transaction; the state lives only
-//! in the store, so a restart neither re-announces nor forgets. Also the two human changes:
+//! in the store, so a restart neither re-announces nor forgets; a muted alert's firing
+//! notification is held until nothing mutes it (`held.rs`). Also the two human changes:
 //! [`acknowledge`] (stops repeats) and [`note`].
 
 use std::collections::{BTreeMap, BTreeSet};
