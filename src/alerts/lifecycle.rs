@@ -197,6 +197,7 @@ fn evaluate_run(
     store.alerts_tx(|tx| {
         let mut out = Evaluation::default();
         let mut newly_firing = Vec::new();
+        let mut risen = Vec::new();
         for (fp, obs) in &merged {
             let open = tx.open_by_fingerprint(fp)?;
             match (obs.level, open) {
@@ -217,8 +218,8 @@ fn evaluate_run(
                         let detail = format!("{} -> {}", old.as_str(), level.as_str());
                         tx.event(row.seq, now, "level_changed", Some(&detail))?;
                         out.level_changed.push(row.seq);
-                        if row.state == AlertState::Firing {
-                            escalate(tx, monitor, &row, old, now, &mut out)?;
+                        if row.state == AlertState::Firing && level > old {
+                            risen.push(row.clone());
                         }
                     }
                     fire_if_due(tx, monitor, &mut row, now, &mut out, &mut newly_firing)?;
@@ -235,6 +236,9 @@ fn evaluate_run(
             }
         }
         let muter = super::held::settle(tx, monitor, &mut newly_firing, now, &mut out)?;
+        for row in &risen {
+            escalate(tx, monitor, row, &muter, now, &mut out)?;
+        }
         announce(tx, monitor, &newly_firing, now, &mut out)?;
         repeat_due(tx, monitor, &newly_firing, &muter, now, &mut out)?;
         Ok::<_, LifecycleError>(out)
@@ -442,19 +446,17 @@ fn announce(
 }
 
 /// A firing alert whose level rose: the channels of the new level that were not told yet
-/// get a firing notification now (not while it is muted or its firing is held).
+/// get a firing notification now (not while it is muted or its firing is held: a held one
+/// that is no longer muted is released with every channel of its new level).
 fn escalate(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
     row: &AlertRow,
-    old: Level,
+    muter: &Muter<'_>,
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<(), StoreError> {
-    if row.level <= old
-        || row.last_notified_ms.is_none()
-        || super::mute::suppression(tx, &monitor.mute, row, now)?.is_some()
-    {
+    if row.last_notified_ms.is_none() || muter.check(row).is_some() {
         return Ok(());
     }
     let told: BTreeSet<String> = tx.firing_channels(row.seq)?.into_iter().collect();
