@@ -148,9 +148,8 @@ pub struct Evaluation {
     pub dropped: Vec<i64>,
     pub level_changed: Vec<i64>,
     pub repeated: Vec<i64>,
-    /// Firing alerts whose firing notification is held because they are muted ...
+    /// Firing alerts whose firing notification is held (muted) | announced after being held.
     pub held: Vec<i64>,
-    /// ... and held ones announced now that nothing mutes them.
     pub released: Vec<i64>,
     pub notifications: Vec<i64>,
 }
@@ -445,9 +444,8 @@ fn announce(
     Ok(())
 }
 
-/// A firing alert whose level rose: the channels of the new level that were not told yet
-/// get a firing notification now (not while it is muted or its firing is held: a held one
-/// that is no longer muted is released with every channel of its new level).
+/// A firing alert whose level rose: the new level's channels not told yet get a firing
+/// notification now (not while muted or held: `held.rs` releases a held one to them all).
 fn escalate(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
