@@ -5,6 +5,9 @@
 //! inside the caller's transaction (the escalation runner's entry point). `emergency`
 //! alerts are muted only by matchers that name them explicitly (`alerts::matcher::mutes`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -49,9 +52,33 @@ pub struct Suppression {
 /// inhibition sources) and the rules, at `now`.
 pub struct Muter<'r> {
     rules: &'r MuteRules,
-    silences: Vec<(SilenceRow, Vec<Matcher>)>,
+    silences: Vec<(SilenceRow, Arc<Vec<Matcher>>)>,
     inhibition: Inhibition<'r>,
     now: Millis,
+}
+
+/// A stored silence's matchers never change, so each is parsed (its regexes compiled) once
+/// per process, not at every evaluation; the cache is bounded (cleared when full).
+fn parsed(s: &SilenceRow) -> Result<Arc<Vec<Matcher>>, super::matcher::MatcherError> {
+    const MAX_CACHED: usize = 4096;
+    static CACHE: OnceLock<Mutex<HashMap<(i64, Vec<String>), Arc<Vec<Matcher>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    let key = (s.id, s.matchers.clone());
+    if let Some(m) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(m.clone());
+    }
+    let m: Arc<Vec<Matcher>> = Arc::new(
+        s.matchers
+            .iter()
+            .map(|t| Matcher::parse(t))
+            .collect::<Result<_, _>>()?,
+    );
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if c.len() >= MAX_CACHED {
+        c.clear();
+    }
+    c.insert(key, m.clone());
+    Ok(m)
 }
 
 fn short(text: &str, max: usize) -> String {
@@ -76,7 +103,7 @@ impl<'r> Muter<'r> {
         let silences = silences
             .into_iter()
             .filter_map(|s| {
-                match s.matchers.iter().map(|t| Matcher::parse(t)).collect() {
+                match parsed(&s) {
                     Ok(m) => Some((s, m)),
                     Err(e) => {
                         tracing::warn!(silence = %s.sil_id(), error = %e, "skipping a silence whose matchers do not parse");
