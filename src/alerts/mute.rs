@@ -61,7 +61,8 @@ pub struct Muter<'r> {
 /// per process, not at every evaluation; the cache is bounded (cleared when full).
 fn parsed(s: &SilenceRow) -> Result<Arc<Vec<Matcher>>, super::matcher::MatcherError> {
     const MAX_CACHED: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<(i64, Vec<String>), Arc<Vec<Matcher>>>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(i64, Vec<String>), Arc<Vec<Matcher>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Mutex::default);
     let key = (s.id, s.matchers.clone());
     if let Some(m) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
