@@ -3,12 +3,15 @@
 //! duration) and the notifications that follow (firing, repeat, resolved; a monitor's
 //! alerts that turn firing within `group_wait` share one notification). All writes of one
 //! evaluation, notification rows included, commit in one transaction; the state lives only
-//! in the store, so a restart neither re-announces nor forgets. Also the two human changes:
+//! in the store, so a restart neither re-announces nor forgets; a muted alert's firing
+//! notification is held until nothing mutes it (`held.rs`). Also the two human changes:
 //! [`acknowledge`] (stops repeats) and [`note`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::mute::{MuteRules, Muter};
 use crate::alerts::{
     AlertState, Level, NotificationBody, NotificationKind, Observation, episode_key, fingerprint,
     parse_alert_id,
@@ -40,6 +43,8 @@ pub struct MonitorPolicy {
     pub routes: BTreeMap<Level, Vec<String>>,
     /// How long the outbox may keep trying a notification (default 24 h).
     pub delivery_deadline: Duration,
+    /// Maintenance windows and inhibition rules (silences are in the store); see `held.rs`.
+    pub mute: Arc<MuteRules>,
 }
 
 impl MonitorPolicy {
@@ -56,6 +61,7 @@ impl MonitorPolicy {
             group_wait: Duration::from_secs(30),
             routes: BTreeMap::new(),
             delivery_deadline: Duration::from_secs(24 * 3600),
+            mute: Arc::default(),
         }
     }
 
@@ -142,6 +148,9 @@ pub struct Evaluation {
     pub dropped: Vec<i64>,
     pub level_changed: Vec<i64>,
     pub repeated: Vec<i64>,
+    /// Firing alerts whose firing notification is held (muted) | announced after being held.
+    pub held: Vec<i64>,
+    pub released: Vec<i64>,
     pub notifications: Vec<i64>,
 }
 
@@ -187,6 +196,7 @@ fn evaluate_run(
     store.alerts_tx(|tx| {
         let mut out = Evaluation::default();
         let mut newly_firing = Vec::new();
+        let mut risen = Vec::new();
         for (fp, obs) in &merged {
             let open = tx.open_by_fingerprint(fp)?;
             match (obs.level, open) {
@@ -207,8 +217,8 @@ fn evaluate_run(
                         let detail = format!("{} -> {}", old.as_str(), level.as_str());
                         tx.event(row.seq, now, "level_changed", Some(&detail))?;
                         out.level_changed.push(row.seq);
-                        if row.state == AlertState::Firing {
-                            escalate(tx, monitor, &row, old, now, &mut out)?;
+                        if row.state == AlertState::Firing && level > old {
+                            risen.push(row.clone());
                         }
                     }
                     fire_if_due(tx, monitor, &mut row, now, &mut out, &mut newly_firing)?;
@@ -224,8 +234,12 @@ fn evaluate_run(
                 }
             }
         }
+        let muter = super::held::settle(tx, monitor, &mut newly_firing, now, &mut out)?;
+        for row in &risen {
+            escalate(tx, monitor, row, &muter, now, &mut out)?;
+        }
         announce(tx, monitor, &newly_firing, now, &mut out)?;
-        repeat_due(tx, monitor, &newly_firing, now, &mut out)?;
+        repeat_due(tx, monitor, &newly_firing, &muter, now, &mut out)?;
         Ok::<_, LifecycleError>(out)
     })
 }
@@ -431,17 +445,17 @@ fn announce(
     Ok(())
 }
 
-/// A firing alert whose level rose: the channels of the new level that were not told yet
-/// get a firing notification now.
+/// A firing alert whose level rose: the new level's channels not told yet get a firing
+/// notification now (not while muted or held: `held.rs` releases a held one to them all).
 fn escalate(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
     row: &AlertRow,
-    old: Level,
+    muter: &Muter<'_>,
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<(), StoreError> {
-    if row.level <= old {
+    if row.last_notified_ms.is_none() || muter.check(row).is_some() {
         return Ok(());
     }
     let told: BTreeSet<String> = tx.firing_channels(row.seq)?.into_iter().collect();
@@ -502,12 +516,13 @@ fn resolve(
     Ok(())
 }
 
-/// Repeats of the monitor's firing, unacknowledged alerts last announced at least
+/// Repeats of the monitor's firing, unacknowledged, unmuted alerts last announced at least
 /// `repeat_interval` ago: one notification per channel carrying every due alert.
 fn repeat_due(
     tx: &AlertTx<'_>,
     monitor: &MonitorPolicy,
     newly_firing: &[AlertRow],
+    muter: &Muter<'_>,
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<(), StoreError> {
@@ -522,6 +537,7 @@ fn repeat_due(
         .filter(|r| !newly_firing.iter().any(|n| n.seq == r.seq))
         .filter(|r| r.last_notified_ms.is_none_or(|t| now - t >= every))
         .filter(|r| !monitor.channels(r.level).is_empty())
+        .filter(|r| muter.check(r).is_none())
         .collect();
     if due.is_empty() {
         return Ok(());

@@ -3,11 +3,16 @@
 //! vocabulary every part shares (monitors produce [`Observation`]s, the outbox carries
 //! [`NotificationBody`]s, channels render them).
 
+mod held;
+pub mod inhibit;
 pub mod lifecycle;
+pub mod matcher;
 pub mod model;
+pub mod mute;
 pub mod outbox;
 pub mod rate_limit;
 pub mod retention;
+pub mod silence;
 pub mod status;
 pub mod update;
 

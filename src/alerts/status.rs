@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::mute::{MuteRules, Muter, Suppression};
 use super::{AlertState, Level, parse_alert_id};
 use crate::checks::{ArgError, Summary};
-use crate::clock::{Millis, rfc3339};
+use crate::clock::{Clock, Millis, rfc3339};
 use crate::store::alerts::AlertRow;
 use crate::store::{Store, StoreError};
 
@@ -44,6 +45,10 @@ pub struct AlertView {
     pub resolved_at: Option<String>,
     pub occurrences: i64,
     pub acknowledged_by: Option<String>,
+    /// Why its notifications are held, when something mutes it (a silence, a maintenance
+    /// window, an inhibiting alert); it is still evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted: Option<Suppression>,
 }
 
 impl From<&AlertRow> for AlertView {
@@ -63,6 +68,7 @@ impl From<&AlertRow> for AlertView {
             resolved_at: r.resolved_ms.map(rfc3339),
             occurrences: r.occurrences,
             acknowledged_by: r.acknowledged_by.clone(),
+            muted: None,
         }
     }
 }
@@ -180,23 +186,35 @@ pub struct AlertStatusReport {
     pub alert: Option<AlertDetailView>,
 }
 
-/// alert_status: the overview at `now_ms`, and the detail of `args.alert_id`.
+/// alert_status: the overview at `now_ms`, and the detail of `args.alert_id`, muted by
+/// silences only ([`run_muted`] adds the configured windows and inhibition rules).
 pub fn run(
     store: &Store,
     now_ms: Millis,
     configured: &[ScheduledMonitor],
     args: &StatusArgs,
 ) -> Result<AlertStatusReport, StatusError> {
+    run_muted(store, now_ms, configured, args, &MuteRules::default())
+}
+
+/// alert_status with what mutes alerts: each open alert says whether and why it is muted.
+pub fn run_muted(
+    store: &Store,
+    now_ms: Millis,
+    configured: &[ScheduledMonitor],
+    args: &StatusArgs,
+    rules: &MuteRules,
+) -> Result<AlertStatusReport, StatusError> {
     let now = time::OffsetDateTime::from_unix_timestamp_nanos(now_ms as i128 * 1_000_000)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     let since = crate::checks::parse_since(args.since.as_deref().unwrap_or("24h"), now)?;
     let since_ms = (since.unix_timestamp_nanos() / 1_000_000) as Millis;
     let alert = match &args.alert_id {
-        Some(id) => Some(detail(store, id)?),
+        Some(id) => Some(detail_muted(store, id, now_ms, rules)?),
         None => None,
     };
     Ok(AlertStatusReport {
-        overview: overview(store, now_ms, configured, since_ms)?,
+        overview: overview_muted(store, now_ms, configured, since_ms, rules)?,
         alert,
     })
 }
@@ -225,6 +243,28 @@ pub fn overview(
     configured: &[ScheduledMonitor],
     resolved_since_ms: Millis,
 ) -> Result<AlertOverview, StatusError> {
+    overview_muted(
+        store,
+        now_ms,
+        configured,
+        resolved_since_ms,
+        &MuteRules::default(),
+    )
+}
+
+/// [`overview`] with the configured muting shown on each open alert.
+pub fn overview_muted(
+    store: &Store,
+    now_ms: Millis,
+    configured: &[ScheduledMonitor],
+    resolved_since_ms: Millis,
+    rules: &MuteRules,
+) -> Result<AlertOverview, StatusError> {
+    let muter = Muter::in_store(store, rules, now_ms)?;
+    let view = |row: &AlertRow| AlertView {
+        muted: muter.check(row),
+        ..AlertView::from(row)
+    };
     let mut firing: BTreeMap<String, Vec<AlertView>> = BTreeMap::new();
     let mut pending = Vec::new();
     for row in store.alerts_open()? {
@@ -232,8 +272,8 @@ pub fn overview(
             AlertState::Firing => firing
                 .entry(row.level.as_str().to_string())
                 .or_default()
-                .push(AlertView::from(&row)),
-            _ => pending.push(AlertView::from(&row)),
+                .push(view(&row)),
+            _ => pending.push(view(&row)),
         }
     }
     let recently_resolved = store
@@ -326,8 +366,19 @@ fn monitor_views(
     Ok(out)
 }
 
-/// One alert (`ALR-n`) with its timeline, oldest first.
+/// One alert (`ALR-n`) with its timeline, oldest first (muting by silences shown at now).
 pub fn detail(store: &Store, id: &str) -> Result<AlertDetailView, StatusError> {
+    let now = crate::clock::SystemClock.now_ms();
+    detail_muted(store, id, now, &MuteRules::default())
+}
+
+/// [`detail`] with the configured muting at `now_ms` (an open alert only).
+pub fn detail_muted(
+    store: &Store,
+    id: &str,
+    now_ms: Millis,
+    rules: &MuteRules,
+) -> Result<AlertDetailView, StatusError> {
     let seq = parse_alert_id(id).ok_or_else(|| {
         ArgError::new(
             "alert_id",
@@ -370,8 +421,15 @@ pub fn detail(store: &Store, id: &str) -> Result<AlertDetailView, StatusError> {
         ));
     }
     timeline.sort_by_key(|(at, _)| *at);
+    let muted = match d.alert.state {
+        AlertState::Resolved => None,
+        _ => Muter::in_store(store, rules, now_ms)?.check(&d.alert),
+    };
     Ok(AlertDetailView {
-        alert: AlertView::from(&d.alert),
+        alert: AlertView {
+            muted,
+            ..AlertView::from(&d.alert)
+        },
         summary: d.alert.summary.clone(),
         timeline: timeline.into_iter().map(|(_, e)| e).collect(),
     })
@@ -400,9 +458,20 @@ impl Summary for AlertOverview {
             .iter()
             .rev()
             .find_map(|l| self.firing.get(l.as_str()).and_then(|v| v.first()));
+        let muted = self
+            .firing
+            .values()
+            .flatten()
+            .filter(|a| a.muted.is_some())
+            .count();
         let mut s = format!(
-            "{firing} alert(s) firing ({}), {} pending.",
+            "{firing} alert(s) firing ({}{}), {} pending.",
             by_level.join(", "),
+            if muted > 0 {
+                format!("; {muted} muted")
+            } else {
+                String::new()
+            },
             self.pending.len()
         );
         if let Some(a) = loudest {

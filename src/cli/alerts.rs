@@ -1,6 +1,7 @@
-//! `secops-mcp alerts list|show ID|ack ID`: our alerts from a shell, read from the state
-//! database (the same overview, detail and acknowledgement as alert_status and
-//! alert_update; an acknowledgement is audited with the caller `cli:<user>`).
+//! `secops-mcp alerts list|show ID|ack ID|silence|unsilence ID|silences`: our alerts from a
+//! shell, read from the state database (the same overview, detail, acknowledgement and
+//! silences as alert_status and alert_update; changes are audited with the caller
+//! `cli:<user>`). Silence commands live in `alerts_silence.rs`.
 
 use std::process::ExitCode;
 
@@ -30,7 +31,11 @@ fn line(a: &AlertView) -> String {
             .as_deref()
             .map(|b| format!(" (acknowledged by {})", clean(b)))
             .unwrap_or_default()
-    )
+    ) + &a
+        .muted
+        .as_ref()
+        .map(|m| format!(" [{}]", clean(&m.reason)))
+        .unwrap_or_default()
 }
 
 pub fn list(config: Config, since: Option<String>, json: bool) -> anyhow::Result<ExitCode> {
@@ -40,7 +45,8 @@ pub fn list(config: Config, since: Option<String>, json: bool) -> anyhow::Result
         since,
     };
     let configured = ScheduledMonitor::of_config(&config.monitors);
-    let report = match status::run(&store, SystemClock.now_ms(), &configured, &args) {
+    let rules = config.mute_rules();
+    let report = match status::run_muted(&store, SystemClock.now_ms(), &configured, &args, &rules) {
         Ok(r) => r,
         Err(status::StatusError::Arg(e)) => return Ok(usage(e)),
         Err(e) => return Err(e.into()),
@@ -121,7 +127,8 @@ pub fn list(config: Config, since: Option<String>, json: bool) -> anyhow::Result
 
 pub fn show(config: Config, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.state_dir)?;
-    let detail = match status::detail(&store, id) {
+    let detail = match status::detail_muted(&store, id, SystemClock.now_ms(), &config.mute_rules())
+    {
         Ok(d) => d,
         Err(status::StatusError::Arg(e)) => return Ok(usage(e)),
         Err(e) => return Err(e.into()),
@@ -156,7 +163,7 @@ pub fn show(config: Config, id: &str, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Who acknowledges from a terminal: `cli:<login>` (or `cli`).
-fn cli_actor() -> String {
+pub(super) fn cli_actor() -> String {
     match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
         Ok(u) if !u.is_empty() => format!("cli:{}", clean(&u)),
         _ => "cli".to_string(),
@@ -166,26 +173,32 @@ fn cli_actor() -> String {
 pub fn ack(config: Config, id: &str, note: Option<String>) -> anyhow::Result<ExitCode> {
     let store = Store::open(&config.state_dir)?;
     let args = UpdateArgs {
-        alert_id: id.to_string(),
+        alert_id: Some(id.to_string()),
         action: "acknowledge".into(),
         text: note,
+        ..Default::default()
     };
     let ack = config.notify.acknowledging_channels();
     match update::run(&store, &SystemClock, &cli_actor(), &args, &ack) {
-        Ok(r) => {
+        Ok(update::UpdateReport {
+            alert: Some(a),
+            audit_id,
+            ..
+        }) => {
             println!(
                 "acknowledged {} ({}, {}): {}; repeats stop; audit #{}",
-                r.alert.id,
-                r.alert.level.as_str(),
-                r.alert.state.as_str(),
-                clean(&r.alert.title),
-                r.audit_id
+                a.id,
+                a.level.as_str(),
+                a.state.as_str(),
+                clean(&a.title),
+                audit_id
             );
-            if r.alert.state == AlertState::Resolved {
+            if a.state == AlertState::Resolved {
                 println!("note: it had resolved already");
             }
             Ok(ExitCode::SUCCESS)
         }
+        Ok(_) => Ok(ExitCode::SUCCESS),
         Err(update::UpdateError::Arg(e)) => Ok(usage(e)),
         Err(update::UpdateError::Refused(why)) => {
             eprintln!("secops-mcp: {why}");
@@ -194,3 +207,5 @@ pub fn ack(config: Config, id: &str, note: Option<String>) -> anyhow::Result<Exi
         Err(e) => Err(e.into()),
     }
 }
+
+pub use super::alerts_silence::{SilenceFlags, silence, silences, unsilence};

@@ -32,6 +32,10 @@ pub(super) struct FileConfig {
     pub channels: Vec<super::channels::FileChannelEntry>,
     pub routing: Option<super::channels::FileRouting>,
     pub monitoring: Option<FileMonitoring>,
+    #[serde(default)]
+    pub maintenance: Vec<super::maintenance::FileMaintenance>,
+    /// Absent: the default rule; `inhibit = []`: none.
+    pub inhibit: Option<Vec<super::inhibit::FileInhibit>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

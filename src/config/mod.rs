@@ -13,6 +13,8 @@ mod env;
 mod file;
 mod http;
 mod incidents;
+mod inhibit;
+mod maintenance;
 mod masked;
 mod monitoring;
 mod monitors;
@@ -33,6 +35,8 @@ pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, Heal
 pub use env::{ENV_VARS, Env, ProcessEnv};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
+pub use inhibit::manager_id;
+pub use maintenance::MaintenanceWindow;
 pub use monitoring::MonitoringConfig;
 pub use monitors::{MonitorConfig, ScheduleSetting};
 pub use remediation::{Confirmation, CredentialConfig, RemediationPolicy};
@@ -141,6 +145,11 @@ pub struct Config {
     pub monitors: Vec<MonitorConfig>,
     /// `[monitoring]`: retention and delivery attempts.
     pub monitoring: MonitoringConfig,
+    /// `[[maintenance]]`: recurring windows that mute the alerts they match.
+    pub maintenance: Vec<MaintenanceWindow>,
+    /// `[[inhibit]]`: rules by which a firing alert mutes others (default: an unreachable
+    /// Wazuh manager mutes the other alerts of that manager).
+    pub inhibit: Vec<crate::alerts::inhibit::InhibitRule>,
 }
 
 impl Config {
@@ -212,11 +221,14 @@ impl Config {
             log_level: log_level(&l, fc.log_level)?,
             monitors: monitors::load(fc.monitors, &scan_allow)?,
             monitoring: monitoring::load(fc.monitoring.unwrap_or_default())?,
+            maintenance: maintenance::load(fc.maintenance)?,
+            inhibit: inhibit::load(fc.inhibit)?,
             scan_allow,
             config_file,
             state_dir,
         };
         monitors::check_routes(&mut config.monitors, &config.notify)?;
+        inhibit::label_wazuh_monitors(&mut config.monitors, config.wazuh.as_ref());
         Ok(config)
     }
 
@@ -233,6 +245,7 @@ impl Config {
             toml::from_str(text).map_err(|e| ConfigError::new("monitors", e.to_string()))?;
         let mut added = monitors::load(e.monitors, &self.scan_allow)?;
         monitors::check_routes(&mut added, &self.notify)?;
+        inhibit::label_wazuh_monitors(&mut added, self.wazuh.as_ref());
         if let Some(m) = added
             .iter()
             .find(|m| self.monitors.iter().any(|o| o.name == m.name))
@@ -244,6 +257,15 @@ impl Config {
         }
         self.monitors.extend(added);
         Ok(())
+    }
+
+    /// What mutes alerts besides silences: the maintenance windows and inhibition rules,
+    /// for the lifecycle (`MonitorPolicy::mute`) and alert_status.
+    pub fn mute_rules(&self) -> std::sync::Arc<crate::alerts::mute::MuteRules> {
+        std::sync::Arc::new(crate::alerts::mute::MuteRules {
+            maintenance: self.maintenance.clone(),
+            inhibit: self.inhibit.clone(),
+        })
     }
 
     /// Warnings worth printing at start (not errors).

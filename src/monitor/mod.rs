@@ -321,6 +321,20 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The latest minute a cron schedule matches at or before `now_ms`, read in its zone
+    /// (what a maintenance window's occurrence is); None for an interval.
+    pub fn latest_at_or_before(&self, now_ms: Millis) -> Option<Millis> {
+        match self {
+            Schedule::Cron { cron, zone, .. } => cron
+                .find_previous_occurrence(&zone.at(now_ms), true)
+                .ok()
+                .map(|t| t.timestamp_millis()),
+            Schedule::Every { .. } => None,
+        }
+    }
+}
+
 impl FromStr for CronZone {
     type Err = String;
     /// An exact IANA name; anything else is refused with an example, and the closest name

@@ -95,8 +95,10 @@ pub fn read(ctx: &AppContext, uri: &str) -> Result<ReadResourceResult, ErrorData
             let now = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
             let configured =
                 crate::alerts::status::ScheduledMonitor::of_config(&ctx.config.monitors);
-            let o = crate::alerts::status::overview(&ctx.store, now, &configured, now)
-                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            let rules = ctx.config.mute_rules();
+            let o =
+                crate::alerts::status::overview_muted(&ctx.store, now, &configured, now, &rules)
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
             let firing: Vec<_> = ["emergency", "critical", "warning", "info"]
                 .iter()
                 .flat_map(|l| o.firing.get(*l).cloned().unwrap_or_default())

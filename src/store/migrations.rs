@@ -309,6 +309,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX notifications_digest ON notifications(digest_id);
     CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
     CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
+    // 11: silences (`SIL-<id>`): matchers (a JSON list of `label=value` texts), who and
+    // why, when; unsilencing ends one now and records who (`removed_*`), the row is kept.
+    "CREATE TABLE silences (
+        id          INTEGER PRIMARY KEY,
+        matchers    TEXT    NOT NULL,
+        author      TEXT    NOT NULL,
+        comment     TEXT    NOT NULL,
+        starts_ms   INTEGER NOT NULL,
+        ends_ms     INTEGER NOT NULL CHECK (ends_ms >= starts_ms),
+        created_ms  INTEGER NOT NULL,
+        removed_ms  INTEGER,
+        removed_by  TEXT
+    );
+    CREATE INDEX silences_ends ON silences(ends_ms);",
 ];
 
 pub fn latest() -> i64 {

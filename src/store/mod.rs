@@ -11,6 +11,7 @@ pub mod monitor_runs;
 pub mod outbox;
 pub mod remediation;
 mod scans;
+pub mod silences;
 pub mod stats;
 mod tool_calls;
 pub mod uptime;

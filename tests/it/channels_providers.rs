@@ -398,9 +398,10 @@ async fn pagerduty_triggers_acknowledges_and_resolves_one_incident_through_the_o
     // Acknowledged through alert_update's logic: only PagerDuty is told.
     rig.clock.advance(Duration::from_secs(60));
     let args = UpdateArgs {
-        alert_id: format!("ALR-{seq}"),
+        alert_id: Some(format!("ALR-{seq}")),
         action: "acknowledge".into(),
         text: None,
+        ..Default::default()
     };
     update(&rig.store, &rig.clock, "alice", &args, &["pd".to_string()]).unwrap();
     let round = outbox.deliver_due().await.unwrap();

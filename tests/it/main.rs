@@ -27,6 +27,7 @@ mod secrets;
 mod secrets_channels;
 mod security_events;
 mod self_monitor;
+mod silences;
 mod uptime;
 mod wazuh_client;
 mod wazuh_health;

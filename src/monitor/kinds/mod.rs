@@ -418,7 +418,11 @@ pub fn engine_monitor(
     super::engine::Monitor {
         schedule: m.schedule.0.clone(),
         timeout: m.timeout,
-        policy: m.policy(),
+        // Maintenance windows and inhibition rules apply to every monitor.
+        policy: crate::alerts::lifecycle::MonitorPolicy {
+            mute: ctx.config.mute_rules(),
+            ..m.policy()
+        },
         observe: Arc::new(move || {
             let (ctx, settings, name) = (ctx.clone(), settings.clone(), name.clone());
             Box::pin(async move { observe(&ctx, &name, &settings).await })

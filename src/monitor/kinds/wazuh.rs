@@ -2,7 +2,9 @@
 //! observation with the finding's severity; its subject is the daemon, node, index or
 //! certificate the finding names, so two stopped daemons are two alerts. A run in which a
 //! component could not be checked (timed out, unreachable) is partial: it does not resolve
-//! alerts it could not see.
+//! alerts it could not see. Its alerts carry `manager = "<host>:<port>"` of `[wazuh].url`
+//! (set at config load, `config/inhibit.rs`), so that the default inhibition rule lets an
+//! unreachable manager (`manager_unreachable`) mute the rest of that manager's alerts.
 
 use std::collections::BTreeMap;
 

@@ -32,7 +32,13 @@ impl SecopsServer {
         let ctx = self.context().clone();
         answer(args, async |a: StatusArgs| {
             let configured = ScheduledMonitor::of_config(&ctx.config.monitors);
-            crate::alerts::status::run(&ctx.store, SystemClock.now_ms(), &configured, &a)
+            crate::alerts::status::run_muted(
+                &ctx.store,
+                SystemClock.now_ms(),
+                &configured,
+                &a,
+                &ctx.config.mute_rules(),
+            )
         })
         .await
     }
