@@ -3,6 +3,7 @@
 //! vocabulary every part shares (monitors produce [`Observation`]s, the outbox carries
 //! [`NotificationBody`]s, channels render them).
 
+pub mod escalation;
 pub mod lifecycle;
 pub mod model;
 pub mod outbox;
@@ -11,6 +12,6 @@ pub mod status;
 pub mod update;
 
 pub use model::{
-    AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, Observation, alert_id,
-    episode_key, fingerprint, parse_alert_id,
+    AlertSnapshot, AlertState, EscalationNote, Level, NotificationBody, NotificationKind,
+    Observation, alert_id, episode_key, fingerprint, parse_alert_id,
 };

@@ -32,6 +32,11 @@ pub(super) struct FileConfig {
     pub channels: Vec<super::channels::FileChannelEntry>,
     pub routing: Option<super::channels::FileRouting>,
     pub monitoring: Option<FileMonitoring>,
+    #[serde(default)]
+    pub contacts: Vec<super::contacts::FileContact>,
+    #[serde(default)]
+    pub escalation: Vec<super::escalation::FileEscalation>,
+    pub escalation_defaults: Option<super::escalation::FileEscalationDefaults>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,7 +9,9 @@ mod channels;
 mod channels_build;
 mod channels_providers;
 mod checks;
+mod contacts;
 mod env;
+mod escalation;
 mod file;
 mod http;
 mod incidents;
@@ -29,7 +31,9 @@ use serde::{Serialize, Serializer};
 
 pub use channels::{ChannelConfig, ChannelKind, LOG_CHANNEL, NotifyConfig};
 pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, HealthConfig};
+pub use contacts::{ContactConfig, resolve as resolve_contacts};
 pub use env::{ENV_VARS, Env, ProcessEnv};
+pub use escalation::{BusinessTime, EscalationConfig, EscalationRule};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
 pub use monitoring::MonitoringConfig;
@@ -140,6 +144,10 @@ pub struct Config {
     pub monitors: Vec<MonitorConfig>,
     /// `[monitoring]`: retention and delivery attempts.
     pub monitoring: MonitoringConfig,
+    /// `[[contacts]]`: the people escalation tells.
+    pub contacts: Vec<ContactConfig>,
+    /// `[[escalation]]` and `[escalation_defaults]` (the manual's matrix by default).
+    pub escalation: EscalationConfig,
 }
 
 impl Config {
@@ -185,6 +193,11 @@ impl Config {
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
         let scan_allow = checks::scan_scope(&l, &scan)?;
+        let incidents = incidents::load(&l, fc.incidents.unwrap_or_default())?;
+        let notify = channels::load(&l, fc.channels, fc.routing)?;
+        let contacts = contacts::load(&l, fc.contacts, &notify)?;
+        let escalation =
+            escalation::load(fc.escalation, fc.escalation_defaults, &contacts, &incidents)?;
         let mut config = Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
@@ -206,11 +219,13 @@ impl Config {
             cert: checks::cert(&l, fc.check_cert.unwrap_or_default(), &state_dir)?,
             health: checks::health(&l, fc.health.unwrap_or_default())?,
             credentials: remediation::credentials(fc.credentials)?,
-            incidents: incidents::load(&l, fc.incidents.unwrap_or_default())?,
-            notify: channels::load(&l, fc.channels, fc.routing)?,
+            incidents,
+            notify,
             log_level: log_level(&l, fc.log_level)?,
             monitors: monitors::load(fc.monitors, &scan_allow)?,
             monitoring: monitoring::load(fc.monitoring.unwrap_or_default())?,
+            contacts,
+            escalation,
             scan_allow,
             config_file,
             state_dir,

@@ -1,6 +1,7 @@
 //! The engine built from the configuration (what `serve` and `secops-mcp monitor` run):
 //! every enabled `[[monitors]]` entry over the shared [`AppContext`], the configured
-//! channels behind one outbox, `[monitoring]`'s retention and attempts, counted in the
+//! channels behind one outbox (addressing `[[contacts]]`), escalation by `[[escalation]]`
+//! and the incidents' SLA contacts, `[monitoring]`'s retention and attempts, counted in the
 //! context's metrics (runs, send attempts); and
 //! [`run_once`], every enabled monitor observed once for `monitor --once` (no alert
 //! changes, no notifications: a monitoring plugin's answer).
@@ -14,6 +15,7 @@ use super::engine::Engine;
 use super::kinds::{self, engine_monitor};
 use super::scheduler::default_replica_id;
 use crate::alerts::Level;
+use crate::alerts::escalation::EscalationPlan;
 use crate::alerts::outbox::{Outbox, OutboxSettings};
 use crate::clock::Clock;
 use crate::context::AppContext;
@@ -35,12 +37,10 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         max_attempts: ctx.config.monitoring.max_attempts,
         ..OutboxSettings::default()
     };
-    let outbox = Arc::new(Outbox::new(
-        ctx.store.clone(),
-        channels,
-        clock.clone(),
-        settings,
-    ));
+    let outbox = Arc::new(
+        Outbox::new(ctx.store.clone(), channels, clock.clone(), settings)
+            .with_contacts(ctx.config.contacts.iter().map(|c| c.recipient())),
+    );
     let engine = Engine::new(
         ctx.store.clone(),
         clock,
@@ -50,7 +50,8 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         ctx.config.monitoring.retention_days,
     )?
     .with_metrics(ctx.metrics.clone())
-    .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize);
+    .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize)
+    .with_escalation(EscalationPlan::from_config(&ctx.config));
     Ok(Some(engine))
 }
 

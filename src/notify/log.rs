@@ -24,14 +24,20 @@ impl LogChannel {
 
 /// The JSON line a notification becomes (shared with the `file` channel).
 pub fn json_line(channel: &str, body: &NotificationBody) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "channel": channel,
         "kind": body.kind,
         "dedup_key": body.dedup_key,
         "group_key": body.group_key,
         "group_labels": body.group_labels,
         "alerts": body.alerts,
-    })
+    });
+    // An escalation names its contact (never an address) and says so in one line.
+    if let (Some(line), Some(e)) = (super::escalation_line(body), &body.escalation) {
+        v["escalation"] = json!(e);
+        v["message"] = json!(line);
+    }
+    v
 }
 
 impl Channel for LogChannel {
@@ -75,6 +81,7 @@ mod tests {
             kind: NotificationKind::Resolved,
             group_key: "certs".into(),
             group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
+            escalation: None,
             dedup_key: "fp-1".into(),
             alerts: vec![],
         };

@@ -84,6 +84,57 @@ impl Delivery {
     }
 }
 
+/// Whom an escalation row is for: a `[[contacts]]` entry as the outbox hands it to a
+/// channel. Email sends To the contact's address, sms to their phone, PagerDuty with their
+/// routing key; the other kinds send to their usual target and name the contact in the
+/// message (the body's `escalation`). The routing key is a [`Secret`](crate::config::Secret):
+/// never in a body, the store or a [`Delivery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    pub name: String,
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub pagerduty_routing_key: Option<crate::config::Secret>,
+}
+
+impl Recipient {
+    /// "security lead (Alice)", or the name alone.
+    pub fn shown(&self) -> String {
+        match &self.role {
+            Some(r) => format!("{r} ({})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The line every channel leads an escalation with: "ESCALATED to security lead (Alice):
+/// <title> unacknowledged for 15 min (rule critical-15m)". None for other notifications.
+pub fn escalation_line(body: &NotificationBody) -> Option<String> {
+    let e = body.escalation.as_ref()?;
+    let title = body.alerts.first().map_or("", |a| a.title.as_str());
+    let who = match &e.role {
+        Some(r) => format!("{r} ({})", e.contact),
+        None => e.contact.clone(),
+    };
+    Some(format!(
+        "ESCALATED to {who}: {title} unacknowledged {} (rule {})",
+        e.waited, e.rule
+    ))
+}
+
+/// A delivery for a contact the channel cannot address (a contact without the address
+/// the channel's kind needs): failed for good, naming the contact and what is missing.
+pub fn unaddressable(to: &Recipient, kind: &str, missing: &str) -> Delivery {
+    Delivery::Failed {
+        status: None,
+        reason: format!(
+            "contact {} has no {missing}, which a {kind} channel needs",
+            to.name
+        ),
+    }
+}
+
 /// One configured channel (a webhook, the log, a file, ...).
 pub trait Channel: Send + Sync {
     /// The channel's configured name (what routing refers to).
@@ -99,6 +150,17 @@ pub trait Channel: Send + Sync {
     }
     /// Send one notification once, within the channel's own timeout.
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery>;
+    /// Send one notification to `to` (an escalation's contact) instead of the channel's
+    /// configured recipients. By default the channel's usual target (the contact is named
+    /// in the body's `escalation`); email, sms and pagerduty address the contact.
+    fn send_to<'a>(
+        &'a self,
+        body: &'a NotificationBody,
+        to: Option<&'a Recipient>,
+    ) -> BoxFuture<'a, Delivery> {
+        let _ = to;
+        self.send(body)
+    }
 }
 
 #[cfg(test)]

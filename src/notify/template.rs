@@ -204,6 +204,7 @@ pub fn sample() -> NotificationBody {
         kind: NotificationKind::Firing,
         group_key: "sample-monitor".into(),
         group_labels: BTreeMap::new(),
+        escalation: None,
         dedup_key: "0000000000000000-0".into(),
         alerts: vec![AlertSnapshot {
             id: "ALR-1".into(),

@@ -118,7 +118,8 @@ pub enum AlertChange {
     },
 }
 
-const COLUMNS: &str = "seq, fingerprint, episode, monitor, code, subject, labels, level, state,
+pub(super) const COLUMNS: &str =
+    "seq, fingerprint, episode, monitor, code, subject, labels, level, state,
     title, summary, value, first_seen_ms, firing_ms, last_seen_ms, resolved_ms, occurrences,
     fail_streak, ok_streak, last_notified_ms, acknowledged_ms, acknowledged_by, failing_since_ms";
 
@@ -131,7 +132,7 @@ fn json_map(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<BTreeMap<Stri
     serde_json::from_str(&s).map_err(|e| bad(col, format!("bad label map: {e}")))
 }
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     let level: String = r.get(7)?;
     let state: String = r.get(8)?;
     Ok(AlertRow {
@@ -173,7 +174,7 @@ fn get(conn: &Connection, seq: i64) -> Result<Option<AlertRow>, StoreError> {
         .optional()?)
 }
 
-fn add_event(
+pub(super) fn add_event(
     conn: &Connection,
     alert: i64,
     at_ms: Millis,
@@ -608,6 +609,7 @@ impl Store {
                 kind: NotificationKind::Acknowledged,
                 group_key: row.monitor.clone(),
                 group_labels: BTreeMap::from([("monitor".to_string(), row.monitor.clone())]),
+                escalation: None,
                 dedup_key: row.episode.clone(),
                 alerts: vec![row.snapshot()],
             };

@@ -309,6 +309,20 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX notifications_digest ON notifications(digest_id);
     CREATE INDEX notification_alerts_alert ON notification_alerts(alert);
     CREATE INDEX notification_attempts_n ON notification_attempts(notification, id);",
+    // 11: escalation steps done, once per alert episode (an `alerts` row) and rule, and
+    // once per incident and SLA step; they go with their alert or incident.
+    "CREATE TABLE alert_escalations (
+        alert INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        rule  TEXT    NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (alert, rule)
+    ) WITHOUT ROWID;
+    CREATE TABLE incident_escalations (
+        incident INTEGER NOT NULL REFERENCES incidents(seq) ON DELETE CASCADE,
+        step     TEXT    NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (incident, step)
+    ) WITHOUT ROWID;",
 ];
 
 pub fn latest() -> i64 {

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod escalations;
 pub mod incidents;
 mod migrations;
 pub mod monitor_runs;

@@ -1,0 +1,129 @@
+//! The SQL of escalation (migration 11): which steps were done for which alert episode
+//! (`alert_escalations`) and incident (`incident_escalations`), read and written inside
+//! one IMMEDIATE transaction ([`Store::escalation_tx`]) together with the `escalated`
+//! timeline events and the outbox rows, so a step is enqueued once or not at all. The
+//! rules live in `alerts::escalation`.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::alerts::{AlertRow, add_event};
+use super::incidents::IncidentRow;
+use super::outbox::{NewNotification, enqueue_for};
+use super::{Store, StoreError};
+use crate::clock::Millis;
+
+/// The writes of one escalation round.
+pub struct EscalationTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl EscalationTx<'_> {
+    /// Every firing alert nobody has acknowledged, oldest first.
+    pub fn firing_unacknowledged(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {} FROM alerts WHERE state = 'firing' AND acknowledged_ms IS NULL
+             ORDER BY firing_ms, seq",
+            super::alerts::COLUMNS
+        ))?;
+        let rows = stmt.query_map([], super::alerts::read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether `rule` was done for alert `seq`.
+    pub fn alert_step_done(&self, seq: i64, rule: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM alert_escalations WHERE alert = ?1 AND rule = ?2")?
+            .query_row(params![seq, rule], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Record `rule` as done for alert `seq` (false: it was already).
+    pub fn mark_alert_step(&self, seq: i64, rule: &str, at_ms: Millis) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO alert_escalations (alert, rule, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![seq, rule, at_ms])?
+            == 1)
+    }
+
+    /// Append an alert timeline entry (`escalated`, `escalation_skipped`).
+    pub fn alert_event(
+        &self,
+        seq: i64,
+        at_ms: Millis,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        add_event(&self.tx, seq, at_ms, kind, None, Some(detail))
+    }
+
+    /// The incidents nobody has acknowledged yet (status `open`), newest first, at most
+    /// `limit`.
+    pub fn incidents_open(&self, limit: usize) -> Result<Vec<IncidentRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {} FROM incidents WHERE status = 'open' ORDER BY seq DESC LIMIT ?1",
+            super::incidents::COLUMNS
+        ))?;
+        let rows = stmt.query_map([limit as i64], super::incidents::read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Record SLA step `step` as done for incident `seq` (false: it was already).
+    pub fn mark_incident_step(
+        &self,
+        seq: i64,
+        step: &str,
+        at_ms: Millis,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO incident_escalations (incident, step, at_ms)
+                 VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![seq, step, at_ms])?
+            == 1)
+    }
+
+    /// Enqueue one notification for `contact`, due now.
+    pub fn enqueue_for(
+        &self,
+        n: &NewNotification<'_>,
+        contact: &str,
+        now_ms: Millis,
+    ) -> Result<i64, StoreError> {
+        enqueue_for(&self.tx, n, contact, now_ms)
+    }
+}
+
+impl Store {
+    /// Run `f` in one IMMEDIATE transaction over alerts, incidents, their escalation
+    /// steps and the outbox; commits when `f` is Ok.
+    pub fn escalation_tx<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&EscalationTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let etx = EscalationTx { tx };
+        let out = f(&etx)?;
+        etx.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The escalation steps done for incident `seq`: (step, at_ms), oldest first.
+    pub fn incident_escalations(&self, seq: i64) -> Result<Vec<(String, Millis)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT step, at_ms FROM incident_escalations WHERE incident = ?1 ORDER BY at_ms",
+        )?;
+        let rows = stmt.query_map([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
