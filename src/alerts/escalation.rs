@@ -8,7 +8,9 @@
 //! resolution, since those alerts are no longer candidates) and adds an `escalated` event
 //! to the alert's timeline. Then the incidents: an `open` incident past its respond-by
 //! time tells its severity's `[incidents]` contact once per step (`incident_escalations`).
-//! Candidate selection is [`candidates`], one function (the place for "skip silenced").
+//! An escalation triggered on a contact's own PagerDuty service is acknowledged and
+//! resolved there when the alert is ([`follow_ups`], once each). Candidate selection is
+//! [`candidates`], one function (the place for "skip silenced").
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,9 @@ pub struct EscalationPlan {
     pub incidents: IncidentsConfig,
     /// Incident severity (`critical` .. `low`) -> contact names.
     pub incident_contacts: BTreeMap<String, Vec<String>>,
+    /// The channels that take acknowledgements (PagerDuty): an escalation sent there for
+    /// a contact is acknowledged / resolved there too when the alert is.
+    pub ack_channels: Vec<String>,
 }
 
 impl EscalationPlan {
@@ -49,6 +54,7 @@ impl EscalationPlan {
                 .collect(),
             incidents: cfg.incidents.clone(),
             incident_contacts: cfg.escalation.incident_contacts.clone(),
+            ack_channels: cfg.notify.acknowledging_channels(),
         }
     }
 
@@ -67,6 +73,8 @@ pub struct EscalationReport {
     pub incident_steps: usize,
     /// Notification rows enqueued.
     pub notifications: usize,
+    /// Acknowledge / resolve follow-ups enqueued for contacts' own services.
+    pub follow_ups: usize,
 }
 
 /// The alerts due for a step at `now`: firing, unacknowledged, at or above the rule's
@@ -135,6 +143,8 @@ pub fn run(
             )?;
             report.alert_steps += 1;
         }
+        report.follow_ups = follow_ups(tx, plan, now)?;
+        report.notifications += report.follow_ups;
         for row in tx.incidents_open(MAX_INCIDENTS)? {
             let Some((sev, due)) = sla::overdue(&plan.incidents, &row, now) else {
                 continue;
@@ -165,6 +175,55 @@ pub fn run(
         }
         Ok(report)
     })
+}
+
+/// An escalation triggered on a contact's own PagerDuty service is acknowledged there when
+/// the alert is acknowledged, and resolved there when it resolves: once each per
+/// (channel, contact), within 7 days of it, recorded as steps `acknowledged:<channel>:<contact>` and
+/// `resolved:<channel>:<contact>`.
+fn follow_ups(
+    tx: &EscalationTx<'_>,
+    plan: &EscalationPlan,
+    now: Millis,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for (alert, channel, contact) in
+        tx.escalated_and_settled(&plan.ack_channels, now - 7 * 24 * 3600 * 1000, 1000)?
+    {
+        let mut kinds = vec![];
+        if alert.acknowledged_ms.is_some() {
+            kinds.push(NotificationKind::Acknowledged);
+        }
+        if alert.state == super::AlertState::Resolved {
+            kinds.push(NotificationKind::Resolved);
+        }
+        for kind in kinds {
+            let step = format!("{}:{channel}:{contact}", kind.as_str());
+            if !tx.mark_alert_step(alert.seq, &step, now)? {
+                continue;
+            }
+            let body = NotificationBody {
+                kind,
+                group_key: alert.monitor.clone(),
+                group_labels: BTreeMap::from([("monitor".to_string(), alert.monitor.clone())]),
+                dedup_key: alert.episode.clone(),
+                alerts: vec![alert.snapshot()],
+                escalation: None,
+            };
+            tx.enqueue_for(
+                &NewNotification {
+                    channel: &channel,
+                    body: &body,
+                    alerts: &[alert.seq],
+                    deadline_ms: now + DEADLINE_MS,
+                },
+                &contact,
+                now,
+            )?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 fn shown(c: &ContactConfig) -> String {

@@ -50,6 +50,48 @@ impl EscalationTx<'_> {
             == 1)
     }
 
+    /// The (alert, channel, contact) an escalation was sent to whose alert has since been
+    /// acknowledged or resolved at or after `since_ms`, among `channels` (those that take
+    /// acknowledgements): what a follow-up (acknowledge / resolve on the contact's own
+    /// service) is for. Newest first, at most `limit`.
+    pub fn escalated_and_settled(
+        &self,
+        channels: &[String],
+        since_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<(AlertRow, String, String)>, StoreError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cols = super::alerts::COLUMNS
+            .split(',')
+            .map(|c| format!("a.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT DISTINCT {cols}, n.channel, n.contact FROM alerts a
+             JOIN notification_alerts na ON na.alert = a.seq
+             JOIN notifications n ON n.id = na.notification
+             WHERE n.kind = 'escalation' AND n.contact IS NOT NULL
+               AND (a.state = 'resolved' OR a.acknowledged_ms IS NOT NULL)
+               AND MAX(COALESCE(a.resolved_ms, 0), COALESCE(a.acknowledged_ms, 0)) >= ?2
+             ORDER BY a.seq DESC LIMIT ?1"
+        ))?;
+        let n = super::alerts::COLUMNS.split(',').count();
+        let rows = stmt.query_map(params![limit as i64, since_ms], |r| {
+            Ok((
+                super::alerts::read_row(r)?,
+                r.get::<_, String>(n)?,
+                r.get::<_, String>(n + 1)?,
+            ))
+        })?;
+        let all: Vec<_> = rows.collect::<Result<_, _>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, ch, _)| channels.contains(ch))
+            .collect())
+    }
+
     /// Append an alert timeline entry (`escalated`, `escalation_skipped`).
     pub fn alert_event(
         &self,

@@ -83,19 +83,32 @@ fn providers_toml(p: &Providers) -> String {
     )
 }
 
-/// A critical alert of monitor `web` firing at the clock's now (told to the log only).
-fn fire(e: &Env) -> String {
+fn web() -> MonitorPolicy {
     let mut p = MonitorPolicy::new("web").route(Level::Critical, &["log"]);
     p.group_wait = Duration::ZERO;
-    let o = Observation {
+    p
+}
+
+fn shop(level: Option<Level>) -> Observation {
+    Observation {
         code: "endpoint_down".into(),
         subject: BTreeMap::from([("url".to_string(), "https://shop.example/".to_string())]),
-        level: Some(Level::Critical),
+        level,
         title: "shop.example is down".into(),
         summary: "HTTP 503 three times".into(),
         value: None,
-    };
-    evaluate(&e.store, e.clock.as_ref(), &p, &[o]).unwrap();
+    }
+}
+
+/// A critical alert of monitor `web` firing at the clock's now (told to the log only).
+fn fire(e: &Env) -> String {
+    evaluate(
+        &e.store,
+        e.clock.as_ref(),
+        &web(),
+        &[shop(Some(Level::Critical))],
+    )
+    .unwrap();
     e.store.alerts_open().unwrap()[0].id()
 }
 
@@ -185,6 +198,40 @@ async fn a_critical_alert_unacknowledged_for_15_minutes_reaches_the_security_lea
     for a in e.store.outbox_attempts_for_alert(alert.seq).unwrap() {
         assert!(!a.detail.unwrap_or_default().contains(PD_KEY));
     }
+
+    // Acknowledged: acknowledged on Alice's service too; resolved: resolved there; once.
+    acknowledge(&e.store, e.clock.as_ref(), &id, "alice", &[]).unwrap();
+    assert_eq!(at(&e, 21).await.follow_ups, 1);
+    e.clock.set(T0 + 25 * 60_000);
+    evaluate(&e.store, e.clock.as_ref(), &web(), &[shop(None)]).unwrap();
+    assert_eq!(at(&e, 26).await.follow_ups, 1);
+    assert_eq!(at(&e, 30).await, EscalationReport::default());
+    let pd = p.received(Provider::PagerDuty);
+    let actions: Vec<_> = pd
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["event_action"].as_str().unwrap().to_string(),
+                v["routing_key"] == PD_KEY,
+                v["dedup_key"] == alert.episode,
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("trigger".to_string(), true, true),
+            ("acknowledge".to_string(), true, true),
+            ("resolve".to_string(), true, true)
+        ]
+    );
+    assert_eq!(
+        p.received(Provider::Twilio).len(),
+        1,
+        "sms takes no follow-up"
+    );
+    assert!(p.violations().is_empty(), "{:?}", p.violations());
 }
 
 #[tokio::test]
