@@ -168,6 +168,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_channel_leads_an_escalation_with_who_was_told() {
+        let mut body = template::sample();
+        assert_eq!(escalation_line(&body), None);
+        body.kind = NotificationKind::Escalation;
+        body.escalation = Some(crate::alerts::EscalationNote {
+            rule: "critical-15m".into(),
+            contact: "Alice".into(),
+            role: Some("security lead".into()),
+            waited: "for 15 min".into(),
+            due_at: "2026-01-01T00:15:00Z".into(),
+        });
+        let title = body.alerts[0].title.clone();
+        let line = format!(
+            "ESCALATED to security lead (Alice): {title} unacknowledged for 15 min (rule \
+             critical-15m)"
+        );
+        assert_eq!(escalation_line(&body).as_deref(), Some(line.as_str()));
+        let slack = slack::payload(&body);
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("ESCALATED to security lead (Alice)"),
+            "{slack}"
+        );
+        assert!(
+            slack["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("ESCALATED to security lead (Alice)"),
+            "{slack}"
+        );
+        assert!(
+            sms::message(&body).contains(&line),
+            "{}",
+            sms::message(&body)
+        );
+        assert!(email_message::subject(&body).contains("ESCALATED to security lead (Alice)"));
+        let log = log::json_line("log", &body);
+        assert_eq!(log["escalation"]["contact"], "Alice");
+        assert_eq!(log["message"], line.as_str());
+        let to = Recipient {
+            name: "Bob".into(),
+            role: None,
+            email: None,
+            phone: None,
+            pagerduty_routing_key: None,
+        };
+        assert_eq!(to.shown(), "Bob");
+        match unaddressable(&to, "sms", "phone number") {
+            Delivery::Failed { reason, .. } => {
+                assert_eq!(
+                    reason,
+                    "contact Bob has no phone number, which a sms channel needs"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn http_answers_are_classified_like_alertmanager_does() {
         assert!(matches!(
             Delivery::of_http(204, None, String::new()),

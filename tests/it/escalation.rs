@@ -316,3 +316,42 @@ async fn an_overdue_incident_emails_its_escalation_contact_once() {
         "one step recorded"
     );
 }
+
+#[tokio::test]
+async fn a_row_for_a_contact_no_longer_configured_is_dead_letter_naming_them() {
+    let p = Providers::start().await;
+    let e = env(&providers_toml(&p), &[]);
+    fire(&e);
+    let alert = e.store.alerts_open().unwrap().remove(0);
+    let body = secops_mcp::alerts::NotificationBody {
+        kind: secops_mcp::alerts::NotificationKind::Escalation,
+        group_key: "web".into(),
+        group_labels: BTreeMap::new(),
+        dedup_key: alert.episode.clone(),
+        alerts: vec![alert.snapshot()],
+        escalation: None,
+    };
+    let id = e
+        .store
+        .escalation_tx(|tx| {
+            tx.enqueue_for(
+                &secops_mcp::store::NewNotification {
+                    channel: "text",
+                    body: &body,
+                    alerts: &[alert.seq],
+                    deadline_ms: T0 + 3_600_000,
+                },
+                "Zed",
+                T0,
+            )
+        })
+        .unwrap();
+    e.outbox.deliver_due().await.unwrap();
+    let row = e.store.outbox_get(id).unwrap().unwrap();
+    assert_eq!(row.state, NotificationState::Dead);
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("contact Zed is not configured (any more)")
+    );
+    assert!(p.received(Provider::Twilio).is_empty());
+}
