@@ -20,7 +20,8 @@ use crate::alerts::outbox::{Outbox, OutboxSettings};
 use crate::clock::Clock;
 use crate::context::AppContext;
 
-/// The engine of `ctx`'s enabled monitors, or `None` when none is enabled.
+/// The engine of `ctx`'s enabled monitors and escalation, or `None` when no monitor is
+/// enabled and no escalation step can tell anyone.
 pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Option<Engine>> {
     let monitors: Vec<_> = ctx
         .config
@@ -29,7 +30,9 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         .filter(|m| m.enabled)
         .map(|m| engine_monitor(ctx.clone(), m))
         .collect();
-    if monitors.is_empty() {
+    let plan = EscalationPlan::from_config(&ctx.config);
+    // Escalation (alerts and the incidents' SLA) needs the outbox even without monitors.
+    if monitors.is_empty() && plan.is_idle() {
         return Ok(None);
     }
     let channels = ctx.config.notify.build()?;
@@ -51,7 +54,7 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
     )?
     .with_metrics(ctx.metrics.clone())
     .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize)
-    .with_escalation(EscalationPlan::from_config(&ctx.config));
+    .with_escalation(plan);
     Ok(Some(engine))
 }
 
