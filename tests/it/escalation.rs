@@ -198,6 +198,29 @@ async fn a_critical_alert_unacknowledged_for_15_minutes_reaches_the_security_lea
     for a in e.store.outbox_attempts_for_alert(alert.seq).unwrap() {
         assert!(!a.detail.unwrap_or_default().contains(PD_KEY));
     }
+    // alert_status shows the step and both deliveries in the alert's timeline.
+    let view = secops_mcp::alerts::status::detail(&e.store, &id).unwrap();
+    let kinds: Vec<(String, String)> = view
+        .timeline
+        .iter()
+        .map(|t| (t.kind.clone(), t.detail.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        kinds
+            .iter()
+            .any(|(k, d)| k == "escalated" && d.contains("security lead (Alice)")),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|(k, d)| k == "notification"
+                && d.starts_with("escalation to ")
+                && d.contains("delivered"))
+            .count(),
+        2,
+        "{kinds:?}"
+    );
 
     // Acknowledged: acknowledged on Alice's service too; resolved: resolved there; once.
     acknowledge(&e.store, e.clock.as_ref(), &id, "alice", &[]).unwrap();
