@@ -169,3 +169,58 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_is_recorded_once_and_goes_with_its_alert() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let seq = {
+            let conn = store.conn();
+            conn.execute(
+                "INSERT INTO alerts (fingerprint, episode, monitor, code, subject, labels, level,
+                    state, title, summary, first_seen_ms, firing_ms, last_seen_ms, resolved_ms)
+                 VALUES ('fp', 'fp-1', 'web', 'down', '{}', '{}', 'critical', 'firing', 't', 's',
+                    1, 1, 1, NULL)",
+                [],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        };
+        store
+            .escalation_tx(|tx| {
+                assert_eq!(tx.firing_unacknowledged()?.len(), 1);
+                assert!(!tx.alert_step_done(seq, "r")?);
+                assert!(tx.mark_alert_step(seq, "r", 5)?);
+                assert!(!tx.mark_alert_step(seq, "r", 6)?, "once");
+                assert!(tx.alert_step_done(seq, "r")?);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        // A rolled-back round leaves nothing.
+        let failed: Result<(), StoreError> = store.escalation_tx(|tx| {
+            tx.mark_alert_step(seq, "other", 7)?;
+            Err(StoreError::Query(rusqlite::Error::InvalidQuery))
+        });
+        assert!(failed.is_err());
+        store
+            .escalation_tx(|tx| {
+                assert!(!tx.alert_step_done(seq, "other")?);
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store
+            .conn()
+            .execute("UPDATE alerts SET state = 'resolved', resolved_ms = 2", [])
+            .unwrap();
+        assert_eq!(store.alerts_prune_resolved(10).unwrap(), 1);
+        let left: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM alert_escalations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "the cascade removed the step");
+    }
+}
