@@ -227,3 +227,45 @@ fn an_overdue_incident_tells_its_contact_once() {
         vec![("sla-critical".to_string(), T0 + 16 * 60_000)]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_runs_escalation_and_wakes_the_outbox() {
+    use crate::alerts::outbox::{Outbox, OutboxSettings};
+    use crate::monitor::engine::Engine;
+    use std::sync::Arc;
+    let e = env();
+    fire(&e, Level::Critical);
+    e.clock.set(T0 + 16 * 60_000);
+    let clock: Arc<dyn Clock> = Arc::new(e.clock.clone());
+    let channels = BTreeMap::from([(
+        "log".to_string(),
+        Arc::new(crate::notify::LogChannel::new("log")) as Arc<dyn crate::notify::Channel>,
+    )]);
+    let p = plan("");
+    let outbox = Arc::new(
+        Outbox::new(
+            e.store.clone(),
+            channels,
+            clock.clone(),
+            OutboxSettings::default(),
+        )
+        .with_contacts(p.contacts.values().map(|c| c.recipient())),
+    );
+    let engine = Engine::new(e.store.clone(), clock, "r1", vec![], outbox, 30)
+        .unwrap()
+        .with_escalation(p);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(engine.run(stop.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = escalations(&e.store);
+        if rows.len() == 1 && rows[0].state == crate::store::NotificationState::Delivered {
+            assert_eq!(rows[0].contact.as_deref(), Some("Alice"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+}
