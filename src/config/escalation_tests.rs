@@ -99,6 +99,25 @@ fn without_rules_the_manuals_matrix_applies_and_steps_without_a_contact_are_skip
         "09:00 UTC"
     );
 
+    // `config check` and `serve` warn about the steps that tell nobody.
+    let w = c.warnings();
+    assert!(
+        w.iter().any(|w| w
+            == "escalation step warning-1h tells nobody: no contact has the name or role \
+                DevOps engineer"),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("incidents.low_contact `team lead` matches no")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|w| w.contains("critical")), "{w:?}");
+    assert!(
+        load("").unwrap().warnings().is_empty(),
+        "no contacts: no noise"
+    );
+
     // Turned off.
     let c = load(&format!("{ALICE}[escalation_defaults]\nenabled = false\n")).unwrap();
     assert!(c.escalation.rules.is_empty());

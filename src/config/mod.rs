@@ -283,6 +283,39 @@ impl Config {
                 ));
             }
         }
+        w.extend(self.escalation_warnings());
+        w
+    }
+
+    /// With `[[contacts]]` written: the escalation steps and incident SLA contacts that
+    /// tell nobody (a role no contact has).
+    fn escalation_warnings(&self) -> Vec<String> {
+        if self.contacts.is_empty() {
+            return Vec::new();
+        }
+        let mut w: Vec<String> = self
+            .escalation
+            .rules
+            .iter()
+            .filter(|r| !r.live)
+            .map(|r| {
+                format!(
+                    "escalation step {} tells nobody: no contact has the name or role {}",
+                    r.name,
+                    r.contacts.join(", ")
+                )
+            })
+            .collect();
+        for (i, sev) in ["critical", "high", "medium", "low"].iter().enumerate() {
+            let told = self.escalation.incident_contacts.get(*sev);
+            if told.is_none_or(Vec::is_empty) {
+                w.push(format!(
+                    "incidents.{sev}_contact `{}` matches no contact's name or role: overdue \
+                     {sev} incidents tell nobody",
+                    self.incidents.contacts[i]
+                ));
+            }
+        }
         w
     }
 }
