@@ -9,7 +9,8 @@
 //! to the alert's timeline. Then the incidents: an `open` incident past its respond-by
 //! time tells its severity's `[incidents]` contact once per step (`incident_escalations`).
 //! An escalation triggered on a contact's own PagerDuty service is acknowledged and
-//! resolved there when the alert is ([`follow_ups`], once each). Candidate selection is
+//! resolved there when the alert (or the incident) is ([`follow_ups`],
+//! [`incident_follow_ups`], once each). Candidate selection is
 //! [`candidates`], one function (the place for "skip silenced").
 
 use std::collections::BTreeMap;
@@ -143,7 +144,7 @@ pub fn run(
             )?;
             report.alert_steps += 1;
         }
-        report.follow_ups = follow_ups(tx, plan, now)?;
+        report.follow_ups = follow_ups(tx, plan, now)? + incident_follow_ups(tx, plan, now)?;
         report.notifications += report.follow_ups;
         for row in tx.incidents_open(MAX_INCIDENTS)? {
             let Some((sev, due)) = sla::overdue(&plan.incidents, &row, now) else {
@@ -215,6 +216,59 @@ fn follow_ups(
                     channel: &channel,
                     body: &body,
                     alerts: &[alert.seq],
+                    deadline_ms: now + DEADLINE_MS,
+                },
+                &contact,
+                now,
+            )?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The same for incidents: an SLA escalation triggered on a contact's own PagerDuty
+/// service is acknowledged there once the incident is acknowledged (or contained) and
+/// resolved there once it is resolved; recorded as incident steps.
+fn incident_follow_ups(
+    tx: &EscalationTx<'_>,
+    plan: &EscalationPlan,
+    now: Millis,
+) -> Result<usize, StoreError> {
+    if plan.ack_channels.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for row in tx.incidents_escalated_and_settled(MAX_INCIDENTS)? {
+        let (sev, due) = sla::respond_by_ms(&plan.incidents, &row);
+        let mut snapshot = sla::escalation_snapshot(&row, sev, due);
+        let kind = if row.status == "resolved" {
+            snapshot.state = super::AlertState::Resolved;
+            NotificationKind::Resolved
+        } else {
+            NotificationKind::Acknowledged
+        };
+        for (channel, contact) in tx.escalation_targets(&snapshot.episode)? {
+            if !plan.ack_channels.contains(&channel) {
+                continue;
+            }
+            let step = format!("{}:{channel}:{contact}", kind.as_str());
+            if !tx.mark_incident_step(row.seq, &step, now)? {
+                continue;
+            }
+            let body = NotificationBody {
+                kind,
+                group_key: "incidents".into(),
+                group_labels: BTreeMap::from([("monitor".to_string(), "incidents".to_string())]),
+                dedup_key: snapshot.episode.clone(),
+                alerts: vec![snapshot.clone()],
+                escalation: None,
+            };
+            tx.enqueue_for(
+                &NewNotification {
+                    channel: &channel,
+                    body: &body,
+                    alerts: &[],
                     deadline_ms: now + DEADLINE_MS,
                 },
                 &contact,

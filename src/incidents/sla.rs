@@ -96,10 +96,15 @@ pub fn overdue(
     if status != Status::Open {
         return None;
     }
+    let (sev, due_ms) = respond_by_ms(cfg, row);
+    (now_ms > due_ms).then_some((sev, due_ms))
+}
+
+/// An incident's severity and respond-by time (epoch ms).
+pub fn respond_by_ms(cfg: &IncidentsConfig, row: &IncidentRow) -> (IncidentSeverity, i64) {
     let sev = IncidentSeverity::from_level(row.max_level);
     let due = respond_by(cfg, sev, ms_to_time(row.first_alert_ms));
-    let due_ms = (due.unix_timestamp_nanos() / 1_000_000) as i64;
-    (now_ms > due_ms).then_some((sev, due_ms))
+    (sev, (due.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// Our level for an incident severity (the operations manual's rows): critical ->

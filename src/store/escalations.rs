@@ -131,6 +131,33 @@ impl EscalationTx<'_> {
             == 1)
     }
 
+    /// Incidents no longer `open` that had an SLA escalation step, newest first, at most
+    /// `limit`: what an acknowledge / resolve follow-up is for.
+    pub fn incidents_escalated_and_settled(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {} FROM incidents WHERE status != 'open' AND seq IN
+                (SELECT incident FROM incident_escalations WHERE step LIKE 'sla-%')
+             ORDER BY seq DESC LIMIT ?1",
+            super::incidents::COLUMNS
+        ))?;
+        let rows = stmt.query_map([limit as i64], super::incidents::read_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The (channel, contact) pairs escalation notifications with `dedup_key` went to.
+    pub fn escalation_targets(&self, dedup_key: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT DISTINCT channel, contact FROM notifications
+             WHERE kind = 'escalation' AND dedup_key = ?1 AND contact IS NOT NULL
+             ORDER BY channel, contact",
+        )?;
+        let rows = stmt.query_map([dedup_key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Enqueue one notification for `contact`, due now.
     pub fn enqueue_for(
         &self,

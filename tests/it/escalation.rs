@@ -378,3 +378,62 @@ async fn a_row_for_a_contact_no_longer_configured_is_dead_letter_naming_them() {
     );
     assert!(p.received(Provider::Twilio).is_empty());
 }
+
+#[tokio::test]
+async fn an_incident_escalated_to_pagerduty_is_acknowledged_and_resolved_there() {
+    let p = Providers::start().await;
+    let e = env(&providers_toml(&p), &[]);
+    let seq = incident(&e.store, 15);
+    let r = at(&e, 16).await;
+    assert_eq!(
+        (r.incident_steps, r.notifications),
+        (1, 2),
+        "sms and pagerduty"
+    );
+    let sms = p.received(Provider::Twilio);
+    assert_eq!(sms.len(), 1);
+    let form: BTreeMap<String, String> = form_pairs(&sms[0].body).into_iter().collect();
+    assert_eq!(form["To"], ALICE_PHONE);
+    assert!(
+        form["Body"].contains(&format!(
+            "ESCALATED to security lead (Alice): Incident INC-{seq:06}"
+        )),
+        "{}",
+        form["Body"]
+    );
+    let mut row = e.store.incident_get(seq).unwrap().unwrap();
+    row.status = "acknowledged".into();
+    e.store.incident_save(&mut row).unwrap();
+    assert_eq!(at(&e, 20).await.follow_ups, 1);
+    row.status = "resolved".into();
+    e.store.incident_save(&mut row).unwrap();
+    assert_eq!(at(&e, 30).await.follow_ups, 1);
+    assert_eq!(at(&e, 40).await, EscalationReport::default());
+    let pd: Vec<_> = p
+        .received(Provider::PagerDuty)
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            assert_eq!(v["routing_key"], PD_KEY);
+            (
+                v["event_action"].as_str().unwrap().to_string(),
+                v["dedup_key"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pd.len(), 3, "{pd:?}");
+    assert_eq!(
+        pd.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        ["trigger", "acknowledge", "resolve"]
+    );
+    assert!(
+        pd.iter().all(|(_, k)| *k == pd[0].1),
+        "one dedup_key: {pd:?}"
+    );
+    assert_eq!(
+        p.received(Provider::Twilio).len(),
+        1,
+        "sms takes no follow-up"
+    );
+    assert!(p.violations().is_empty(), "{:?}", p.violations());
+}
