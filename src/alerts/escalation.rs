@@ -9,8 +9,8 @@
 //! to the alert's timeline. Then the incidents: an `open` incident past its respond-by
 //! time tells its severity's `[incidents]` contact once per step (`incident_escalations`).
 //! An escalation triggered on a contact's own PagerDuty service is acknowledged and
-//! resolved there when the alert (or the incident) is ([`follow_ups`],
-//! [`incident_follow_ups`], once each). Candidate selection is
+//! resolved there when the alert (or the incident) is (`follow_ups`,
+//! `incident_follow_ups`, once each). Candidate selection is
 //! [`candidates`], one function (the place for "skip silenced").
 
 use std::collections::BTreeMap;

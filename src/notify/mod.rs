@@ -109,7 +109,7 @@ impl Recipient {
 }
 
 /// The line every channel leads an escalation with: "ESCALATED to security lead (Alice):
-/// <title> unacknowledged for 15 min (rule critical-15m)". None for other notifications.
+/// `<title>` unacknowledged for 15 min (rule critical-15m)". None for other notifications.
 pub fn escalation_line(body: &NotificationBody) -> Option<String> {
     let e = body.escalation.as_ref()?;
     let title = body.alerts.first().map_or("", |a| a.title.as_str());
