@@ -437,3 +437,59 @@ async fn an_incident_escalated_to_pagerduty_is_acknowledged_and_resolved_there()
     );
     assert!(p.violations().is_empty(), "{:?}", p.violations());
 }
+
+/// `secops-mcp config check` (the start-up path of `serve`) with `toml`.
+fn config_check(toml: &str, vars: &[(&str, &str)]) -> std::process::Output {
+    let scratch = crate::common::Scratch::new();
+    let file = scratch.write("secops-mcp.toml", toml);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secops-mcp"));
+    cmd.args(["config", "check", "--config"])
+        .arg(&file)
+        .env_clear()
+        .env("SECOPS_STATE_DIR", scratch.state_dir())
+        .envs(vars.iter().copied())
+        .stdin(std::process::Stdio::null());
+    cmd.output().expect("run secops-mcp")
+}
+
+#[test]
+fn config_check_refuses_bad_contacts_and_rules_and_shows_live_steps_masked() {
+    let contact = "[[contacts]]\nname = \"Alice\"\nrole = \"security lead\"\nemail = \"a@example.org\"\n\
+                   pagerduty_routing_key_env = \"ALICE_PD\"\n\
+                   [[channels]]\nname = \"pager\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD_SERVICE\"\n";
+    let vars = [("ALICE_PD", PD_KEY), ("PD_SERVICE", SERVICE_KEY)];
+    let out = config_check(contact, &vars);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stdout.contains(PD_KEY) && !stderr.contains(PD_KEY),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"live\": true"), "{stdout}");
+    assert!(
+        stderr.contains("escalation step warning-1h tells nobody"),
+        "{stderr}"
+    );
+    for (toml, key) in [
+        (
+            format!(
+                "{contact}[[escalation]]\nname = \"r\"\nlevel = \"critical\"\nafter = \"15m\"\ncontacts = [\"Bob\"]\n"
+            ),
+            "`escalation[0].contacts[0]`: no contact has the name or role `Bob`",
+        ),
+        (
+            "[[contacts]]\nname = \"Bob\"\n".to_string(),
+            "`contacts[0].channels`: no channel can reach contact `Bob`",
+        ),
+        (
+            "[[contacts]]\nname = \"Bob\"\nphone = \"0171 555\"\n".to_string(),
+            "`contacts[0].phone`",
+        ),
+    ] {
+        let out = config_check(&toml, &vars);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{toml}\n{stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+}
