@@ -387,6 +387,7 @@ fn body(monitor: &MonitorPolicy, kind: NotificationKind, rows: &[&AlertRow]) -> 
         kind,
         group_key: monitor.name.clone(),
         group_labels: monitor.group_labels(),
+        escalation: None,
         dedup_key: dedup_key(rows.iter().map(|r| r.episode.as_str())),
         alerts: rows.iter().map(|r| r.snapshot()).collect(),
         digest: vec![],

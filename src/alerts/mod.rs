@@ -3,6 +3,7 @@
 //! vocabulary every part shares (monitors produce [`Observation`]s, the outbox carries
 //! [`NotificationBody`]s, channels render them).
 
+pub mod escalation;
 mod held;
 pub mod inhibit;
 pub mod lifecycle;
@@ -17,6 +18,6 @@ pub mod status;
 pub mod update;
 
 pub use model::{
-    AlertSnapshot, AlertState, DigestEntry, Level, NotificationBody, NotificationKind, Observation,
-    alert_id, episode_key, fingerprint, parse_alert_id,
+    AlertSnapshot, AlertState, DigestEntry, EscalationNote, Level, NotificationBody,
+    NotificationKind, Observation, alert_id, episode_key, fingerprint, parse_alert_id,
 };

@@ -185,6 +185,9 @@ pub struct NotificationBody {
     /// The stable dedup key of this notification (an episode, or a group of episodes).
     pub dedup_key: String,
     pub alerts: Vec<AlertSnapshot>,
+    /// Set on an `escalation` notification: which step told whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<EscalationNote>,
     /// A digest only (kind `digest`): each notification the channel's rate limit held
     /// back, in order; `alerts` then holds all their alerts. Empty otherwise (and absent
     /// from stored JSON written before digests existed).
@@ -204,6 +207,21 @@ pub struct DigestEntry {
     pub created_at: String,
     /// The ids (`ALR-<n>`) of its alerts, in `NotificationBody::alerts` order.
     pub alert_ids: Vec<String>,
+}
+
+/// Who an escalation notification is for and why (never an address or a key: the outbox
+/// resolves the contact's address from the configuration when it sends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EscalationNote {
+    /// The `[[escalation]]` rule (or `incident-sla-<severity>`).
+    pub rule: String,
+    /// The contact's name.
+    pub contact: String,
+    pub role: Option<String>,
+    /// How long nobody acknowledged: "for 15 min", "until the next business day (...)".
+    pub waited: String,
+    /// RFC 3339: when the step was due.
+    pub due_at: String,
 }
 
 /// The public id of an alert row.

@@ -21,7 +21,7 @@ use super::{
     AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind, episode_key, fingerprint,
 };
 use crate::clock::{Clock, Millis, rfc3339};
-use crate::notify::{Channel, Delivery};
+use crate::notify::{Channel, Delivery, Recipient};
 use crate::store::{
     Attempt, AttemptOutcome, ChannelHealth, NewNotification, NotificationRow, Store, StoreError,
 };
@@ -111,6 +111,8 @@ pub struct Outbox {
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
     /// The limited channels' limiters (outbox_rate.rs); none by default.
     limits: BTreeMap<String, super::rate_limit::Limiter>,
+    /// `[[contacts]]` by name: whom a row with a `contact` is addressed to.
+    contacts: BTreeMap<String, Recipient>,
 }
 
 /// What to do with one row after its attempt.
@@ -135,7 +137,14 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             metrics: std::sync::OnceLock::new(),
             limits: BTreeMap::new(),
+            contacts: BTreeMap::new(),
         }
+    }
+
+    /// Address rows that name a contact (escalations) to these contacts, by name.
+    pub fn with_contacts(mut self, contacts: impl IntoIterator<Item = Recipient>) -> Self {
+        self.contacts = contacts.into_iter().map(|r| (r.name.clone(), r)).collect();
+        self
     }
 
     /// Count every attempt in `metrics` from now on (the first call wins).
@@ -271,7 +280,19 @@ impl Outbox {
                 },
             ),
             Some(ch) => {
-                let delivery = ch.send(&row.body).await;
+                let delivery = match row.contact.as_deref() {
+                    None => ch.send(&row.body).await,
+                    Some(name) => match self.contacts.get(name) {
+                        Some(to) => ch.send_to(&row.body, Some(to)).await,
+                        None => Delivery::Failed {
+                            status: None,
+                            reason: format!(
+                                "contact {} is not configured (any more)",
+                                crate::util::sanitize_untrusted(name.as_bytes(), 64)
+                            ),
+                        },
+                    },
+                };
                 self.decide(&row, delivery)
             }
         };
@@ -480,6 +501,7 @@ pub fn self_body(
         kind,
         group_key: format!("{SELF_MONITOR}/{code}"),
         group_labels: BTreeMap::from([("alertname".to_string(), code.to_string())]),
+        escalation: None,
         dedup_key: episode.clone(),
         alerts: vec![AlertSnapshot {
             id: format!("{code}/{channel}"),

@@ -46,6 +46,7 @@ pub fn digest_body(channel: &str, id: i64, rows: &[NotificationRow]) -> Notifica
         alerts.extend(r.body.alerts.iter().cloned());
     }
     NotificationBody {
+        escalation: None,
         kind: NotificationKind::Digest,
         group_key: format!("digest/{channel}"),
         group_labels: BTreeMap::from([("channel".to_string(), channel.to_string())]),

@@ -82,6 +82,7 @@ fn snapshot(i: usize) -> AlertSnapshot {
 
 fn body(kind: NotificationKind, i: usize) -> NotificationBody {
     NotificationBody {
+        escalation: None,
         kind,
         group_key: "web".into(),
         group_labels: BTreeMap::new(),

@@ -36,6 +36,11 @@ pub(super) struct FileConfig {
     pub maintenance: Vec<super::maintenance::FileMaintenance>,
     /// Absent: the default rule; `inhibit = []`: none.
     pub inhibit: Option<Vec<super::inhibit::FileInhibit>>,
+    #[serde(default)]
+    pub contacts: Vec<super::contacts::FileContact>,
+    #[serde(default)]
+    pub escalation: Vec<super::escalation::FileEscalation>,
+    pub escalation_defaults: Option<super::escalation::FileEscalationDefaults>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -149,7 +149,15 @@ mod tests {
              auth_token_file = \"{d}/twilio\"\nmessaging_service_sid = \"MG{sid}\"\n\
              to = [\"+15551230001\"]\n\
              [[channels]]\nname = \"pd\"\nkind = \"pagerduty\"\nrouting_key_file = \"{d}/pd\"\n\
-             source = \"host-a\"\nbase_url = \"https://events.pagerduty.com\"\n",
+             source = \"host-a\"\nbase_url = \"https://events.pagerduty.com\"\n\
+             [[contacts]]\nname = \"Alice\"\nrole = \"security lead\"\nemail = \"alice@example.org\"\n\
+             phone = \"+15551230001\"\npagerduty_routing_key_file = \"{d}/pd\"\n\
+             channels = [\"mail\", \"sms\", \"pd\"]\n\
+             [escalation_defaults]\nbusiness_time = \"08:00\"\ntimezone = \"Europe/Berlin\"\n\
+             [[escalation]]\nname = \"crit\"\nlevel = \"critical\"\nafter = \"15m\"\n\
+             contacts = [\"security lead\"]\n\
+             [[escalation]]\nname = \"morning\"\nlevel = \"info\"\nnext_business_day = true\n\
+             contacts = [\"Alice\"]\n",
             sid = "0123456789abcdef".repeat(2),
             d = dir.display(),
             pw = pw.display(),

@@ -9,7 +9,9 @@ mod channels;
 mod channels_build;
 mod channels_providers;
 mod checks;
+mod contacts;
 mod env;
+mod escalation;
 mod file;
 mod http;
 mod incidents;
@@ -32,7 +34,9 @@ use serde::{Serialize, Serializer};
 
 pub use channels::{ChannelConfig, ChannelKind, LOG_CHANNEL, NotifyConfig};
 pub use checks::{CertDefaults, DEFAULT_CERT_FILE_ROOTS, DEFAULT_SCAN_ALLOW, HealthConfig};
+pub use contacts::{ContactConfig, resolve as resolve_contacts};
 pub use env::{ENV_VARS, Env, ProcessEnv};
+pub use escalation::{BusinessTime, EscalationConfig, EscalationRule};
 pub use http::{DEFAULT_ALLOWED_ORIGINS, HttpConfig, HttpLimits};
 pub use incidents::IncidentsConfig;
 pub use inhibit::manager_id;
@@ -150,6 +154,10 @@ pub struct Config {
     /// `[[inhibit]]`: rules by which a firing alert mutes others (default: an unreachable
     /// Wazuh manager mutes the other alerts of that manager).
     pub inhibit: Vec<crate::alerts::inhibit::InhibitRule>,
+    /// `[[contacts]]`: the people escalation tells.
+    pub contacts: Vec<ContactConfig>,
+    /// `[[escalation]]` and `[escalation_defaults]` (the manual's matrix by default).
+    pub escalation: EscalationConfig,
 }
 
 impl Config {
@@ -195,6 +203,11 @@ impl Config {
         let scan = fc.scan.unwrap_or_default();
         let fr = fc.remediation.unwrap_or_default();
         let scan_allow = checks::scan_scope(&l, &scan)?;
+        let incidents = incidents::load(&l, fc.incidents.unwrap_or_default())?;
+        let notify = channels::load(&l, fc.channels, fc.routing)?;
+        let contacts = contacts::load(&l, fc.contacts, &notify)?;
+        let escalation =
+            escalation::load(fc.escalation, fc.escalation_defaults, &contacts, &incidents)?;
         let mut config = Config {
             wazuh: wazuh::manager(&l, fc.wazuh)?,
             indexer: wazuh::indexer(&l, fc.indexer)?,
@@ -216,13 +229,15 @@ impl Config {
             cert: checks::cert(&l, fc.check_cert.unwrap_or_default(), &state_dir)?,
             health: checks::health(&l, fc.health.unwrap_or_default())?,
             credentials: remediation::credentials(fc.credentials)?,
-            incidents: incidents::load(&l, fc.incidents.unwrap_or_default())?,
-            notify: channels::load(&l, fc.channels, fc.routing)?,
+            incidents,
+            notify,
             log_level: log_level(&l, fc.log_level)?,
             monitors: monitors::load(fc.monitors, &scan_allow)?,
             monitoring: monitoring::load(fc.monitoring.unwrap_or_default())?,
             maintenance: maintenance::load(fc.maintenance)?,
             inhibit: inhibit::load(fc.inhibit)?,
+            contacts,
+            escalation,
             scan_allow,
             config_file,
             state_dir,
@@ -288,6 +303,39 @@ impl Config {
                 w.push(format!(
                     "{name}.password is written inline in the config file; prefer password_file \
                      or password_env"
+                ));
+            }
+        }
+        w.extend(self.escalation_warnings());
+        w
+    }
+
+    /// With `[[contacts]]` written: the escalation steps and incident SLA contacts that
+    /// tell nobody (a role no contact has).
+    fn escalation_warnings(&self) -> Vec<String> {
+        if self.contacts.is_empty() {
+            return Vec::new();
+        }
+        let mut w: Vec<String> = self
+            .escalation
+            .rules
+            .iter()
+            .filter(|r| !r.live)
+            .map(|r| {
+                format!(
+                    "escalation step {} tells nobody: no contact has the name or role {}",
+                    r.name,
+                    r.contacts.join(", ")
+                )
+            })
+            .collect();
+        for (i, sev) in ["critical", "high", "medium", "low"].iter().enumerate() {
+            let told = self.escalation.incident_contacts.get(*sev);
+            if told.is_none_or(Vec::is_empty) {
+                w.push(format!(
+                    "incidents.{sev}_contact `{}` matches no contact's name or role: overdue \
+                     {sev} incidents tell nobody",
+                    self.incidents.contacts[i]
                 ));
             }
         }

@@ -1,8 +1,8 @@
 //! The monitoring engine: each monitor's run observes (its kind wraps a check), the
 //! observations go through the alert lifecycle in one store transaction (a complete run
 //! may resolve what it no longer sees; a partial one may not), and the outbox is woken to
-//! deliver what that wrote. `run` drives the scheduler, the outbox and the daily retention
-//! clean-up together until shutdown.
+//! deliver what that wrote. `run` drives the scheduler, the outbox, the daily retention
+//! clean-up and (when configured) escalation every 30 s together until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Schedule;
 use super::scheduler::{Job, JobOutput, MonitorSpec, Scheduler, SchedulerError, job_fn};
+use crate::alerts::escalation::{self, EscalationPlan};
 use crate::alerts::lifecycle::{MonitorPolicy, evaluate, evaluate_complete};
 use crate::alerts::outbox::Outbox;
 use crate::alerts::{Observation, retention};
@@ -94,6 +95,8 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     retention_days: u32,
+    /// Escalation rules and contacts (run every [`escalation::TICK`]).
+    escalation: Option<Arc<EscalationPlan>>,
 }
 
 impl Engine {
@@ -121,7 +124,15 @@ impl Engine {
             store,
             clock,
             retention_days,
+            escalation: None,
         })
+    }
+
+    /// Escalate unacknowledged alerts and overdue incidents by `plan` every 30 s (nothing
+    /// when no step can tell anyone).
+    pub fn with_escalation(mut self, plan: EscalationPlan) -> Self {
+        self.escalation = (!plan.is_idle()).then(|| Arc::new(plan));
+        self
     }
 
     /// Count runs (the scheduler) and send attempts (the outbox) in `metrics`.
@@ -172,8 +183,38 @@ impl Engine {
                 }
             })
         };
+        let escalate = self.escalation.clone().map(|plan| {
+            let (store, clock, wake) =
+                (self.store.clone(), self.clock.clone(), self.outbox.waker());
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (store, clock, plan) = (store.clone(), clock.clone(), plan.clone());
+                    let round = tokio::task::spawn_blocking(move || {
+                        escalation::run(&store, clock.as_ref(), &plan)
+                    })
+                    .await;
+                    match round {
+                        Ok(Ok(r)) if r.notifications > 0 => {
+                            tracing::info!(?r, "escalated");
+                            wake.notify_one();
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "escalation round failed"),
+                        Err(e) => tracing::warn!(error = %e, "escalation round stopped"),
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(escalation::TICK) => {}
+                    }
+                }
+            })
+        });
         self.scheduler.run(shutdown).await;
         let _ = deliver.await;
         let _ = clean.await;
+        if let Some(e) = escalate {
+            let _ = e.await;
+        }
     }
 }

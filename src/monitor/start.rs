@@ -1,6 +1,7 @@
 //! The engine built from the configuration (what `serve` and `secops-mcp monitor` run):
 //! every enabled `[[monitors]]` entry over the shared [`AppContext`], the configured
-//! channels behind one outbox, `[monitoring]`'s retention and attempts, counted in the
+//! channels behind one outbox (addressing `[[contacts]]`), escalation by `[[escalation]]`
+//! and the incidents' SLA contacts, `[monitoring]`'s retention and attempts, counted in the
 //! context's metrics (runs, send attempts); and
 //! [`run_once`], every enabled monitor observed once for `monitor --once` (no alert
 //! changes, no notifications: a monitoring plugin's answer).
@@ -14,11 +15,13 @@ use super::engine::Engine;
 use super::kinds::{self, engine_monitor};
 use super::scheduler::default_replica_id;
 use crate::alerts::Level;
+use crate::alerts::escalation::EscalationPlan;
 use crate::alerts::outbox::{Outbox, OutboxSettings};
 use crate::clock::Clock;
 use crate::context::AppContext;
 
-/// The engine of `ctx`'s enabled monitors, or `None` when none is enabled.
+/// The engine of `ctx`'s enabled monitors and escalation, or `None` when no monitor is
+/// enabled and no escalation step can tell anyone.
 pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Option<Engine>> {
     let monitors: Vec<_> = ctx
         .config
@@ -27,7 +30,9 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         .filter(|m| m.enabled)
         .map(|m| engine_monitor(ctx.clone(), m))
         .collect();
-    if monitors.is_empty() {
+    let plan = EscalationPlan::from_config(&ctx.config);
+    // Escalation (alerts and the incidents' SLA) needs the outbox even without monitors.
+    if monitors.is_empty() && plan.is_idle() {
         return Ok(None);
     }
     let channels = ctx.config.notify.build()?;
@@ -37,7 +42,8 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
     };
     let outbox = Arc::new(
         Outbox::new(ctx.store.clone(), channels, clock.clone(), settings)
-            .with_rate_limits(&ctx.config.notify.rate_limits()),
+            .with_rate_limits(&ctx.config.notify.rate_limits())
+            .with_contacts(ctx.config.contacts.iter().map(|c| c.recipient())),
     );
     let engine = Engine::new(
         ctx.store.clone(),
@@ -48,7 +54,8 @@ pub fn engine(ctx: &Arc<AppContext>, clock: Arc<dyn Clock>) -> anyhow::Result<Op
         ctx.config.monitoring.retention_days,
     )?
     .with_metrics(ctx.metrics.clone())
-    .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize);
+    .with_max_running(ctx.config.monitoring.max_concurrent_runs as usize)
+    .with_escalation(plan);
     Ok(Some(engine))
 }
 

@@ -58,6 +58,7 @@ fn digest(n: usize, per: usize) -> NotificationBody {
         alerts.extend(mine);
     }
     NotificationBody {
+        escalation: None,
         kind: NotificationKind::Digest,
         group_key: "digest/chat".into(),
         group_labels: BTreeMap::from([("channel".to_string(), "chat".to_string())]),

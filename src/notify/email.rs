@@ -20,7 +20,7 @@ use lettre::transport::smtp::extension::ClientId;
 
 use super::email_message;
 use super::template::MessageTemplate;
-use super::{Channel, ChannelError, Delivery};
+use super::{Channel, ChannelError, Delivery, Recipient};
 use crate::alerts::NotificationBody;
 use crate::config::Secret;
 
@@ -245,7 +245,25 @@ impl EmailChannel {
         out.chars().take(ANSWER_KEEP).collect()
     }
 
-    async fn deliver(&self, body: &NotificationBody) -> Delivery {
+    async fn deliver(&self, body: &NotificationBody, to: Option<&Recipient>) -> Delivery {
+        // An escalation goes To its contact alone.
+        let contact;
+        let to: &[Mailbox] = match to {
+            None => &self.to,
+            Some(r) => match r.email.as_deref().map(parse_address) {
+                Some(Ok(m)) => {
+                    contact = [m];
+                    &contact
+                }
+                Some(Err(e)) => {
+                    return Delivery::Failed {
+                        status: None,
+                        reason: format!("contact {}: {e}", r.name),
+                    };
+                }
+                None => return super::unaddressable(r, "email", "email address"),
+            },
+        };
         // A digest always has the default text (notify::digest).
         let templated = !super::digest::is_digest(body);
         let rendered = email_message::Rendered {
@@ -260,7 +278,7 @@ impl EmailChannel {
                 .filter(|_| templated)
                 .map(|t| t.render_or(&self.name, body, email_message::plain_body(body))),
         };
-        let message = match email_message::build(body, &self.from, &self.to, &rendered) {
+        let message = match email_message::build(body, &self.from, to, &rendered) {
             Ok(m) => m,
             Err(e) => {
                 return Delivery::Failed {
@@ -440,7 +458,15 @@ impl Channel for EmailChannel {
     }
 
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery> {
-        Box::pin(self.deliver(body))
+        Box::pin(self.deliver(body, None))
+    }
+
+    fn send_to<'a>(
+        &'a self,
+        body: &'a NotificationBody,
+        to: Option<&'a Recipient>,
+    ) -> BoxFuture<'a, Delivery> {
+        Box::pin(self.deliver(body, to))
     }
 }
 

@@ -30,6 +30,9 @@ pub fn subject(body: &NotificationBody) -> String {
         NotificationKind::Resolved => "RESOLVED".to_string(),
         _ => top_level(body).as_str().to_ascii_uppercase(),
     };
+    if let Some(line) = super::escalation_line(body) {
+        return clean(&format!("[{tag}] {line}"), SUBJECT_MAX);
+    }
     let what = match body.alerts.as_slice() {
         [] => format!("notification {}", body.dedup_key),
         [one] => one.title.clone(),
@@ -317,6 +320,7 @@ mod tests {
             kind,
             group_key: "certs".into(),
             group_labels: BTreeMap::new(),
+            escalation: None,
             dedup_key: "fp-1".into(),
             alerts,
             digest: vec![],

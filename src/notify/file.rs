@@ -178,6 +178,7 @@ mod tests {
             kind: NotificationKind::Firing,
             group_key: "certs".into(),
             group_labels: BTreeMap::new(),
+            escalation: None,
             dedup_key: "fp-1".into(),
             alerts: (1..=n).map(snapshot).collect(),
             digest: vec![],

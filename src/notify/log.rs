@@ -36,6 +36,11 @@ pub fn json_line(channel: &str, body: &NotificationBody) -> serde_json::Value {
     if !body.digest.is_empty() {
         v["digest"] = json!(body.digest);
     }
+    // An escalation names its contact (never an address) and says so in one line.
+    if let (Some(line), Some(e)) = (super::escalation_line(body), &body.escalation) {
+        v["escalation"] = json!(e);
+        v["message"] = json!(line);
+    }
     v
 }
 
@@ -80,6 +85,7 @@ mod tests {
             kind: NotificationKind::Resolved,
             group_key: "certs".into(),
             group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
+            escalation: None,
             dedup_key: "fp-1".into(),
             alerts: vec![],
             digest: vec![],

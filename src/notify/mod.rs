@@ -85,6 +85,57 @@ impl Delivery {
     }
 }
 
+/// Whom an escalation row is for: a `[[contacts]]` entry as the outbox hands it to a
+/// channel. Email sends To the contact's address, sms to their phone, PagerDuty with their
+/// routing key; the other kinds send to their usual target and name the contact in the
+/// message (the body's `escalation`). The routing key is a [`Secret`](crate::config::Secret):
+/// never in a body, the store or a [`Delivery`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    pub name: String,
+    pub role: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub pagerduty_routing_key: Option<crate::config::Secret>,
+}
+
+impl Recipient {
+    /// "security lead (Alice)", or the name alone.
+    pub fn shown(&self) -> String {
+        match &self.role {
+            Some(r) => format!("{r} ({})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The line every channel leads an escalation with: "ESCALATED to security lead (Alice):
+/// `<title>` unacknowledged for 15 min (rule critical-15m)". None for other notifications.
+pub fn escalation_line(body: &NotificationBody) -> Option<String> {
+    let e = body.escalation.as_ref()?;
+    let title = body.alerts.first().map_or("", |a| a.title.as_str());
+    let who = match &e.role {
+        Some(r) => format!("{r} ({})", e.contact),
+        None => e.contact.clone(),
+    };
+    Some(format!(
+        "ESCALATED to {who}: {title} unacknowledged {} (rule {})",
+        e.waited, e.rule
+    ))
+}
+
+/// A delivery for a contact the channel cannot address (a contact without the address
+/// the channel's kind needs): failed for good, naming the contact and what is missing.
+pub fn unaddressable(to: &Recipient, kind: &str, missing: &str) -> Delivery {
+    Delivery::Failed {
+        status: None,
+        reason: format!(
+            "contact {} has no {missing}, which a {kind} channel needs",
+            to.name
+        ),
+    }
+}
+
 /// One configured channel (a webhook, the log, a file, ...).
 pub trait Channel: Send + Sync {
     /// The channel's configured name (what routing refers to).
@@ -100,11 +151,83 @@ pub trait Channel: Send + Sync {
     }
     /// Send one notification once, within the channel's own timeout.
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery>;
+    /// Send one notification to `to` (an escalation's contact) instead of the channel's
+    /// configured recipients. By default the channel's usual target (the contact is named
+    /// in the body's `escalation`); email, sms and pagerduty address the contact.
+    fn send_to<'a>(
+        &'a self,
+        body: &'a NotificationBody,
+        to: Option<&'a Recipient>,
+    ) -> BoxFuture<'a, Delivery> {
+        let _ = to;
+        self.send(body)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_channel_leads_an_escalation_with_who_was_told() {
+        let mut body = template::sample();
+        assert_eq!(escalation_line(&body), None);
+        body.kind = NotificationKind::Escalation;
+        body.escalation = Some(crate::alerts::EscalationNote {
+            rule: "critical-15m".into(),
+            contact: "Alice".into(),
+            role: Some("security lead".into()),
+            waited: "for 15 min".into(),
+            due_at: "2026-01-01T00:15:00Z".into(),
+        });
+        let title = body.alerts[0].title.clone();
+        let line = format!(
+            "ESCALATED to security lead (Alice): {title} unacknowledged for 15 min (rule \
+             critical-15m)"
+        );
+        assert_eq!(escalation_line(&body).as_deref(), Some(line.as_str()));
+        let slack = slack::payload(&body);
+        assert!(
+            slack["text"]
+                .as_str()
+                .unwrap()
+                .contains("ESCALATED to security lead (Alice)"),
+            "{slack}"
+        );
+        assert!(
+            slack["blocks"][0]["text"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("ESCALATED to security lead (Alice)"),
+            "{slack}"
+        );
+        assert!(
+            sms::message(&body).contains(&line),
+            "{}",
+            sms::message(&body)
+        );
+        assert!(email_message::subject(&body).contains("ESCALATED to security lead (Alice)"));
+        let log = log::json_line("log", &body);
+        assert_eq!(log["escalation"]["contact"], "Alice");
+        assert_eq!(log["message"], line.as_str());
+        let to = Recipient {
+            name: "Bob".into(),
+            role: None,
+            email: None,
+            phone: None,
+            pagerduty_routing_key: None,
+        };
+        assert_eq!(to.shown(), "Bob");
+        match unaddressable(&to, "sms", "phone number") {
+            Delivery::Failed { reason, .. } => {
+                assert_eq!(
+                    reason,
+                    "contact Bob has no phone number, which a sms channel needs"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn http_answers_are_classified_like_alertmanager_does() {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::http::{Http, combine, provider_url};
 use super::slack::{cut, location, next_step};
-use super::{Channel, ChannelError, Delivery};
+use super::{Channel, ChannelError, Delivery, Recipient};
 use crate::alerts::{AlertSnapshot, AlertState, Level, NotificationBody, NotificationKind};
 use crate::config::Secret;
 
@@ -143,29 +143,30 @@ impl PagerDutyChannel {
         }
     }
 
-    async fn send_all(&self, body: &NotificationBody) -> Delivery {
+    async fn send_all(&self, body: &NotificationBody, to: Option<&Recipient>) -> Delivery {
+        // An escalation triggers on the contact's own service, with their routing key.
+        let key = match to {
+            None => self.routing_key.expose(),
+            Some(r) => match &r.pagerduty_routing_key {
+                Some(k) => k.expose(),
+                None => {
+                    return super::unaddressable(r, "pagerduty", "PagerDuty routing key");
+                }
+            },
+        };
         let mut parts = Vec::new();
         for a in &body.alerts {
             let action = action(body.kind, a);
-            let d = self
-                .event(event(
-                    self.routing_key.expose(),
-                    &self.source,
-                    body.kind,
-                    a,
-                    action,
-                ))
-                .await;
+            let mut ev = event(key, &self.source, body.kind, a, action);
+            if let (Some(line), "trigger") = (super::escalation_line(body), action) {
+                ev["payload"]["summary"] = json!(cut(&line, SUMMARY_MAX));
+                ev["payload"]["custom_details"]["escalation"] = json!(body.escalation);
+            }
+            let d = self.event(ev).await;
             // A test incident is resolved straight away, so none stays open.
             let d = match (body.kind, d) {
                 (NotificationKind::Test, Delivery::Delivered { status, answer }) => {
-                    let ev = event(
-                        self.routing_key.expose(),
-                        &self.source,
-                        body.kind,
-                        a,
-                        "resolve",
-                    );
+                    let ev = event(key, &self.source, body.kind, a, "resolve");
                     match self.event(ev).await {
                         Delivery::Delivered { answer: r, .. } => Delivery::Delivered {
                             status,
@@ -184,7 +185,36 @@ impl PagerDutyChannel {
                 answer: "not sent: the notification has no alerts".into(),
             };
         }
-        combine(parts)
+        let d = combine(parts);
+        match to {
+            // The channel scrubs its own key; a contact's is scrubbed here.
+            Some(_) => scrub_delivery(d, key),
+            None => d,
+        }
+    }
+}
+
+/// `d` with every occurrence of `secret` masked.
+fn scrub_delivery(d: Delivery, secret: &str) -> Delivery {
+    let m = |s: String| s.replace(secret, super::http::MASK);
+    match d {
+        Delivery::Delivered { status, answer } => Delivery::Delivered {
+            status,
+            answer: m(answer),
+        },
+        Delivery::Retry {
+            status,
+            reason,
+            after,
+        } => Delivery::Retry {
+            status,
+            reason: m(reason),
+            after,
+        },
+        Delivery::Failed { status, reason } => Delivery::Failed {
+            status,
+            reason: m(reason),
+        },
     }
 }
 
@@ -202,7 +232,15 @@ impl Channel for PagerDutyChannel {
     }
 
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery> {
-        Box::pin(self.send_all(body))
+        Box::pin(self.send_all(body, None))
+    }
+
+    fn send_to<'a>(
+        &'a self,
+        body: &'a NotificationBody,
+        to: Option<&'a Recipient>,
+    ) -> BoxFuture<'a, Delivery> {
+        Box::pin(self.send_all(body, to))
     }
 }
 

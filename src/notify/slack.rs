@@ -282,6 +282,18 @@ pub fn payload(body: &NotificationBody) -> Value {
         first.title,
         first.summary
     );
+    // An escalation leads with whom it is for.
+    let header = match super::escalation_line(body) {
+        Some(line) => {
+            text = format!(
+                "[{}] {} {line}",
+                first.level.as_str().to_uppercase(),
+                first.id
+            );
+            format!("{} {line}", loudest.as_str().to_uppercase())
+        }
+        None => header,
+    };
     if n > 1 {
         text.push_str(&format!(" and {} more", n - 1));
     }

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use super::http::{Http, combine, provider_url};
 use super::slack::{cut, verb};
 use super::template::MessageTemplate;
-use super::{Channel, ChannelError, Delivery};
+use super::{Channel, ChannelError, Delivery, Recipient};
 use crate::alerts::NotificationBody;
 use crate::config::Secret;
 
@@ -189,12 +189,24 @@ impl SmsChannel {
         Delivery::of_http(a.status, a.retry_after, self.http.excerpt(said.as_bytes()))
     }
 
-    async fn send_all(&self, body: &NotificationBody) -> Delivery {
+    async fn send_all(&self, body: &NotificationBody, contact: Option<&Recipient>) -> Delivery {
         let text = match &self.template {
             _ if super::digest::is_digest(body) => super::digest::sms_text(body),
             Some(t) => templated(body, &t.render_or(&self.name, body, message(body))),
             None => message(body),
         };
+        // An escalation goes to its contact's phone alone.
+        if let Some(r) = contact {
+            let Some(phone) = r.phone.as_deref() else {
+                return super::unaddressable(r, "sms", "phone number");
+            };
+            let part = format!(
+                "contact {} (…{})",
+                r.name,
+                &phone[phone.len().saturating_sub(4)..]
+            );
+            return combine(vec![(part, self.send_one(phone, &text).await)]);
+        }
         let mut parts = Vec::with_capacity(self.to.len());
         for (i, to) in self.to.iter().enumerate() {
             parts.push((who(i, to), self.send_one(to, &text).await));
@@ -213,7 +225,15 @@ impl Channel for SmsChannel {
     }
 
     fn send<'a>(&'a self, body: &'a NotificationBody) -> BoxFuture<'a, Delivery> {
-        Box::pin(self.send_all(body))
+        Box::pin(self.send_all(body, None))
+    }
+
+    fn send_to<'a>(
+        &'a self,
+        body: &'a NotificationBody,
+        to: Option<&'a Recipient>,
+    ) -> BoxFuture<'a, Delivery> {
+        Box::pin(self.send_all(body, to))
     }
 }
 
@@ -236,13 +256,22 @@ pub fn message(body: &NotificationBody) -> String {
             BODY_MAX,
         );
     };
-    let head = format!(
-        "{} {} {}: ",
-        first.id,
-        first.level.as_str().to_uppercase(),
-        verb(body.kind, first)
-    );
-    let mut rest = first.title.clone();
+    let (head, mut rest) = match super::escalation_line(body) {
+        // "ALR-3 CRITICAL ESCALATED to security lead (Alice): <title> unacknowledged ...".
+        Some(line) => (
+            format!("{} {} ", first.id, first.level.as_str().to_uppercase()),
+            line,
+        ),
+        None => (
+            format!(
+                "{} {} {}: ",
+                first.id,
+                first.level.as_str().to_uppercase(),
+                verb(body.kind, first)
+            ),
+            first.title.clone(),
+        ),
+    };
     if !first.summary.is_empty() {
         rest.push_str(". ");
         rest.push_str(&first.summary);

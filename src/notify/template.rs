@@ -5,8 +5,9 @@
 //! the provider's limit by the channel. Plain text only: auto-escaping is off, alert text
 //! is data (never parsed as a template), and each channel escapes what its receiver needs.
 //!
-//! Fields: `kind` (firing, repeat, resolved, acknowledged, test), `count`, `monitor`,
-//! `group`, `alerts` (a list), `alert` (the first). Each alert has `id`, `level`, `state`,
+//! Fields: `kind` (firing, repeat, resolved, acknowledged, test, escalation), `count`,
+//! `monitor`, `group`, `alerts` (a list), `alert` (the first), `escalation` (an
+//! escalation's "ESCALATED to <role> (<name>): ..." line, else empty). Each alert has `id`, `level`, `state`,
 //! `code`, `title`, `summary`, `labels` (a map), `started_at`, `resolved_at`, `value`,
 //! `runbook`, `link`; a field without a value is the empty string. A digest (what a rate
 //! limit held back) is never rendered through a template: it always has the default
@@ -145,6 +146,8 @@ struct Context {
     group: String,
     alerts: Vec<AlertContext>,
     alert: AlertContext,
+    /// An escalation's line ("ESCALATED to security lead (Alice): ..."), else empty.
+    escalation: String,
 }
 
 #[derive(Serialize, Clone, Default)]
@@ -177,6 +180,7 @@ impl Context {
             group: body.group_key.clone(),
             alert: alerts.first().cloned().unwrap_or_default(),
             alerts,
+            escalation: super::escalation_line(body).unwrap_or_default(),
         }
     }
 }
@@ -206,6 +210,7 @@ pub fn sample() -> NotificationBody {
         kind: NotificationKind::Firing,
         group_key: "sample-monitor".into(),
         group_labels: BTreeMap::new(),
+        escalation: None,
         dedup_key: "0000000000000000-0".into(),
         alerts: vec![AlertSnapshot {
             id: "ALR-1".into(),

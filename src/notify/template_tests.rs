@@ -88,3 +88,26 @@ fn a_runaway_template_runs_out_of_fuel_at_load() {
     .unwrap_err();
     assert!(e.contains("fuel"), "{e}");
 }
+
+#[test]
+fn an_escalation_has_its_line_and_others_an_empty_one() {
+    let t = MessageTemplate::compile(
+        "{% if escalation %}{{ escalation }}{% else %}{{ kind }}{% endif %}",
+    )
+    .unwrap();
+    let mut body = sample();
+    assert_eq!(t.render(&body).unwrap(), "firing");
+    body.kind = NotificationKind::Escalation;
+    body.escalation = Some(crate::alerts::EscalationNote {
+        rule: "critical-15m".into(),
+        contact: "Alice".into(),
+        role: Some("security lead".into()),
+        waited: "for 15 min".into(),
+        due_at: "2026-01-01T00:15:00Z".into(),
+    });
+    assert_eq!(
+        t.render(&body).unwrap(),
+        "ESCALATED to security lead (Alice): Sample alert unacknowledged for 15 min (rule \
+         critical-15m)"
+    );
+}

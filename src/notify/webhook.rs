@@ -303,6 +303,10 @@ pub fn alertmanager_payload(receiver: &str, body: &NotificationBody, external_ur
             if let Some(r) = &a.runbook {
                 annotations.insert("runbook_url".into(), r.clone());
             }
+            if let (Some(line), Some(e)) = (super::escalation_line(body), &body.escalation) {
+                annotations.insert("escalation".into(), line);
+                annotations.insert("escalation_contact".into(), e.contact.clone());
+            }
             let resolved = a.state == AlertState::Resolved;
             json!({
                 "status": if resolved { "resolved" } else { "firing" },

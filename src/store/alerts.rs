@@ -609,6 +609,7 @@ impl Store {
                 kind: NotificationKind::Acknowledged,
                 group_key: row.monitor.clone(),
                 group_labels: BTreeMap::from([("monitor".to_string(), row.monitor.clone())]),
+                escalation: None,
                 dedup_key: row.episode.clone(),
                 alerts: vec![row.snapshot()],
                 digest: vec![],

@@ -195,6 +195,7 @@ fn detail_acknowledge_note_and_prune() {
         kind: NotificationKind::Firing,
         group_key: "web".into(),
         group_labels: BTreeMap::new(),
+        escalation: None,
         dedup_key: a.episode.clone(),
         alerts: vec![a.snapshot()],
         digest: vec![],

@@ -216,6 +216,7 @@ mod tests {
 
     fn body(key: &str) -> NotificationBody {
         NotificationBody {
+            escalation: None,
             kind: NotificationKind::Escalation,
             group_key: "web".into(),
             group_labels: BTreeMap::new(),

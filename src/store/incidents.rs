@@ -68,11 +68,12 @@ pub struct IncidentRow {
     pub resolved_at: Option<String>,
 }
 
-const COLUMNS: &str = "seq, corr_key, title, max_level, status, phase, assignee, resolution,
+pub(super) const COLUMNS: &str =
+    "seq, corr_key, title, max_level, status, phase, assignee, resolution,
     first_alert_ms, last_alert_ms, alert_count, body, created_at, updated_at,
     acknowledged_at, contained_at, resolved_at";
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
+pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
     let body: String = r.get(11)?;
     Ok(IncidentRow {
         seq: r.get(0)?,

@@ -323,6 +323,20 @@ const MIGRATIONS: &[&str] = &[
         removed_by  TEXT
     );
     CREATE INDEX silences_ends ON silences(ends_ms);",
+    // 12: escalation steps done, once per alert episode (an `alerts` row) and rule, and
+    // once per incident and SLA step; they go with their alert or incident.
+    "CREATE TABLE alert_escalations (
+        alert INTEGER NOT NULL REFERENCES alerts(seq) ON DELETE CASCADE,
+        rule  TEXT    NOT NULL,
+        at_ms INTEGER NOT NULL,
+        PRIMARY KEY (alert, rule)
+    ) WITHOUT ROWID;
+    CREATE TABLE incident_escalations (
+        incident INTEGER NOT NULL REFERENCES incidents(seq) ON DELETE CASCADE,
+        step     TEXT    NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (incident, step)
+    ) WITHOUT ROWID;",
 ];
 
 pub fn latest() -> i64 {

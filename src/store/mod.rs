@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod digest;
+pub mod escalations;
 pub mod incidents;
 mod migrations;
 pub mod monitor_runs;

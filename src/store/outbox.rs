@@ -76,6 +76,8 @@ pub struct NotificationRow {
     pub lease_until_ms: Option<Millis>,
     pub delivered_ms: Option<Millis>,
     pub last_error: Option<String>,
+    /// An escalation's contact (a `[[contacts]]` name): the channel addresses them.
+    pub contact: Option<String>,
 }
 
 /// What the sender decided after one attempt.
@@ -148,7 +150,18 @@ pub fn enqueue(
     n: &NewNotification<'_>,
     now_ms: Millis,
 ) -> Result<i64, StoreError> {
-    insert(tx, n, now_ms, now_ms)
+    insert(tx, n, None, now_ms, now_ms)
+}
+
+/// [`enqueue`] for one contact (an escalation): the sender hands the channel the
+/// contact's address from the configuration; the row holds only the name.
+pub fn enqueue_for(
+    tx: &Transaction<'_>,
+    n: &NewNotification<'_>,
+    contact: &str,
+    now_ms: Millis,
+) -> Result<i64, StoreError> {
+    insert(tx, n, Some(contact), now_ms, now_ms)
 }
 
 /// [`enqueue`] with a first attempt no sooner than `due_ms` (a group still gathering).
@@ -158,7 +171,7 @@ pub fn enqueue_due(
     now_ms: Millis,
     due_ms: Millis,
 ) -> Result<i64, StoreError> {
-    insert(tx, n, now_ms, due_ms)
+    insert(tx, n, None, now_ms, due_ms)
 }
 
 /// Link a notification to more alerts it carries (a group that gathered another one).
@@ -175,6 +188,7 @@ pub fn link_alerts(conn: &Connection, id: i64, alerts: &[i64]) -> Result<(), Sto
 fn insert(
     conn: &Connection,
     n: &NewNotification<'_>,
+    contact: Option<&str>,
     now_ms: Millis,
     due_ms: Millis,
 ) -> Result<i64, StoreError> {
@@ -182,8 +196,8 @@ fn insert(
         .map_err(|e| StoreError::Query(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     conn.prepare_cached(
         "INSERT INTO notifications (channel, kind, dedup_key, body, state, attempts,
-            created_ms, next_attempt_ms, deadline_ms)
-         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7)",
+            created_ms, next_attempt_ms, deadline_ms, contact)
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         n.channel,
@@ -192,7 +206,8 @@ fn insert(
         body,
         now_ms,
         due_ms,
-        n.deadline_ms
+        n.deadline_ms,
+        contact
     ])?;
     let id = conn.last_insert_rowid();
     link_alerts(conn, id, n.alerts)?;
@@ -200,7 +215,7 @@ fn insert(
 }
 
 pub(super) const COLUMNS: &str = "id, channel, kind, dedup_key, body, state, attempts, created_ms,
-    next_attempt_ms, deadline_ms, claimed_by, lease_until_ms, delivered_ms, last_error";
+    next_attempt_ms, deadline_ms, claimed_by, lease_until_ms, delivered_ms, last_error, contact";
 
 pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRow> {
     let body: String = r.get(4)?;
@@ -223,6 +238,7 @@ pub(super) fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NotificationRo
         lease_until_ms: r.get(11)?,
         delivered_ms: r.get(12)?,
         last_error: r.get(13)?,
+        contact: r.get(14)?,
     })
 }
 

@@ -6,6 +6,7 @@ use crate::alerts::{NotificationKind, alert_id};
 
 fn body(key: &str) -> NotificationBody {
     NotificationBody {
+        escalation: None,
         kind: NotificationKind::Firing,
         group_key: "certs".into(),
         group_labels: BTreeMap::new(),

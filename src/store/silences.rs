@@ -121,6 +121,18 @@ fn firing_all(conn: &Connection) -> Result<Vec<AlertRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+impl super::escalations::EscalationTx<'_> {
+    /// The silences in force at `now` (a muted alert is not escalated).
+    pub fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
+        active(self.transaction(), now)
+    }
+
+    /// Every firing alert (the sources inhibition rules look at).
+    pub fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
+        firing_all(self.transaction())
+    }
+}
+
 impl AlertTx<'_> {
     /// The silences in force at `now`, oldest first.
     pub fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {

@@ -56,6 +56,7 @@ fn body(kind: NotificationKind, alerts: Vec<AlertSnapshot>) -> NotificationBody 
         kind,
         group_key: "web".into(),
         group_labels: BTreeMap::from([("monitor".into(), "web".into())]),
+        escalation: None,
         dedup_key: alerts[0].episode.clone(),
         alerts,
         digest: vec![],

@@ -54,6 +54,7 @@ fn body(kind: NotificationKind, dedup: &str, alerts: Vec<AlertSnapshot>) -> Noti
         kind,
         group_key: "certs".into(),
         group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
+        escalation: None,
         dedup_key: dedup.into(),
         alerts,
         digest: vec![],

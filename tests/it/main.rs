@@ -11,6 +11,7 @@ mod cli;
 mod config_parity;
 mod containers_docker;
 mod email;
+mod escalation;
 mod http_security;
 mod incidents;
 mod inspector_interop;

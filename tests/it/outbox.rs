@@ -50,6 +50,7 @@ fn body(kind: NotificationKind, alerts: Vec<AlertSnapshot>) -> NotificationBody 
         kind,
         group_key: "certs".into(),
         group_labels: BTreeMap::from([("monitor".into(), "certs".into())]),
+        escalation: None,
         dedup_key: alerts[0].episode.clone(),
         alerts,
         digest: vec![],
