@@ -555,3 +555,59 @@ async fn an_unreachable_simulated_manager_mutes_the_rest_of_its_alerts_by_defaul
     assert_eq!(e.repeated, vec![parse_alert_id(&daemon).unwrap()], "{e:?}");
     s.sim.stop().await;
 }
+
+/// The manager goes away after secops-mcp logged in (a cached token): the daemons cannot be
+/// read, which is `manager_unreachable` too, the run is partial (the stopped daemon's alert
+/// stays firing: nothing saw it start again), and the default inhibition holds its repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_lost_after_login_is_unreachable_and_resolves_nothing_it_could_not_read() {
+    use crate::common::SimEnv;
+    use secops_mcp::alerts::lifecycle::evaluate_complete;
+    use secops_mcp::alerts::{AlertState, alert_id};
+    use secops_mcp::clock::ManualClock;
+    use secops_mcp::config::Config;
+    use secops_mcp::context::AppContext;
+    use wazuh_sim::SimConfig;
+
+    let s = SimEnv::start(SimConfig::default()).await;
+    let mut env = s.scratch.env();
+    env.extend(s.vars());
+    env.insert("SECOPS_HEALTH_TIMEOUT_MS".into(), "800".into());
+    let toml = "[[monitors]]\nname = \"wazuh\"\nkind = \"wazuh\"\ninclude = [\"manager\"]\n\
+                group_wait = \"0s\"\nrepeat_interval = \"10m\"\n";
+    let config = Config::from_toml_str(toml, &env).unwrap();
+    let ctx = AppContext::new(config, false).unwrap();
+    let m = secops_mcp::monitor::kinds::engine_monitor(ctx.clone(), &ctx.config.monitors[0]);
+    let clock = ManualClock::at(1_790_000_000_000);
+    let store = &ctx.store;
+    let step = async |clock: &ManualClock| {
+        let run = (m.observe)().await.unwrap();
+        let e = if run.complete {
+            evaluate_complete(store, clock, &m.policy, &run.observations)
+        } else {
+            evaluate(store, clock, &m.policy, &run.observations)
+        }
+        .unwrap();
+        (run, e)
+    };
+
+    assert!(s.sim.faults().stop_daemon("wazuh-analysisd"));
+    let (run, e) = step(&clock).await;
+    assert!(run.complete, "{run:?}");
+    assert_eq!(e.fired.len(), 1, "{e:?}");
+    let daemon = e.fired[0];
+
+    s.sim.faults().manager_down(true);
+    clock.advance(Duration::from_secs(11 * 60));
+    let (run, e) = step(&clock).await;
+    assert!(!run.complete, "a run that could not read the daemons: {run:?}");
+    let codes: Vec<&str> = run.observations.iter().map(|o| o.code.as_str()).collect();
+    assert!(codes.contains(&"manager_unreachable"), "{codes:?}");
+    assert!(e.resolved.is_empty(), "nothing it could not read resolves: {e:?}");
+    assert!(e.repeated.is_empty(), "the daemon's repeat is inhibited: {e:?}");
+    let row = store.alert_get(daemon).unwrap().unwrap();
+    assert_eq!(row.state, AlertState::Firing);
+    assert_eq!(notified(store, &alert_id(daemon)), vec!["firing".to_string()]);
+    s.sim.faults().manager_down(false);
+    s.sim.stop().await;
+}

@@ -232,10 +232,18 @@ impl Reading {
             }
             Err(e) => {
                 if !e.timed_out() {
+                    // Logged in (a cached token) but gone since: as unreachable as a
+                    // failed login, so the default inhibition sees it.
+                    let code = if e.unreachable {
+                        self.s.reachable = false;
+                        "manager_unreachable"
+                    } else {
+                        "manager_api_error"
+                    };
                     f.push(
                         Finding::new(
                             Severity::Critical,
-                            "manager_api_error",
+                            code,
                             format!("Wazuh manager daemons could not be read: {}", e.message),
                         )
                         .with_remediation(connectivity_remediation()),

@@ -71,6 +71,18 @@ fn wazuh_findings_name_their_subject_and_a_failed_component_makes_the_run_partia
     assert!(!wazuh::failed_component(
         &json!({"manager": {"check": "critical"}, "status": "critical"})
     ));
+    // Logged in, but a request failed after: what it would have read is unknown.
+    assert!(wazuh::failed_component(
+        &json!({"manager": {"check": "critical", "error": "GET /manager/status: connection refused"}})
+    ));
+    assert!(wazuh::failed_component(
+        &json!({"manager": {"check": "warning", "timed_out": ["GET /manager/status"]}})
+    ));
+    // A component that is not configured says why, and that is not a failure.
+    assert!(!wazuh::failed_component(
+        &json!({"indexer": {"check": "not_configured", "error": "set SECOPS_INDEXER_URL"},
+                "manager": {"check": "ok", "error": null, "timed_out": []}})
+    ));
     assert_eq!(
         wazuh::subject_of("cluster node worker-2 is disconnected.")["node"],
         "worker-2"

@@ -49,7 +49,9 @@ pub async fn observe(ctx: &AppContext, s: &WazuhSettings) -> Result<KindRun, Str
     Ok(map_report(&report))
 }
 
-/// The findings as observations; complete unless a component's check is `error`.
+/// The findings as observations; complete unless a component could not be read in full
+/// (its check is `error`, or a request of it failed or timed out): what a run could not
+/// read must not count as fine.
 pub fn map_report(r: &HealthReport) -> KindRun {
     let json = serde_json::to_value(r).unwrap_or_default();
     KindRun {
@@ -58,12 +60,25 @@ pub fn map_report(r: &HealthReport) -> KindRun {
     }
 }
 
-/// Whether a component section of the report (as JSON) says its check is `error`.
+/// Whether a component section of the report (as JSON) says its check is `error`, or (a
+/// configured component) records a failed (`error`) or timed-out (`timed_out`) request.
 pub(crate) fn failed_component(json: &serde_json::Value) -> bool {
     json.as_object()
         .into_iter()
         .flat_map(|m| m.values())
-        .any(|section| section.get("check").and_then(|c| c.as_str()) == Some("error"))
+        .any(|section| {
+            let check = section.get("check").and_then(|c| c.as_str());
+            check == Some("error")
+                || check.is_some_and(|c| c != "not_configured")
+                    && section
+                        .get("error")
+                        .and_then(|e| e.as_str())
+                        .is_some_and(|e| !e.is_empty())
+                || section
+                    .get("timed_out")
+                    .and_then(|t| t.as_array())
+                    .is_some_and(|t| !t.is_empty())
+        })
 }
 
 /// The subject a finding's message names: `daemon X`, `node X`, `index X`,
