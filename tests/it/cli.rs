@@ -324,6 +324,7 @@ fn check_example(env: &str) -> serde_json::Value {
     const SLACK: &str = "https://hooks.slack.com/services/T000/B000/sl4ck-S3cret-x9";
     const TWILIO: &str = "dummy-twilio-T0ken-77ee";
     const PD: &str = "dummyPagerDutyRoutingKey0123456";
+    const PD_LEAD: &str = "dummyPagerDutyLeadKey0123456789";
     let scratch = Scratch::new();
     let password = scratch.write("wazuh-password", &format!("{PASSWORD}\n"));
     let ca = self_signed_pem(&scratch, "wazuh-root-ca.pem", &["wazuh-manager.internal"]);
@@ -347,6 +348,7 @@ fn check_example(env: &str) -> serde_json::Value {
         .env("SECOPS_SLACK_WEBHOOK_URL", SLACK)
         .env("SECOPS_TWILIO_AUTH_TOKEN", TWILIO)
         .env("SECOPS_PAGERDUTY_ROUTING_KEY", PD)
+        .env("SECOPS_PAGERDUTY_KEY_SECURITY_LEAD", PD_LEAD)
         .stdin(std::process::Stdio::null());
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
@@ -370,6 +372,7 @@ fn check_example(env: &str) -> serde_json::Value {
         "sl4ck-S3cret",
         TWILIO,
         PD,
+        PD_LEAD,
     ] {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
@@ -393,6 +396,19 @@ fn monitors(v: &serde_json::Value) -> std::collections::BTreeMap<String, serde_j
 fn the_production_monitoring_example_passes_config_check_with_the_guides_settings() {
     let v = check_example("production");
     let m = monitors(&v);
+    // The people of the escalation matrix: every default step is live and reaches one.
+    assert_eq!(v["contacts"].as_array().unwrap().len(), 4);
+    let rules = v["escalation"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 4);
+    for (rule, who) in rules
+        .iter()
+        .zip(["Alice Martin", "Bob Chen", "Carol Diaz", "Dan Okafor"])
+    {
+        assert_eq!(rule["live"], true, "{rule}");
+        assert_eq!(rule["reaches"], serde_json::json!([who]), "{rule}");
+    }
+    assert_eq!(v["escalation"]["business_time"], "09:00 Europe/Berlin");
+    assert_eq!(v["maintenance"][0]["name"], "sunday-patching");
     let events = &m["security-events"]["settings"];
     assert_eq!(events["spec"]["per_minute"], 10.0);
     assert_eq!(events["incidents"]["min_severity"], "high");

@@ -600,14 +600,26 @@ async fn a_manager_lost_after_login_is_unreachable_and_resolves_nothing_it_could
     s.sim.faults().manager_down(true);
     clock.advance(Duration::from_secs(11 * 60));
     let (run, e) = step(&clock).await;
-    assert!(!run.complete, "a run that could not read the daemons: {run:?}");
+    assert!(
+        !run.complete,
+        "a run that could not read the daemons: {run:?}"
+    );
     let codes: Vec<&str> = run.observations.iter().map(|o| o.code.as_str()).collect();
     assert!(codes.contains(&"manager_unreachable"), "{codes:?}");
-    assert!(e.resolved.is_empty(), "nothing it could not read resolves: {e:?}");
-    assert!(e.repeated.is_empty(), "the daemon's repeat is inhibited: {e:?}");
+    assert!(
+        e.resolved.is_empty(),
+        "nothing it could not read resolves: {e:?}"
+    );
+    assert!(
+        e.repeated.is_empty(),
+        "the daemon's repeat is inhibited: {e:?}"
+    );
     let row = store.alert_get(daemon).unwrap().unwrap();
     assert_eq!(row.state, AlertState::Firing);
-    assert_eq!(notified(store, &alert_id(daemon)), vec!["firing".to_string()]);
+    assert_eq!(
+        notified(store, &alert_id(daemon)),
+        vec!["firing".to_string()]
+    );
     s.sim.faults().manager_down(false);
     s.sim.stop().await;
 }
