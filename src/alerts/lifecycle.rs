@@ -17,7 +17,7 @@ use crate::alerts::{
     parse_alert_id,
 };
 use crate::clock::{Clock, Millis};
-use crate::store::alerts::{AckNotice, AlertChange, AlertRow, AlertTx};
+use crate::store::alerts::{AckNotice, AlertChange, AlertRow, AlertTx, Target};
 use crate::store::{Store, StoreError};
 
 /// What the lifecycle needs to know about one monitor.
@@ -41,6 +41,9 @@ pub struct MonitorPolicy {
     pub group_wait: Duration,
     /// Level -> the channels that are told.
     pub routes: BTreeMap<Level, Vec<String>>,
+    /// Level -> channels addressed to one contact each (routes `contact:<name or role>`,
+    /// resolved against `[[contacts]]` at config load): told like `routes`, row by row.
+    pub contact_routes: BTreeMap<Level, Vec<Target>>,
     /// How long the outbox may keep trying a notification (default 24 h).
     pub delivery_deadline: Duration,
     /// Maintenance windows and inhibition rules (silences are in the store); see `held.rs`.
@@ -60,6 +63,7 @@ impl MonitorPolicy {
             repeat_interval: Duration::from_secs(4 * 3600),
             group_wait: Duration::from_secs(30),
             routes: BTreeMap::new(),
+            contact_routes: BTreeMap::new(),
             delivery_deadline: Duration::from_secs(24 * 3600),
             mute: Arc::default(),
         }
@@ -69,6 +73,15 @@ impl MonitorPolicy {
     pub fn route(mut self, level: Level, channels: &[&str]) -> Self {
         self.routes
             .insert(level, channels.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Route a level to `contact` on `channel` too (builder style).
+    pub fn route_contact(mut self, level: Level, channel: &str, contact: &str) -> Self {
+        self.contact_routes
+            .entry(level)
+            .or_default()
+            .push(Target::contact(channel, contact));
         self
     }
 
@@ -99,11 +112,32 @@ impl MonitorPolicy {
                 ));
             }
         }
+        for (level, targets) in &self.contact_routes {
+            if targets.iter().any(|t| {
+                t.channel.trim().is_empty()
+                    || t.contact.as_deref().is_none_or(|c| c.trim().is_empty())
+            }) {
+                return Err(bad(
+                    "contact_routes",
+                    &format!("{} needs a channel and a contact", level.as_str()),
+                ));
+            }
+        }
         Ok(())
     }
 
-    fn channels(&self, level: Level) -> &[String] {
-        self.routes.get(&level).map(Vec::as_slice).unwrap_or(&[])
+    /// Everyone a level's notifications go to: the routed channels, then the contacts'
+    /// (each once).
+    fn targets(&self, level: Level) -> Vec<Target> {
+        let mut out: Vec<Target> = Vec::new();
+        let channels = self.routes.get(&level).into_iter().flatten();
+        let contacts = self.contact_routes.get(&level).into_iter().flatten();
+        for t in channels.map(Target::channel).chain(contacts.cloned()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
     }
 
     fn group_labels(&self) -> BTreeMap<String, String> {
@@ -418,9 +452,9 @@ fn announce(
 ) -> Result<(), StoreError> {
     let wait = ms(monitor.group_wait);
     for row in newly_firing {
-        for channel in monitor.channels(row.level) {
+        for target in monitor.targets(row.level) {
             if wait > 0
-                && let Some((id, mut gathered)) = tx.open_group(channel, &monitor.name, now)?
+                && let Some((id, mut gathered)) = tx.open_group(&target, &monitor.name, now)?
             {
                 gathered.alerts.push(row.snapshot());
                 gathered.dedup_key = dedup_key(gathered.alerts.iter().map(|a| a.episode.as_str()));
@@ -430,8 +464,8 @@ fn announce(
             }
             let b = body(monitor, NotificationKind::Firing, &[row]);
             let due = now + wait;
-            let id = tx.enqueue_notification(
-                channel,
+            let id = tx.enqueue_to(
+                &target,
                 &b,
                 &[row.seq],
                 now,
@@ -459,14 +493,14 @@ fn escalate(
     if row.last_notified_ms.is_none() || muter.check(row).is_some() {
         return Ok(());
     }
-    let told: BTreeSet<String> = tx.firing_channels(row.seq)?.into_iter().collect();
-    for channel in monitor.channels(row.level) {
-        if told.contains(channel) {
+    let told: BTreeSet<Target> = tx.firing_targets(row.seq)?.into_iter().collect();
+    for target in monitor.targets(row.level) {
+        if told.contains(&target) {
             continue;
         }
         let b = body(monitor, NotificationKind::Firing, &[row]);
-        let id = tx.enqueue_notification(
-            channel,
+        let id = tx.enqueue_to(
+            &target,
             &b,
             &[row.seq],
             now,
@@ -497,15 +531,16 @@ fn resolve(
     }
     tx.event(row.seq, now, "resolved", Some(&detail))?;
     out.resolved.push(row.seq);
-    // Tell every channel that was told it fired (whatever the routes say now).
-    for channel in tx.firing_channels(row.seq)? {
+    // Tell every target (channel, contact) that was told it fired (whatever the routes say
+    // now).
+    for target in tx.firing_targets(row.seq)? {
         let b = body(monitor, NotificationKind::Resolved, &[row]);
         // Never before its firing notification, when that one is still gathering a group.
         let due = tx
-            .pending_firing_due(row.seq, &channel)?
+            .pending_firing_due(row.seq, &target)?
             .map_or(now, |d| d.max(now));
-        let id = tx.enqueue_notification(
-            &channel,
+        let id = tx.enqueue_to(
+            &target,
             &b,
             &[row.seq],
             now,
@@ -537,23 +572,23 @@ fn repeat_due(
         .filter(|r| r.acknowledged_ms.is_none())
         .filter(|r| !newly_firing.iter().any(|n| n.seq == r.seq))
         .filter(|r| r.last_notified_ms.is_none_or(|t| now - t >= every))
-        .filter(|r| !monitor.channels(r.level).is_empty())
+        .filter(|r| !monitor.targets(r.level).is_empty())
         .filter(|r| muter.check(r).is_none())
         .collect();
     if due.is_empty() {
         return Ok(());
     }
-    let mut by_channel: BTreeMap<&str, Vec<&AlertRow>> = BTreeMap::new();
+    let mut by_target: BTreeMap<Target, Vec<&AlertRow>> = BTreeMap::new();
     for row in &due {
-        for channel in monitor.channels(row.level) {
-            by_channel.entry(channel).or_default().push(row);
+        for target in monitor.targets(row.level) {
+            by_target.entry(target).or_default().push(row);
         }
     }
-    for (channel, rows) in &by_channel {
+    for (target, rows) in &by_target {
         let b = body(monitor, NotificationKind::Repeat, rows);
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        let id = tx.enqueue_notification(
-            channel,
+        let id = tx.enqueue_to(
+            target,
             &b,
             &seqs,
             now,
@@ -564,10 +599,10 @@ fn repeat_due(
     }
     for row in &mut due {
         row.last_notified_ms = Some(now);
-        let told: Vec<&str> = monitor
-            .channels(row.level)
+        let told: Vec<String> = monitor
+            .targets(row.level)
             .iter()
-            .map(String::as_str)
+            .map(Target::to_string)
             .collect();
         tx.event(row.seq, now, "repeat", Some(&told.join(", ")))?;
         tx.update(row)?;

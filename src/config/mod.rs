@@ -206,6 +206,7 @@ impl Config {
         let incidents = incidents::load(&l, fc.incidents.unwrap_or_default())?;
         let notify = channels::load(&l, fc.channels, fc.routing)?;
         let contacts = contacts::load(&l, fc.contacts, &notify)?;
+        routing::check_contacts(&notify, &contacts)?;
         let escalation =
             escalation::load(fc.escalation, fc.escalation_defaults, &contacts, &incidents)?;
         let mut config = Config {
@@ -242,7 +243,7 @@ impl Config {
             config_file,
             state_dir,
         };
-        monitors::check_routes(&mut config.monitors, &config.notify)?;
+        monitors::check_routes(&mut config.monitors, &config.notify, &config.contacts)?;
         inhibit::label_wazuh_monitors(&mut config.monitors, config.wazuh.as_ref());
         Ok(config)
     }
@@ -259,7 +260,7 @@ impl Config {
         let e: Entries =
             toml::from_str(text).map_err(|e| ConfigError::new("monitors", e.to_string()))?;
         let mut added = monitors::load(e.monitors, &self.scan_allow)?;
-        monitors::check_routes(&mut added, &self.notify)?;
+        monitors::check_routes(&mut added, &self.notify, &self.contacts)?;
         inhibit::label_wazuh_monitors(&mut added, self.wazuh.as_ref());
         if let Some(m) = added
             .iter()

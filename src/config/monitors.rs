@@ -10,11 +10,14 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::ConfigError;
+use super::contacts::ContactConfig;
+use super::routing::{contact_ref, contact_targets};
 use crate::alerts::Level;
 use crate::alerts::lifecycle::MonitorPolicy;
 use crate::checks::scan::Scope;
 use crate::monitor::kinds::{self, KINDS, KeyError, KindContext, KindKeys, KindSettings};
 use crate::monitor::{CronZone, Schedule, ScheduleError, format_duration};
+use crate::store::alerts::Target;
 
 /// At most this many monitors, labels per monitor, and characters per label.
 pub const MAX_MONITORS: usize = 5_000;
@@ -69,8 +72,12 @@ pub struct MonitorConfig {
     pub repeat_interval: Option<Duration>,
     #[serde(serialize_with = "ser_opt_duration")]
     pub group_wait: Option<Duration>,
-    /// Level -> channel names as written (checked against `[[channels]]` elsewhere).
+    /// Level -> channel names and `contact:<name or role>` entries as written (checked
+    /// against `[[channels]]` and `[[contacts]]` in [`check_routes`]).
     pub routes: BTreeMap<Level, Vec<String>>,
+    /// Level -> the `contact:` entries resolved to (channel, contact) targets.
+    #[serde(skip)]
+    pub contact_routes: BTreeMap<Level, Vec<Target>>,
     /// The kind and its own settings.
     pub settings: KindSettings,
 }
@@ -93,7 +100,15 @@ impl MonitorConfig {
         if let Some(g) = self.group_wait {
             p.group_wait = g;
         }
-        p.routes = self.routes.clone();
+        p.routes = self
+            .routes
+            .iter()
+            .map(|(l, entries)| {
+                let channels = entries.iter().filter(|e| contact_ref(e).is_none());
+                (*l, channels.cloned().collect())
+            })
+            .collect();
+        p.contact_routes = self.contact_routes.clone();
         p.for_by_code = self.for_by_code();
         p
     }
@@ -143,12 +158,14 @@ pub(super) fn load(
     Ok(out)
 }
 
-/// A monitor's `routes` name only channels `[[channels]]` defines (or the built-in `log`);
-/// then every level the monitor does not route itself takes `[routing]`'s channels, so
-/// `routes` holds the effective routes.
+/// A monitor's `routes` name only channels `[[channels]]` defines (or the built-in `log`)
+/// and `contact:<name or role>` of `[[contacts]]`; then every level the monitor does not
+/// route itself takes `[routing]`'s entries, so `routes` holds the effective routes and
+/// `contact_routes` their contacts' targets.
 pub(super) fn check_routes(
     monitors: &mut [MonitorConfig],
     notify: &super::NotifyConfig,
+    contacts: &[ContactConfig],
 ) -> Result<(), ConfigError> {
     for m in monitors.iter_mut() {
         for level in Level::ALL {
@@ -157,18 +174,39 @@ pub(super) fn check_routes(
                 .or_insert_with(|| notify.route(level).to_vec());
         }
     }
-    for (i, m) in monitors.iter().enumerate() {
-        for (level, channels) in &m.routes {
-            if let Some(c) = channels.iter().find(|c| !notify.has_channel(c)) {
+    for (i, m) in monitors.iter_mut().enumerate() {
+        let mut resolved: BTreeMap<Level, Vec<Target>> = BTreeMap::new();
+        for (level, entries) in &m.routes {
+            let key = || format!("monitors[{i}].routes.{}", level.as_str());
+            for who in entries.iter().filter_map(|e| contact_ref(e)) {
+                if who.is_empty() {
+                    return Err(ConfigError::new(
+                        key(),
+                        "`contact:` needs a contact's name or role, e.g. `contact:security lead`",
+                    ));
+                }
+                let targets =
+                    contact_targets(who, contacts).map_err(|p| ConfigError::new(key(), p))?;
+                let level_targets = resolved.entry(*level).or_default();
+                for t in targets {
+                    if !level_targets.contains(&t) {
+                        level_targets.push(t);
+                    }
+                }
+            }
+            let channels = entries.iter().filter(|e| contact_ref(e).is_none());
+            if let Some(c) = channels.clone().find(|c| !notify.has_channel(c)) {
                 return Err(ConfigError::new(
                     format!("monitors[{i}].routes.{}", level.as_str()),
                     format!(
-                        "no channel named `{}`; define it in [[channels]]",
+                        "no channel named `{}`; define it in [[channels]] (a contact is \
+                         written `contact:<name or role>`)",
                         crate::util::quote_untrusted(c, 64)
                     ),
                 ));
             }
         }
+        m.contact_routes = resolved;
     }
     Ok(())
 }
@@ -304,6 +342,7 @@ fn entry(i: usize, table: toml::Table, cx: &KindContext) -> Result<MonitorConfig
         repeat_interval,
         group_wait,
         routes,
+        contact_routes: BTreeMap::new(),
         settings,
     };
     m.policy()

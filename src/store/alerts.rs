@@ -15,6 +15,11 @@ use crate::alerts::{
 };
 use crate::clock::{Millis, rfc3339};
 
+#[path = "alerts_targets.rs"]
+mod targets;
+pub use targets::Target;
+use targets::{enqueue_to, firing_targets, pending_firing_due};
+
 /// One stored alert (one episode of a fingerprint). `seq` is 0 until inserted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
@@ -363,106 +368,10 @@ impl AlertTx<'_> {
     pub fn transaction(&self) -> &Transaction<'_> {
         &self.tx
     }
-
-    /// The still-gathering `firing` row of a monitor's group on a channel: pending, never
-    /// claimed nor tried, and not yet due (its group window is still open at `now`).
-    pub fn open_group(
-        &self,
-        channel: &str,
-        monitor: &str,
-        now: Millis,
-    ) -> Result<Option<(i64, NotificationBody)>, StoreError> {
-        let found: Option<(i64, String)> = self
-            .tx
-            .prepare_cached(
-                "SELECT n.id, n.body FROM notifications n
-                 WHERE n.channel = ?1 AND n.kind = 'firing' AND n.state = 'pending'
-                   AND n.claimed_by IS NULL AND n.attempts = 0 AND n.next_attempt_ms > ?3
-                   AND EXISTS (SELECT 1 FROM notification_alerts na
-                               JOIN alerts a ON a.seq = na.alert
-                               WHERE na.notification = n.id AND a.monitor = ?2)
-                 ORDER BY n.id DESC LIMIT 1",
-            )?
-            .query_row(params![channel, monitor, now], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        match found {
-            None => Ok(None),
-            Some((id, body)) => {
-                let body = serde_json::from_str(&body).map_err(|e| {
-                    StoreError::Query(bad(1, format!("bad notification body: {e}")))
-                })?;
-                Ok(Some((id, body)))
-            }
-        }
-    }
-
-    /// Replace the body of a still-gathering row and link more alerts to it. Only touches a
-    /// row nobody has claimed yet; false when the sender got there first.
-    pub fn extend_group(
-        &self,
-        notification: i64,
-        body: &NotificationBody,
-        alert_seqs: &[i64],
-    ) -> Result<bool, StoreError> {
-        let n = self
-            .tx
-            .prepare_cached(
-                "UPDATE notifications SET body = ?2, dedup_key = ?3
-                 WHERE id = ?1 AND state = 'pending' AND claimed_by IS NULL AND attempts = 0",
-            )?
-            .execute(params![notification, to_json(body), body.dedup_key])?;
-        if n == 1 {
-            super::outbox::link_alerts(&self.tx, notification, alert_seqs)?;
-        }
-        Ok(n == 1)
-    }
-
-    /// When the latest still-pending `firing` notification of an alert on a channel is due
-    /// (a group still gathering): its `resolved` must not overtake it.
-    pub fn pending_firing_due(
-        &self,
-        alert: i64,
-        channel: &str,
-    ) -> Result<Option<Millis>, StoreError> {
-        pending_firing_due(&self.tx, alert, channel)
-    }
-
-    /// The channels that were sent (or are being sent) a `firing` notification of an alert:
-    /// where its `resolved` notification goes.
-    pub fn firing_channels(&self, alert: i64) -> Result<Vec<String>, StoreError> {
-        firing_channels(&self.tx, alert)
-    }
-}
-
-fn pending_firing_due(
-    conn: &Connection,
-    alert: i64,
-    channel: &str,
-) -> Result<Option<Millis>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MAX(n.next_attempt_ms) FROM notifications n
-             JOIN notification_alerts na ON na.notification = n.id
-             WHERE na.alert = ?1 AND n.channel = ?2 AND n.kind = 'firing'
-               AND n.state = 'pending'",
-        )?
-        .query_row(params![alert, channel], |r| r.get(0))?)
-}
-
-fn firing_channels(conn: &Connection, alert: i64) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT n.channel FROM notifications n
-         JOIN notification_alerts na ON na.notification = n.id
-         WHERE na.alert = ?1 AND n.kind = 'firing' ORDER BY n.channel",
-    )?;
-    let rows = stmt.query_map([alert], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Who is told of an acknowledgement: the channels that take acknowledgements (by name),
-/// among those told the alert fired, within `deadline` of it.
+/// among the targets (channel, contact) told the alert fired, within `deadline` of it.
 #[derive(Debug, Clone, Default)]
 pub struct AckNotice<'a> {
     pub channels: &'a [String],
@@ -601,8 +510,10 @@ impl Store {
         add_event(&tx, seq, now, "acknowledged", Some(actor), None)?;
         row.acknowledged_ms = Some(now);
         row.acknowledged_by = Some(actor.to_string());
-        for channel in firing_channels(&tx, seq)? {
-            if !notice.channels.contains(&channel) {
+        // Each target told it fired on a channel that takes acknowledgements, the same
+        // contact included (a PagerDuty ack goes to the service the trigger went to).
+        for target in firing_targets(&tx, seq)? {
+            if !notice.channels.contains(&target.channel) {
                 continue;
             }
             let body = NotificationBody {
@@ -614,10 +525,10 @@ impl Store {
                 alerts: vec![row.snapshot()],
                 digest: vec![],
             };
-            let due = pending_firing_due(&tx, seq, &channel)?.map_or(now, |d| d.max(now));
-            enqueue_notification_at(
+            let due = pending_firing_due(&tx, seq, &target)?.map_or(now, |d| d.max(now));
+            enqueue_to(
                 &tx,
-                &channel,
+                &target,
                 &body,
                 &[seq],
                 now,

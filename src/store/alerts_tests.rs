@@ -14,6 +14,7 @@ pub(crate) struct OutboxRow {
     pub next_attempt_ms: Millis,
     pub deadline_ms: Millis,
     pub alerts: Vec<i64>,
+    pub contact: Option<String>,
 }
 
 impl Store {
@@ -22,7 +23,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT id, channel, kind, dedup_key, body, next_attempt_ms, deadline_ms
+                "SELECT id, channel, kind, dedup_key, body, next_attempt_ms, deadline_ms, contact
                  FROM notifications ORDER BY id",
             )
             .unwrap();
@@ -38,6 +39,7 @@ impl Store {
                     next_attempt_ms: r.get(5)?,
                     deadline_ms: r.get(6)?,
                     alerts: Vec::new(),
+                    contact: r.get(7)?,
                 })
             })
             .unwrap()

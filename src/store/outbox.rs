@@ -185,7 +185,7 @@ pub fn link_alerts(conn: &Connection, id: i64, alerts: &[i64]) -> Result<(), Sto
     Ok(())
 }
 
-fn insert(
+pub(super) fn insert(
     conn: &Connection,
     n: &NewNotification<'_>,
     contact: Option<&str>,
