@@ -75,8 +75,8 @@ pub struct MonitorConfig {
     /// Level -> channel names and `contact:<name or role>` entries as written (checked
     /// against `[[channels]]` and `[[contacts]]` in [`check_routes`]).
     pub routes: BTreeMap<Level, Vec<String>>,
-    /// Level -> the `contact:` entries resolved to (channel, contact) targets.
-    #[serde(skip)]
+    /// Level -> the `contact:` entries resolved to (channel, contact) targets (shown by
+    /// `config check`: names only, never an address).
     pub contact_routes: BTreeMap<Level, Vec<Target>>,
     /// The kind and its own settings.
     pub settings: KindSettings,

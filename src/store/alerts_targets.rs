@@ -14,7 +14,7 @@ use crate::clock::Millis;
 use crate::store::StoreError;
 
 /// One destination of a notification row.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct Target {
     pub channel: String,
     /// A `[[contacts]]` name: the channel addresses this person.
