@@ -9,6 +9,7 @@ mod cert_check;
 mod channels_providers;
 mod cli;
 mod config_parity;
+mod contact_routes;
 mod containers_docker;
 mod email;
 mod escalation;
