@@ -57,7 +57,9 @@ impl EscalationTx<'_> {
     /// The (alert, channel, contact) an escalation was sent to whose alert has since been
     /// acknowledged or resolved at or after `since_ms`, among `channels` (those that take
     /// acknowledgements): what a follow-up (acknowledge / resolve on the contact's own
-    /// service) is for. Newest first, at most `limit`.
+    /// service) is for. Not where a route (`contact:`) told the same contact it fired on the
+    /// same channel: the lifecycle acknowledges and resolves that one itself. Newest first,
+    /// at most `limit`.
     pub fn escalated_and_settled(
         &self,
         channels: &[String],
@@ -78,6 +80,10 @@ impl EscalationTx<'_> {
              JOIN notifications n ON n.id = na.notification
              WHERE n.kind = 'escalation' AND n.contact IS NOT NULL
                AND (a.state = 'resolved' OR a.acknowledged_ms IS NOT NULL)
+               AND NOT EXISTS (SELECT 1 FROM notifications f
+                               JOIN notification_alerts fa ON fa.notification = f.id
+                               WHERE fa.alert = a.seq AND f.kind = 'firing'
+                                 AND f.channel = n.channel AND f.contact = n.contact)
                AND MAX(COALESCE(a.resolved_ms, 0), COALESCE(a.acknowledged_ms, 0)) >= ?2
              ORDER BY a.seq DESC LIMIT ?1"
         ))?;

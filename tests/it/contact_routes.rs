@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secops_mcp::alerts::lifecycle::{acknowledge, evaluate};
+use secops_mcp::alerts::escalation::{EscalationPlan, run};
+use secops_mcp::alerts::lifecycle::{MonitorPolicy, acknowledge, evaluate};
 use secops_mcp::alerts::outbox::{Outbox, OutboxSettings};
 use secops_mcp::alerts::{Level, Observation};
 use secops_mcp::clock::{Clock, ManualClock};
@@ -24,7 +25,7 @@ const TEAM_PHONE: &str = "+15551239999";
 /// The PagerDuty channel's own service key (the fake accepts only PD_KEY: Alice's).
 const SERVICE_KEY: &str = "ServiceKeyN0tTheContacts000000000";
 
-fn config_toml(p: &Providers) -> String {
+fn config_toml(p: &Providers, escalation: bool) -> String {
     format!(
         "[[channels]]\nname = \"text\"\nkind = \"sms\"\naccount_sid = \"{TWILIO_SID}\"\n\
          auth_token_env = \"TW_TOKEN\"\nfrom = \"+15005550006\"\nto = [\"{TEAM_PHONE}\"]\n\
@@ -32,7 +33,7 @@ fn config_toml(p: &Providers) -> String {
          [[channels]]\nname = \"pager\"\nkind = \"pagerduty\"\nrouting_key_env = \"PD_SERVICE\"\n\
          base_url = \"{base}\"\n\
          [routing]\ncritical = [\"log\", \"contact:security lead\"]\n\
-         [escalation_defaults]\nenabled = false\n\
+         [escalation_defaults]\nenabled = {escalation}\n\
          [[contacts]]\nname = \"Alice\"\nrole = \"security lead\"\nphone = \"{ALICE_PHONE}\"\n\
          pagerduty_routing_key_env = \"ALICE_PD\"\n\
          [[monitors]]\nname = \"web\"\nkind = \"uptime\"\nurl = \"https://shop.example/\"\n\
@@ -52,9 +53,18 @@ fn shop(level: Option<Level>) -> Observation {
     }
 }
 
-#[tokio::test]
-async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her() {
-    let p = Providers::start().await;
+struct Env {
+    _dir: tempfile::TempDir,
+    cfg: Config,
+    store: Store,
+    clock: Arc<ManualClock>,
+    outbox: Outbox,
+    policy: MonitorPolicy,
+}
+
+/// The configuration loaded like `serve` would, the store, the outbox with the contacts,
+/// and the monitor's policy (firing and resolving on the first observation).
+fn env(p: &Providers, escalation: bool) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let vars: BTreeMap<String, String> = [
         ("SECOPS_STATE_DIR", dir.path().to_str().unwrap()),
@@ -65,7 +75,7 @@ async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her(
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let toml = config_toml(&p);
+    let toml = config_toml(p, escalation);
     let cfg = Config::from_toml_str(&toml, &vars).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     let store = Store::open(dir.path()).unwrap();
     let clock = Arc::new(ManualClock::at(T0));
@@ -79,6 +89,42 @@ async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her(
     let mut policy = cfg.monitors[0].policy();
     (policy.failure_threshold, policy.success_threshold) = (1, 1);
     policy.for_duration = Duration::ZERO;
+    Env {
+        _dir: dir,
+        cfg,
+        store,
+        clock,
+        outbox,
+        policy,
+    }
+}
+
+/// (event_action, on Alice's service, with the episode's key) of each PagerDuty event.
+fn pd_actions(p: &Providers, episode: &str) -> Vec<(String, bool, bool)> {
+    p.received(Provider::PagerDuty)
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["event_action"].as_str().unwrap().to_string(),
+                v["routing_key"] == PD_KEY,
+                v["dedup_key"] == episode,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her() {
+    let p = Providers::start().await;
+    let Env {
+        cfg,
+        store,
+        clock,
+        outbox,
+        policy,
+        _dir,
+    } = env(&p, false);
 
     // Firing: the log, and Alice by SMS and PagerDuty (her default channels).
     evaluate(
@@ -135,18 +181,7 @@ async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her(
         "{}",
         form["Body"]
     );
-    let actions: Vec<_> = p
-        .received(Provider::PagerDuty)
-        .iter()
-        .map(|r| {
-            let v = r.json();
-            (
-                v["event_action"].as_str().unwrap().to_string(),
-                v["routing_key"] == PD_KEY,
-                v["dedup_key"] == alert.episode,
-            )
-        })
-        .collect();
+    let actions = pd_actions(&p, &alert.episode);
     assert_eq!(
         actions,
         [
@@ -174,4 +209,45 @@ async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her(
     let log: Vec<_> = rows.iter().filter(|r| r.channel == "log").collect();
     assert!(log.iter().all(|r| r.contact.is_none()));
     assert_eq!(log.len(), 2, "firing and resolved to the log; no ack there");
+}
+
+#[tokio::test]
+async fn an_escalation_to_a_contact_the_route_already_told_is_not_followed_up_twice() {
+    let p = Providers::start().await;
+    let e = env(&p, true);
+    let plan = EscalationPlan::from_config(&e.cfg);
+    evaluate(
+        &e.store,
+        e.clock.as_ref(),
+        &e.policy,
+        &[shop(Some(Level::Critical))],
+    )
+    .unwrap();
+    let alert = e.store.alerts_open().unwrap().remove(0);
+    e.outbox.deliver_due().await.unwrap();
+    // 15 minutes unacknowledged: the matrix escalates to the security lead as well.
+    e.clock.set(T0 + 15 * 60_000);
+    let r = run(&e.store, e.clock.as_ref(), &plan).unwrap();
+    assert_eq!(r.alert_steps, 1);
+    e.outbox.deliver_due().await.unwrap();
+    // Acknowledged, then resolved: one acknowledge and one resolve on her service (the
+    // lifecycle's), not a second pair from the escalation's follow-ups.
+    e.clock.set(T0 + 16 * 60_000);
+    let ack = e.cfg.notify.acknowledging_channels();
+    acknowledge(&e.store, e.clock.as_ref(), &alert.id(), "bob", &ack).unwrap();
+    e.clock.set(T0 + 17 * 60_000);
+    evaluate(&e.store, e.clock.as_ref(), &e.policy, &[shop(None)]).unwrap();
+    let r = run(&e.store, e.clock.as_ref(), &plan).unwrap();
+    assert_eq!(r.follow_ups, 0);
+    e.outbox.deliver_due().await.unwrap();
+    assert_eq!(
+        pd_actions(&p, &alert.episode),
+        [
+            ("trigger".to_string(), true, true),
+            ("trigger".to_string(), true, true),
+            ("acknowledge".to_string(), true, true),
+            ("resolve".to_string(), true, true),
+        ]
+    );
+    assert!(p.violations().is_empty(), "{:?}", p.violations());
 }
