@@ -411,9 +411,10 @@ pub fn detail_muted(
                 kind: "notification".into(),
                 actor: None,
                 detail: Some(format!(
-                    "{} to {}: {}{}",
+                    "{} to {}{}: {}{}",
                     a.kind,
                     a.channel,
+                    a.contact.map(|c| format!(" ({c})")).unwrap_or_default(),
                     a.outcome,
                     a.detail.map(|d| format!(" ({d})")).unwrap_or_default()
                 )),

@@ -113,6 +113,8 @@ pub struct AttemptRow {
     pub outcome: String,
     pub status: Option<u16>,
     pub detail: Option<String>,
+    /// The contact the row was addressed to (an escalation, or a `contact:` route).
+    pub contact: Option<String>,
 }
 
 /// The outbox's health for one channel.
@@ -251,6 +253,7 @@ fn read_attempt(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
         outcome: r.get(4)?,
         status: r.get::<_, Option<i64>>(5)?.map(|s| s.clamp(0, 999) as u16),
         detail: r.get(6)?,
+        contact: r.get(7)?,
     })
 }
 
@@ -396,7 +399,8 @@ impl Store {
     pub fn outbox_attempts(&self, notification: i64) -> Result<Vec<AttemptRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail
+            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail,
+                    n.contact
              FROM notification_attempts a JOIN notifications n ON n.id = a.notification
              WHERE a.notification = ?1 ORDER BY a.id",
         )?;
@@ -429,7 +433,8 @@ impl Store {
     pub fn outbox_attempts_for_alert(&self, seq: i64) -> Result<Vec<AttemptRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail
+            "SELECT a.notification, n.channel, n.kind, a.at_ms, a.outcome, a.status, a.detail,
+                    n.contact
              FROM notification_alerts l
              JOIN notifications n ON n.id = l.notification
              JOIN notification_attempts a ON a.notification = n.id

@@ -209,6 +209,23 @@ async fn a_route_to_the_security_lead_texts_and_pages_her_and_resolves_with_her(
     let log: Vec<_> = rows.iter().filter(|r| r.channel == "log").collect();
     assert!(log.iter().all(|r| r.contact.is_none()));
     assert_eq!(log.len(), 2, "firing and resolved to the log; no ack there");
+    // alert_status's timeline says who each delivery was for.
+    let view = secops_mcp::alerts::status::detail(&store, &id).unwrap();
+    let said: Vec<String> = view
+        .timeline
+        .iter()
+        .filter(|t| t.kind == "notification")
+        .filter_map(|t| t.detail.clone())
+        .collect();
+    for want in [
+        "firing to text (Alice): delivered",
+        "firing to pager (Alice): delivered",
+        "acknowledged to pager (Alice): delivered",
+        "resolved to text (Alice): delivered",
+        "resolved to pager (Alice): delivered",
+    ] {
+        assert!(said.iter().any(|d| d.starts_with(want)), "{want}: {said:?}");
+    }
 }
 
 #[tokio::test]
