@@ -91,6 +91,34 @@ pub fn resolve<'a>(contacts: &'a [ContactConfig], who: &str) -> Vec<&'a ContactC
         .collect()
 }
 
+/// [`resolve`], or the problem when nobody answers to `who`: its text, listing the
+/// configured contacts (what a route entry or an escalation rule's error says).
+pub(super) fn resolve_known<'a>(
+    contacts: &'a [ContactConfig],
+    who: &str,
+) -> Result<Vec<&'a ContactConfig>, String> {
+    let found = resolve(contacts, who);
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    Err(format!(
+        "no contact has the name or role `{}`; configured: {}",
+        crate::util::quote_untrusted(who, 64),
+        if contacts.is_empty() {
+            "none (add [[contacts]])".to_string()
+        } else {
+            contacts
+                .iter()
+                .map(|c| match &c.role {
+                    Some(r) => format!("`{}` ({r})", c.name),
+                    None => format!("`{}`", c.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ))
+}
+
 /// A person's name or role: 1 to 64 letters, digits, spaces and `-_.'`.
 fn word_ok(s: &str) -> bool {
     let t = s.trim();

@@ -24,7 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::ConfigError;
-use super::contacts::{ContactConfig, resolve};
+use super::contacts::{ContactConfig, resolve, resolve_known};
 use super::incidents::IncidentsConfig;
 use crate::alerts::Level;
 use crate::clock::Millis;
@@ -380,28 +380,8 @@ fn rule(
     }
     let mut reaches: Vec<String> = Vec::new();
     for (j, who) in written.iter().enumerate() {
-        let found = resolve(contacts, who);
-        if found.is_empty() {
-            return Err(ConfigError::new(
-                format!("escalation[{i}].contacts[{j}]"),
-                format!(
-                    "no contact has the name or role `{}`; configured: {}",
-                    crate::util::quote_untrusted(who, 64),
-                    if contacts.is_empty() {
-                        "none (add [[contacts]])".to_string()
-                    } else {
-                        contacts
-                            .iter()
-                            .map(|c| match &c.role {
-                                Some(r) => format!("`{}` ({r})", c.name),
-                                None => format!("`{}`", c.name),
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
-            ));
-        }
+        let found = resolve_known(contacts, who)
+            .map_err(|p| ConfigError::new(format!("escalation[{i}].contacts[{j}]"), p))?;
         for c in found {
             if !reaches.contains(&c.name) {
                 reaches.push(c.name.clone());

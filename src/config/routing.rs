@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::ConfigError;
 use super::channels::{ChannelConfig, FileRouting, LOG_CHANNEL, NotifyConfig};
-use super::contacts::{ContactConfig, resolve};
+use super::contacts::{ContactConfig, resolve_known};
 use crate::alerts::Level;
 use crate::store::alerts::Target;
 
@@ -30,25 +30,7 @@ pub(super) fn contact_targets(
     who: &str,
     contacts: &[ContactConfig],
 ) -> Result<Vec<Target>, String> {
-    let found = resolve(contacts, who);
-    if found.is_empty() {
-        return Err(format!(
-            "no contact has the name or role `{}`; configured: {}",
-            crate::util::quote_untrusted(who, 64),
-            if contacts.is_empty() {
-                "none (add [[contacts]])".to_string()
-            } else {
-                contacts
-                    .iter()
-                    .map(|c| match &c.role {
-                        Some(r) => format!("`{}` ({r})", c.name),
-                        None => format!("`{}`", c.name),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        ));
-    }
+    let found = resolve_known(contacts, who)?;
     Ok(found
         .into_iter()
         .flat_map(|c| c.channels.iter().map(|ch| Target::contact(ch, &c.name)))
