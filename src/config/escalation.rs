@@ -293,17 +293,7 @@ fn rule(
     let name = r
         .name
         .ok_or_else(|| ConfigError::new(at("name"), "is required"))?;
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
-        return Err(ConfigError::new(
-            at("name"),
-            "must be 1 to 64 characters of a-z, 0-9, `-` and `_`",
-        ));
-    }
+    super::check_slug(at("name"), &name)?;
     const LEVELS: &str = "`info`, `warning`, `critical`, `emergency`";
     let level = match r.level.as_deref() {
         None => {

@@ -68,6 +68,23 @@ impl ConfigError {
     }
 }
 
+/// A name other settings refer to (a channel's, an escalation rule's): 1 to 64
+/// characters of a-z, 0-9, `-` and `_`; the error names `key`.
+fn check_slug(key: String, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::new(
+            key,
+            "must be 1 to 64 characters of a-z, 0-9, `-` and `_`",
+        ));
+    }
+    Ok(())
+}
+
 /// A list setting as written (what `config check` shows) together with what its owner's
 /// parser made of it (what the server uses, through `Deref`). Built only by parsing, so the
 /// two cannot disagree and nothing parses the setting again later.
