@@ -141,7 +141,12 @@ pub fn run(
                     continue;
                 };
                 let note = note(&rule.name, c, rule.waited(), due);
-                let body = body(&alert.monitor, alert.snapshot(), note);
+                let body = body(
+                    &alert.monitor,
+                    NotificationKind::Escalation,
+                    alert.snapshot(),
+                    Some(note),
+                );
                 report.notifications += enqueue(tx, c, &body, &[alert.seq], now)?;
                 told.push(format!("{} on {}", shown(c), c.channels.join(", ")));
             }
@@ -188,7 +193,12 @@ pub fn run(
                     continue;
                 };
                 let note = note(&format!("incident-{step}"), c, waited.clone(), due);
-                let body = body("incidents", snapshot.clone(), note);
+                let body = body(
+                    "incidents",
+                    NotificationKind::Escalation,
+                    snapshot.clone(),
+                    Some(note),
+                );
                 report.notifications += enqueue(tx, c, &body, &[], now)?;
             }
             report.incident_steps += 1;
@@ -222,25 +232,8 @@ fn follow_ups(
             if !tx.mark_alert_step(alert.seq, &step, now)? {
                 continue;
             }
-            let body = NotificationBody {
-                digest: vec![],
-                kind,
-                group_key: alert.monitor.clone(),
-                group_labels: BTreeMap::from([("monitor".to_string(), alert.monitor.clone())]),
-                dedup_key: alert.episode.clone(),
-                alerts: vec![alert.snapshot()],
-                escalation: None,
-            };
-            tx.enqueue_for(
-                &NewNotification {
-                    channel: &channel,
-                    body: &body,
-                    alerts: &[alert.seq],
-                    deadline_ms: now + DEADLINE_MS,
-                },
-                &contact,
-                now,
-            )?;
+            let body = body(&alert.monitor, kind, alert.snapshot(), None);
+            enqueue_to(tx, &channel, &contact, &body, &[alert.seq], now)?;
             n += 1;
         }
     }
@@ -276,25 +269,8 @@ fn incident_follow_ups(
             if !tx.mark_incident_step(row.seq, &step, now)? {
                 continue;
             }
-            let body = NotificationBody {
-                digest: vec![],
-                kind,
-                group_key: "incidents".into(),
-                group_labels: BTreeMap::from([("monitor".to_string(), "incidents".to_string())]),
-                dedup_key: snapshot.episode.clone(),
-                alerts: vec![snapshot.clone()],
-                escalation: None,
-            };
-            tx.enqueue_for(
-                &NewNotification {
-                    channel: &channel,
-                    body: &body,
-                    alerts: &[],
-                    deadline_ms: now + DEADLINE_MS,
-                },
-                &contact,
-                now,
-            )?;
+            let body = body("incidents", kind, snapshot.clone(), None);
+            enqueue_to(tx, &channel, &contact, &body, &[], now)?;
             n += 1;
         }
     }
@@ -318,16 +294,45 @@ fn note(rule: &str, c: &ContactConfig, waited: String, due: Millis) -> Escalatio
     }
 }
 
-fn body(group: &str, snapshot: AlertSnapshot, note: EscalationNote) -> NotificationBody {
+/// A notification about one alert (or incident snapshot) of `group`, keyed by its episode:
+/// an escalation (with its note) or a follow-up (acknowledged, resolved).
+fn body(
+    group: &str,
+    kind: NotificationKind,
+    snapshot: AlertSnapshot,
+    escalation: Option<EscalationNote>,
+) -> NotificationBody {
     NotificationBody {
         digest: vec![],
-        kind: NotificationKind::Escalation,
+        kind,
         group_key: group.to_string(),
         group_labels: BTreeMap::from([("monitor".to_string(), group.to_string())]),
         dedup_key: snapshot.episode.clone(),
         alerts: vec![snapshot],
-        escalation: Some(note),
+        escalation,
     }
+}
+
+/// One row on `channel` addressed to `contact`.
+fn enqueue_to(
+    tx: &EscalationTx<'_>,
+    channel: &str,
+    contact: &str,
+    body: &NotificationBody,
+    alerts: &[i64],
+    now: Millis,
+) -> Result<(), StoreError> {
+    tx.enqueue_for(
+        &NewNotification {
+            channel,
+            body,
+            alerts,
+            deadline_ms: now + DEADLINE_MS,
+        },
+        contact,
+        now,
+    )?;
+    Ok(())
 }
 
 /// One row per channel of the contact; how many.
@@ -339,16 +344,7 @@ fn enqueue(
     now: Millis,
 ) -> Result<usize, StoreError> {
     for channel in &c.channels {
-        tx.enqueue_for(
-            &NewNotification {
-                channel,
-                body,
-                alerts,
-                deadline_ms: now + DEADLINE_MS,
-            },
-            &c.name,
-            now,
-        )?;
+        enqueue_to(tx, channel, &c.name, body, alerts, now)?;
     }
     Ok(c.channels.len())
 }
