@@ -82,26 +82,7 @@ fn main() -> ExitCode {
                 cli::alerts::show(config, &id, json)
             }
             Command::Alerts(AlertsCommand::Ack { id, note }) => cli::alerts::ack(config, &id, note),
-            Command::Alerts(AlertsCommand::Silence {
-                id,
-                matchers,
-                duration,
-                until,
-                start,
-                comment,
-                json,
-            }) => cli::alerts::silence(
-                config,
-                cli::alerts::SilenceFlags {
-                    id,
-                    matchers,
-                    duration,
-                    until,
-                    start,
-                    comment,
-                    json,
-                },
-            ),
+            Command::Alerts(AlertsCommand::Silence(flags)) => cli::alerts::silence(config, flags),
             Command::Alerts(AlertsCommand::Unsilence { id }) => cli::alerts::unsilence(config, &id),
             Command::Alerts(AlertsCommand::Silences { all, json }) => {
                 cli::alerts::silences(config, all, json)

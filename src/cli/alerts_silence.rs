@@ -16,13 +16,27 @@ use super::alerts::cli_actor;
 use super::usage;
 
 /// The flags of `alerts silence`.
+#[derive(clap::Args)]
 pub struct SilenceFlags {
+    /// The alert to silence (ALR-5), instead of --match.
     pub id: Option<String>,
+    /// A matcher: label=value, label!=value, label=~regex, label!~regex (repeatable;
+    /// all must match).
+    #[arg(long = "match", value_name = "MATCHER")]
     pub matchers: Vec<String>,
+    /// How long: 30m, 2h, 7d (at most 90d).
+    #[arg(long = "for", value_name = "DURATION")]
     pub duration: Option<String>,
+    /// The end instead of --for (RFC 3339).
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// The start (RFC 3339; default now).
+    #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
+    /// Why (required).
+    #[arg(long)]
     pub comment: Option<String>,
+    #[arg(long)]
     pub json: bool,
 }
 

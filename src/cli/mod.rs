@@ -154,28 +154,7 @@ pub enum AlertsCommand {
     },
     /// Silence the alerts some matchers select (or one alert) for a while, with a comment:
     /// they are still evaluated, their notifications are held (audited as cli:<user>).
-    Silence {
-        /// The alert to silence (ALR-5), instead of --match.
-        id: Option<String>,
-        /// A matcher: label=value, label!=value, label=~regex, label!~regex (repeatable;
-        /// all must match).
-        #[arg(long = "match", value_name = "MATCHER")]
-        matchers: Vec<String>,
-        /// How long: 30m, 2h, 7d (at most 90d).
-        #[arg(long = "for", value_name = "DURATION")]
-        duration: Option<String>,
-        /// The end instead of --for (RFC 3339).
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// The start (RFC 3339; default now).
-        #[arg(long, value_name = "TIME")]
-        start: Option<String>,
-        /// Why (required).
-        #[arg(long)]
-        comment: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Silence(alerts::SilenceFlags),
     /// End a silence now (SIL-3); the history is kept.
     Unsilence {
         /// The silence's id, e.g. SIL-3.
