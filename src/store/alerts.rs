@@ -194,39 +194,6 @@ pub(super) fn add_event(
     Ok(())
 }
 
-/// Insert one pending notification row, due now, and its links to the alerts it carries,
-/// inside the caller's transaction (given up after `deadline_ms`). Returns the row id.
-pub fn enqueue_notification(
-    tx: &Transaction<'_>,
-    channel: &str,
-    body: &NotificationBody,
-    alert_seqs: &[i64],
-    now: Millis,
-    deadline_ms: Millis,
-) -> Result<i64, StoreError> {
-    enqueue_notification_at(tx, channel, body, alert_seqs, now, now, deadline_ms)
-}
-
-/// [`enqueue_notification`] with a first attempt no sooner than `due_ms` (a group that is
-/// still gathering its alerts).
-pub fn enqueue_notification_at(
-    tx: &Transaction<'_>,
-    channel: &str,
-    body: &NotificationBody,
-    alert_seqs: &[i64],
-    now: Millis,
-    due_ms: Millis,
-    deadline_ms: Millis,
-) -> Result<i64, StoreError> {
-    let n = super::outbox::NewNotification {
-        channel,
-        body,
-        alerts: alert_seqs,
-        deadline_ms,
-    };
-    super::outbox::enqueue_due(tx, &n, now, due_ms)
-}
-
 /// The writes of one evaluation, inside one IMMEDIATE transaction.
 pub struct AlertTx<'a> {
     tx: Transaction<'a>,
@@ -341,27 +308,6 @@ impl AlertTx<'_> {
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
         add_event(&self.tx, alert, at_ms, kind, None, detail)
-    }
-
-    /// See [`enqueue_notification_at`].
-    pub fn enqueue_notification(
-        &self,
-        channel: &str,
-        body: &NotificationBody,
-        alert_seqs: &[i64],
-        now: Millis,
-        due_ms: Millis,
-        deadline_ms: Millis,
-    ) -> Result<i64, StoreError> {
-        enqueue_notification_at(
-            &self.tx,
-            channel,
-            body,
-            alert_seqs,
-            now,
-            due_ms,
-            deadline_ms,
-        )
     }
 
     /// The raw transaction, for other store modules that write in the same evaluation.

@@ -50,8 +50,8 @@ impl fmt::Display for Target {
 }
 
 impl AlertTx<'_> {
-    /// Insert a pending row for `target`, first tried at `due_ms`; see
-    /// [`super::enqueue_notification_at`].
+    /// Insert a pending row for `target` (and its links to the alerts it carries), first
+    /// tried at `due_ms`, given up after `deadline_ms`; the row id.
     pub fn enqueue_to(
         &self,
         target: &Target,

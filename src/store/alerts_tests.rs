@@ -204,7 +204,14 @@ fn detail_acknowledge_note_and_prune() {
     };
     let id = store
         .alerts_tx(|tx| {
-            enqueue_notification(tx.transaction(), "hook", &body, &[a.seq], 1_500, 9_000)
+            tx.enqueue_to(
+                &Target::channel("hook"),
+                &body,
+                &[a.seq],
+                1_500,
+                1_500,
+                9_000,
+            )
         })
         .unwrap();
     assert!(matches!(

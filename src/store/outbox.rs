@@ -166,16 +166,6 @@ pub fn enqueue_for(
     insert(tx, n, Some(contact), now_ms, now_ms)
 }
 
-/// [`enqueue`] with a first attempt no sooner than `due_ms` (a group still gathering).
-pub fn enqueue_due(
-    tx: &Transaction<'_>,
-    n: &NewNotification<'_>,
-    now_ms: Millis,
-    due_ms: Millis,
-) -> Result<i64, StoreError> {
-    insert(tx, n, None, now_ms, due_ms)
-}
-
 /// Link a notification to more alerts it carries (a group that gathered another one).
 pub fn link_alerts(conn: &Connection, id: i64, alerts: &[i64]) -> Result<(), StoreError> {
     let mut link = conn.prepare_cached(
