@@ -200,25 +200,7 @@ impl Http {
 pub(crate) fn combine(parts: Vec<(String, Delivery)>) -> Delivery {
     if parts.len() == 1 {
         let (label, d) = parts.into_iter().next().expect("one part");
-        return match d {
-            Delivery::Delivered { status, answer } => Delivery::Delivered {
-                status,
-                answer: format!("{label}: {answer}"),
-            },
-            Delivery::Retry {
-                status,
-                reason,
-                after,
-            } => Delivery::Retry {
-                status,
-                reason: format!("{label}: {reason}"),
-                after,
-            },
-            Delivery::Failed { status, reason } => Delivery::Failed {
-                status,
-                reason: format!("{label}: {reason}"),
-            },
-        };
+        return d.map_text(|text| format!("{label}: {text}"));
     }
     let total = parts.len();
     let mut delivered = Vec::new();

@@ -64,6 +64,29 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// The same outcome with its text (the answer, or the reason) passed through `f`.
+    pub fn map_text(self, f: impl FnOnce(String) -> String) -> Delivery {
+        match self {
+            Delivery::Delivered { status, answer } => Delivery::Delivered {
+                status,
+                answer: f(answer),
+            },
+            Delivery::Retry {
+                status,
+                reason,
+                after,
+            } => Delivery::Retry {
+                status,
+                reason: f(reason),
+                after,
+            },
+            Delivery::Failed { status, reason } => Delivery::Failed {
+                status,
+                reason: f(reason),
+            },
+        }
+    }
+
     /// The shared classification of an HTTP answer: 2xx delivered; 5xx, 408 and 429 retried
     /// (honouring `Retry-After`); other statuses failed for good.
     pub fn of_http(status: u16, retry_after: Option<Duration>, answer: String) -> Delivery {

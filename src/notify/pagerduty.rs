@@ -196,26 +196,7 @@ impl PagerDutyChannel {
 
 /// `d` with every occurrence of `secret` masked.
 fn scrub_delivery(d: Delivery, secret: &str) -> Delivery {
-    let m = |s: String| s.replace(secret, super::http::MASK);
-    match d {
-        Delivery::Delivered { status, answer } => Delivery::Delivered {
-            status,
-            answer: m(answer),
-        },
-        Delivery::Retry {
-            status,
-            reason,
-            after,
-        } => Delivery::Retry {
-            status,
-            reason: m(reason),
-            after,
-        },
-        Delivery::Failed { status, reason } => Delivery::Failed {
-            status,
-            reason: m(reason),
-        },
-    }
+    d.map_text(|s| s.replace(secret, super::http::MASK))
 }
 
 impl Channel for PagerDutyChannel {
