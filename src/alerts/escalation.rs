@@ -96,12 +96,7 @@ pub fn candidates<'p>(
     if alerts.is_empty() {
         return Ok(out);
     }
-    let firing = if plan.mute.inhibit.is_empty() {
-        Vec::new()
-    } else {
-        tx.firing_all()?
-    };
-    let muter = Muter::new(&plan.mute, tx.silences_active(now)?, firing, now);
+    let muter = Muter::read(tx, &plan.mute, now)?;
     for alert in alerts {
         if muter.check(&alert).is_some() {
             continue;

@@ -21,7 +21,7 @@ pub(super) fn settle<'r>(
     now: Millis,
     out: &mut Evaluation,
 ) -> Result<Muter<'r>, LifecycleError> {
-    let muter = Muter::in_tx(tx, &monitor.mute, now)?;
+    let muter = Muter::read(tx, &monitor.mute, now)?;
     for mut row in tx.firing_of_monitor(&monitor.name)? {
         let held = row.last_notified_ms.is_none()
             && row.acknowledged_ms.is_none()

@@ -1,8 +1,7 @@
 //! What mutes an alert's notifications (firing, repeat, escalation) while it is still
 //! evaluated and listed: a silence in force (`SIL-n`), an open maintenance window, or an
 //! inhibition by another firing alert, checked in that order. [`Muter`] holds what one
-//! evaluation (or one status view) needs, read once; [`suppression`] answers for one alert
-//! inside the caller's transaction (the escalation runner's entry point). `emergency`
+//! evaluation, escalation round or status view needs, read once ([`Muter::read`]). `emergency`
 //! alerts are muted only by matchers that name them explicitly (`alerts::matcher::mutes`).
 
 use std::collections::HashMap;
@@ -15,9 +14,9 @@ use super::inhibit::{InhibitRule, Inhibition};
 use super::matcher::{Matcher, mutes};
 use crate::clock::{Millis, rfc3339};
 use crate::config::MaintenanceWindow;
-use crate::store::alerts::{AlertRow, AlertTx};
-use crate::store::silences::SilenceRow;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::alerts::AlertRow;
+use crate::store::silences::{MuteSource, SilenceRow};
 
 /// The configured muting besides silences (from `Config::mute_rules`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -121,34 +120,19 @@ impl<'r> Muter<'r> {
         }
     }
 
-    /// Read inside an evaluation's transaction.
-    pub fn in_tx(tx: &AlertTx<'_>, rules: &'r MuteRules, now: Millis) -> Result<Self, StoreError> {
-        let inhibit = !rules.inhibit.is_empty();
-        Ok(Self::new(
-            rules,
-            tx.silences_active(now)?,
-            if inhibit {
-                tx.firing_all()?
-            } else {
-                Vec::new()
-            },
-            now,
-        ))
-    }
-
-    /// Read from the store (the status view).
-    pub fn in_store(store: &Store, rules: &'r MuteRules, now: Millis) -> Result<Self, StoreError> {
-        let inhibit = !rules.inhibit.is_empty();
-        Ok(Self::new(
-            rules,
-            store.silences_active(now)?,
-            if inhibit {
-                store.alerts_firing_all()?
-            } else {
-                Vec::new()
-            },
-            now,
-        ))
+    /// Read what is in force at `now` from `src` (an evaluation's or an escalation
+    /// round's transaction, or the store); the firing alerts only when a rule needs them.
+    pub fn read(
+        src: &impl MuteSource,
+        rules: &'r MuteRules,
+        now: Millis,
+    ) -> Result<Self, StoreError> {
+        let firing = if rules.inhibit.is_empty() {
+            Vec::new()
+        } else {
+            src.firing_all()?
+        };
+        Ok(Self::new(rules, src.silences_active(now)?, firing, now))
     }
 
     /// What mutes `row` now, if anything: a silence, else a maintenance window, else an
@@ -193,15 +177,4 @@ impl<'r> Muter<'r> {
             until: None,
         })
     }
-}
-
-/// What mutes `row` at `now`, read inside the caller's transaction (for callers outside
-/// the lifecycle, e.g. escalation: a muted alert is not escalated).
-pub fn suppression(
-    tx: &AlertTx<'_>,
-    rules: &MuteRules,
-    row: &AlertRow,
-    now: Millis,
-) -> Result<Option<Suppression>, StoreError> {
-    Ok(Muter::in_tx(tx, rules, now)?.check(row))
 }

@@ -260,7 +260,7 @@ pub fn overview_muted(
     resolved_since_ms: Millis,
     rules: &MuteRules,
 ) -> Result<AlertOverview, StatusError> {
-    let muter = Muter::in_store(store, rules, now_ms)?;
+    let muter = Muter::read(store, rules, now_ms)?;
     let view = |row: &AlertRow| AlertView {
         muted: muter.check(row),
         ..AlertView::from(row)
@@ -424,7 +424,7 @@ pub fn detail_muted(
     timeline.sort_by_key(|(at, _)| *at);
     let muted = match d.alert.state {
         AlertState::Resolved => None,
-        _ => Muter::in_store(store, rules, now_ms)?.check(&d.alert),
+        _ => Muter::read(store, rules, now_ms)?.check(&d.alert),
     };
     Ok(AlertDetailView {
         alert: AlertView {

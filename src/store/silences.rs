@@ -121,29 +121,42 @@ fn firing_all(conn: &Connection) -> Result<Vec<AlertRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-impl super::escalations::EscalationTx<'_> {
-    /// The silences in force at `now` (a muted alert is not escalated).
-    pub fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
+/// What muting reads: the silences in force at `now` (oldest first) and every firing alert
+/// (the sources inhibition rules look at), inside an evaluation's or an escalation round's
+/// transaction, or from the store (the status views).
+pub trait MuteSource {
+    fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError>;
+    fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError>;
+}
+
+impl MuteSource for AlertTx<'_> {
+    fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
         active(self.transaction(), now)
     }
-
-    /// Every firing alert (the sources inhibition rules look at).
-    pub fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
+    fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
         firing_all(self.transaction())
     }
 }
 
-impl AlertTx<'_> {
-    /// The silences in force at `now`, oldest first.
-    pub fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
+impl MuteSource for super::escalations::EscalationTx<'_> {
+    fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
         active(self.transaction(), now)
     }
-
-    /// Every firing alert of every monitor (the sources inhibition rules look at).
-    pub fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
+    fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
         firing_all(self.transaction())
     }
+}
 
+impl MuteSource for Store {
+    fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
+        active(&self.conn(), now)
+    }
+    fn firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
+        firing_all(&self.conn())
+    }
+}
+
+impl AlertTx<'_> {
     /// Every open (pending or firing) alert of every monitor.
     pub fn open_all(&self) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.transaction().prepare_cached(&format!(
@@ -223,11 +236,6 @@ impl Store {
         get(&self.conn(), id)
     }
 
-    /// The silences in force at `now`.
-    pub fn silences_active(&self, now: Millis) -> Result<Vec<SilenceRow>, StoreError> {
-        active(&self.conn(), now)
-    }
-
     /// Silences not ended at `now` (in force or starting later, not removed), or with `include_ended`
     /// every silence; newest first, at most `limit`.
     pub fn silences_list(
@@ -243,11 +251,6 @@ impl Store {
         ))?;
         let rows = stmt.query_map(params![include_ended, now, limit as i64], read_silence)?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Every firing alert (inhibition sources for the status view).
-    pub fn alerts_firing_all(&self) -> Result<Vec<AlertRow>, StoreError> {
-        firing_all(&self.conn())
     }
 }
 
